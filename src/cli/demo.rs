@@ -1,0 +1,83 @@
+//! `vigil demo`: the fake agents of `fixtures/agents/` under a real `vigil watch`, in a
+//! temporary directory and a private tmux server that are removed afterwards.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, anyhow};
+
+use super::watch::{self, Options};
+use super::{Project, Usage};
+use crate::config::{Config, parse_duration};
+
+const CONFIG: &str = include_str!("../../assets/demo/vigil.toml");
+
+const AGENTS: [(&str, &str); 7] = [
+    ("worker.sh", include_str!("../../fixtures/agents/worker.sh")),
+    ("prompt.sh", include_str!("../../fixtures/agents/prompt.sh")),
+    ("spinner.sh", include_str!("../../fixtures/agents/spinner.sh")),
+    ("finisher.sh", include_str!("../../fixtures/agents/finisher.sh")),
+    ("crasher.sh", include_str!("../../fixtures/agents/crasher.sh")),
+    ("ratelimit.sh", include_str!("../../fixtures/agents/ratelimit.sh")),
+    ("dialog.sh", include_str!("../../fixtures/agents/dialog.sh")),
+];
+
+/// Writes the demo project into `dir`; returns the tmux socket name it uses.
+pub fn write_project(dir: &Path, socket: &str) -> Result<()> {
+    let agents = dir.join("agents");
+    std::fs::create_dir_all(&agents).with_context(|| format!("creating {}", agents.display()))?;
+    for (name, script) in AGENTS {
+        let path = agents.join(name);
+        std::fs::write(&path, script).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+    }
+    let config = dir.join("vigil.toml");
+    std::fs::write(&config, CONFIG.replace("@SOCKET@", socket))
+        .with_context(|| format!("writing {}", config.display()))?;
+    Ok(())
+}
+
+pub fn run(duration: Option<&str>, keep: bool) -> Result<ExitCode> {
+    let until = duration
+        .map(parse_duration)
+        .transpose()
+        .map_err(|e| anyhow!(Usage(format!("--for: {e}"))))?;
+    let pid = std::process::id();
+    let dir = std::env::temp_dir().join(format!("vigil-demo-{pid}"));
+    let socket = format!("vigil-demo-{pid}");
+    write_project(&dir, &socket)?;
+    let config = Config::load(&dir.join("vigil.toml"))?;
+    let project = Project::with_state_dir(config, dir.join("state"));
+    println!(
+        "vigil demo: seven fake agents in a private tmux server (socket {socket}), project {}",
+        dir.display()
+    );
+    println!(
+        "  watch one live:  tmux -L {socket} attach -t {}   (detach: Ctrl-b d)",
+        project.config.session_of(&project.config.agents[0].name)
+    );
+    println!(
+        "  in another terminal:  vigil --config {} status",
+        dir.join("vigil.toml").display()
+    );
+    println!("  expect within a minute: prompt nudged, spinner stalled and restarted, crasher held as a crash loop,");
+    println!("  ratelimit cooled down then resumed, dialog waiting for a human, finisher completed.\n");
+    let outcome = watch::run(
+        &project,
+        Options {
+            until,
+            status_every: Some(std::time::Duration::from_secs(10)),
+        },
+    );
+    if keep {
+        println!("vigil demo: kept {} and tmux server -L {socket}", dir.display());
+    } else {
+        let _ = std::process::Command::new("tmux")
+            .args(["-L", &socket, "kill-server"])
+            .output();
+        let _ = std::fs::remove_dir_all(&dir);
+        println!("vigil demo: removed the demo agents and {}", dir.display());
+    }
+    outcome
+}

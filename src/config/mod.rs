@@ -1,0 +1,538 @@
+//! `vigil.toml`: where it is found, what its keys mean, and every way it can be wrong.
+//! Strict: an unknown key, a wrong type, a duplicate or unusable agent name, a missing
+//! cwd, an empty command or a bad regex is an error that names `file:line:column` and
+//! the key. Reads the file and checks directories exist; touches nothing else.
+
+mod diagnostic;
+mod raw;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use toml::Spanned;
+
+pub use diagnostic::Diagnostic;
+use diagnostic::{did_you_mean, parse_unknown};
+use raw::{RawAgent, RawCommand, RawConfig, Tuning};
+
+use crate::engine::screen::PatternKind;
+use crate::engine::{AgentName, Fleet, FleetAgent, Patterns, Policy};
+use crate::preset::{self, Preset, Sources};
+
+/// Parses a duration as the config writes them (`"90s"`, `"5m"`, `"1h30m"`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    raw::Dur::parse(text)
+}
+
+/// The file looked for from the current directory upward.
+pub const FILE_NAME: &str = "vigil.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "no {FILE_NAME} in {} or any directory above it; write one (see config.example.toml) or pass --config FILE",
+        start.display()
+    )]
+    NotFound { start: PathBuf },
+    #[error("cannot read {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{0}")]
+    Invalid(Box<Diagnostic>),
+}
+
+/// A command line for an agent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommandLine {
+    /// Program and arguments, run as they are (no shell).
+    Argv(Vec<String>),
+    /// Run with `sh -c`.
+    Shell(String),
+}
+
+/// One `[[agent]]`, with everything resolved.
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    pub name: AgentName,
+    pub command: CommandLine,
+    /// Absolute.
+    pub cwd: PathBuf,
+    pub env: BTreeMap<String, String>,
+    pub preset: String,
+    pub policy: Policy,
+    pub patterns: Arc<Patterns>,
+}
+
+/// A loaded, valid `vigil.toml`.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The file, as given or found.
+    pub path: PathBuf,
+    pub poll_interval: Duration,
+    /// tmux `-L` socket name; `None` is the user's default server.
+    pub socket: Option<String>,
+    /// From the config (absolute); `VIGIL_STATE_DIR` and the XDG default are the
+    /// store's business.
+    pub state_dir: Option<PathBuf>,
+    /// Stable id of this project: `<dir name>-<hash of the config path>`.
+    pub project: String,
+    /// The journal is rotated past this size, keeping `journal_keep` old files.
+    pub journal_max_bytes: u64,
+    pub journal_keep: usize,
+    pub agents: Vec<AgentConfig>,
+}
+
+impl Config {
+    /// Finds `vigil.toml` in `start` or the nearest directory above it.
+    pub fn find(start: &Path) -> Result<PathBuf, ConfigError> {
+        start
+            .ancestors()
+            .map(|dir| dir.join(FILE_NAME))
+            .find(|p| p.is_file())
+            .ok_or_else(|| ConfigError::NotFound {
+                start: start.to_owned(),
+            })
+    }
+
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses `text` as the config at `path` (relative paths in it are resolved
+    /// against the directory of `path`).
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let loader = Loader { path, text };
+        loader.load().map_err(ConfigError::Invalid)
+    }
+
+    /// What the engine needs to know of the agents.
+    pub fn fleet(&self) -> Fleet {
+        Fleet {
+            run: self.project.clone(),
+            agents: self
+                .agents
+                .iter()
+                .map(|a| FleetAgent {
+                    name: a.name.clone(),
+                    session: self.session_of(&a.name),
+                    policy: a.policy.clone(),
+                    patterns: a.patterns.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    pub fn agent(&self, name: &str) -> Option<&AgentConfig> {
+        self.agents.iter().find(|a| a.name.as_str() == name)
+    }
+
+    /// The tmux session of an agent: `<project dir>-<agent>`, short enough to type.
+    pub fn session_of(&self, agent: &AgentName) -> String {
+        let dir = self.project.rsplit_once('-').map_or(self.project.as_str(), |(d, _)| d);
+        format!("{dir}-{agent}")
+    }
+}
+
+/// The project id for a config file: its directory's name made tmux-safe, and a short
+/// hash of the absolute path so two checkouts with the same name differ.
+fn project_id(path: &Path) -> String {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let dir = abs
+        .parent()
+        .and_then(|d| d.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "vigil".into());
+    let mut safe: String = dir
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .take(24)
+        .collect();
+    if safe.is_empty() {
+        safe = "vigil".into();
+    }
+    let hash = format!("{:x}", md5::compute(abs.to_string_lossy().as_bytes()));
+    format!("{safe}-{}", &hash[..8])
+}
+
+struct Loader<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+type Result2<T> = std::result::Result<T, Box<Diagnostic>>;
+
+impl Loader<'_> {
+    fn error(
+        &self,
+        span: Option<std::ops::Range<usize>>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Box<Diagnostic> {
+        Box::new(Diagnostic::new(
+            self.path,
+            self.text,
+            span,
+            Some(key.into()),
+            message.into(),
+        ))
+    }
+
+    fn load(&self) -> Result2<Config> {
+        let raw = self.deserialize()?;
+        let base = self.base_dir();
+        let poll_interval = match &raw.vigil.poll_interval {
+            Some(p) if p.get_ref().0 < Duration::from_millis(50) => {
+                return Err(self.error(
+                    Some(p.span()),
+                    "vigil.poll_interval",
+                    "poll interval must be at least 50ms",
+                ));
+            }
+            Some(p) => p.get_ref().0,
+            None => Duration::from_secs(5),
+        };
+        let socket = match &raw.vigil.socket {
+            Some(s) if s.get_ref().is_empty() || s.get_ref().contains('/') => {
+                return Err(self.error(
+                    Some(s.span()),
+                    "vigil.socket",
+                    "a tmux socket name must be non-empty and contain no `/` (it is passed as `tmux -L NAME`)",
+                ));
+            }
+            s => s.as_ref().map(|s| s.get_ref().clone()),
+        };
+        let state_dir = raw.vigil.state_dir.as_ref().map(|s| base.join(s.get_ref()));
+        if raw.agent.is_empty() {
+            return Err(self.error(
+                None,
+                "agent",
+                "no agents: add at least one [[agent]] table with a `name` and a `command`",
+            ));
+        }
+        let defaults = raw.defaults.clone();
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut cache: HashMap<Vec<Vec<String>>, Arc<Patterns>> = HashMap::new();
+        let mut agents = Vec::new();
+        for (i, agent) in raw.agent.iter().enumerate() {
+            let key = format!("agent[{i}]");
+            let name_text = agent.name.get_ref();
+            let name = AgentName::new(name_text).ok_or_else(|| {
+                self.error(
+                    Some(agent.name.span()),
+                    format!("{key}.name"),
+                    format!(
+                        "agent name `{name_text}` cannot be used: it names a tmux session and files, so use 1 to {} ASCII letters, digits, `-` or `_`",
+                        AgentName::MAX_LEN
+                    ),
+                )
+            })?;
+            if let Some(first) = seen.insert(name_text.clone(), agent.name.span().start) {
+                let first_line = self.text[..first].matches('\n').count() + 1;
+                return Err(self.error(
+                    Some(agent.name.span()),
+                    format!("{key}.name"),
+                    format!("duplicate agent name `{name_text}` (first defined on line {first_line}); agent names must be unique"),
+                ));
+            }
+            agents.push(self.agent(&key, agent, name, &defaults, &base, &mut cache)?);
+        }
+        Ok(Config {
+            path: self.path.to_owned(),
+            poll_interval,
+            socket,
+            state_dir,
+            project: project_id(self.path),
+            journal_max_bytes: raw
+                .vigil
+                .journal_max_mb
+                .as_ref()
+                .map_or(16, |v| v.get_ref().0.max(1) as u64)
+                * 1024
+                * 1024,
+            journal_keep: raw
+                .vigil
+                .journal_keep
+                .as_ref()
+                .map_or(4, |v| v.get_ref().0.max(1) as usize),
+            agents,
+        })
+    }
+
+    fn base_dir(&self) -> PathBuf {
+        let abs = std::path::absolute(self.path).unwrap_or_else(|_| self.path.to_owned());
+        abs.parent().map(Path::to_owned).unwrap_or_default()
+    }
+
+    fn deserialize(&self) -> Result2<RawConfig> {
+        let de = toml::Deserializer::parse(self.text).map_err(|e| {
+            Box::new(Diagnostic::new(
+                self.path,
+                self.text,
+                e.span(),
+                None,
+                e.message().to_owned(),
+            ))
+        })?;
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string().replace(".$__serde_spanned_private_value", "");
+            let inner = e.into_inner();
+            let message = inner.message().to_owned();
+            let help = parse_unknown(&message)
+                .and_then(|(word, expected)| did_you_mean(&word, expected.iter().map(String::as_str)));
+            let key = (!path.is_empty() && path != ".").then_some(path);
+            Box::new(Diagnostic::new(self.path, self.text, inner.span(), key, message)).with_help(help)
+        })
+    }
+
+    fn agent(
+        &self,
+        key: &str,
+        raw: &RawAgent,
+        name: AgentName,
+        defaults: &Tuning,
+        base: &Path,
+        cache: &mut HashMap<Vec<Vec<String>>, Arc<Patterns>>,
+    ) -> Result2<AgentConfig> {
+        let command = match raw.command.get_ref() {
+            RawCommand::Shell(s) if s.trim().is_empty() => None,
+            RawCommand::Shell(s) => Some(CommandLine::Shell(s.clone())),
+            RawCommand::Argv(argv) if argv.first().is_none_or(|p| p.trim().is_empty()) => None,
+            RawCommand::Argv(argv) => Some(CommandLine::Argv(argv.clone())),
+        }
+        .ok_or_else(|| {
+            self.error(
+                Some(raw.command.span()),
+                format!("{key}.command"),
+                "the command is empty; give the program to run, e.g. command = [\"claude\", \"--continue\"]",
+            )
+        })?;
+
+        let cwd = match &raw.cwd {
+            None => base.to_owned(),
+            Some(cwd) => {
+                let dir = base.join(cwd.get_ref());
+                if !dir.is_dir() {
+                    return Err(self.error(
+                        Some(cwd.span()),
+                        format!("{key}.cwd"),
+                        format!(
+                            "no such directory `{}` (relative paths start at the directory of {})",
+                            cwd.get_ref(),
+                            self.path
+                                .file_name()
+                                .map_or_else(|| self.path.display().to_string(), |f| f.to_string_lossy().into_owned())
+                        ),
+                    ));
+                }
+                dir
+            }
+        };
+
+        let mut env = BTreeMap::new();
+        for (var, value) in &raw.env {
+            if var.is_empty() || var.contains('=') || var.contains('\0') || value.get_ref().contains('\0') {
+                return Err(self.error(
+                    Some(value.span()),
+                    format!("{key}.env.{var}"),
+                    "an environment variable needs a name without `=` and a value without NUL bytes",
+                ));
+            }
+            env.insert(var.clone(), value.get_ref().clone());
+        }
+
+        let preset_name = match &raw.preset {
+            Some(p) => {
+                let wanted = p.get_ref();
+                if !preset::names().any(|n| n == wanted) {
+                    let known: Vec<&str> = preset::names().collect();
+                    return Err(self
+                        .error(
+                            Some(p.span()),
+                            format!("{key}.preset"),
+                            format!(
+                                "unknown preset `{wanted}`, expected one of {}",
+                                known.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                            ),
+                        )
+                        .with_help(did_you_mean(wanted, known)));
+                }
+                wanted.clone()
+            }
+            None => match &command {
+                CommandLine::Argv(argv) => preset::for_program(&argv[0]).to_owned(),
+                CommandLine::Shell(s) => preset::for_program(s.split_whitespace().next().unwrap_or("")).to_owned(),
+            },
+        };
+        let preset = match preset::builtin(&preset_name) {
+            Some(Ok(p)) => p,
+            Some(Err(e)) => {
+                return Err(self.error(
+                    None,
+                    format!("{key}.preset"),
+                    format!("built-in preset `{preset_name}` is broken: {e}"),
+                ));
+            }
+            None => return Err(self.error(None, format!("{key}.preset"), format!("unknown preset `{preset_name}`"))),
+        };
+
+        let tuning = raw.tuning().over(defaults.clone());
+        let policy = self.policy(key, &tuning, &preset)?;
+        let patterns = self.patterns(key, raw, &preset, cache)?;
+        Ok(AgentConfig {
+            name,
+            command,
+            cwd,
+            env,
+            preset: preset_name,
+            policy,
+            patterns,
+        })
+    }
+
+    fn policy(&self, key: &str, t: &Tuning, preset: &Preset) -> Result2<Policy> {
+        let d = Policy::default();
+        let count = |v: &Option<Spanned<raw::Count>>, field: &str, min: i64, max: i64, default: i64| -> Result2<i64> {
+            match v {
+                None => Ok(default),
+                Some(s) if (min..=max).contains(&s.get_ref().0) => Ok(s.get_ref().0),
+                Some(s) => Err(self.error(
+                    Some(s.span()),
+                    format!("{key}.{field}"),
+                    format!("expected a whole number from {min} to {max}, found {}", s.get_ref().0),
+                )),
+            }
+        };
+        let dur = |v: &Option<Spanned<raw::Dur>>, field: &str, default: Duration| -> Result2<Duration> {
+            match v {
+                None => Ok(default),
+                Some(s) if s.get_ref().0.is_zero() => Err(self.error(
+                    Some(s.span()),
+                    format!("{key}.{field}"),
+                    "expected a duration longer than zero",
+                )),
+                Some(s) => Ok(s.get_ref().0),
+            }
+        };
+        let text = |v: &Option<Spanned<String>>, default: String| v.as_ref().map_or(default, |s| s.get_ref().clone());
+        let preset_lines = preset.rate_limit_lines.unwrap_or(d.rate_limit_lines) as i64;
+        Ok(Policy {
+            restart: t.restart.as_ref().map_or(d.restart, |r| *r.get_ref()),
+            tail_lines: count(&t.tail_lines, "tail_lines", 1, 1000, d.tail_lines as i64)? as usize,
+            idle_checks: count(&t.idle_checks, "idle_checks", 1, 1000, i64::from(d.idle_checks))? as u32,
+            stale_after: dur(&t.stale_after, "stale_after", d.stale_after)?,
+            rate_limit_lines: count(&t.rate_limit_lines, "rate_limit_lines", 1, 1000, preset_lines)? as usize,
+            rate_limit_cooldown: dur(&t.rate_limit_cooldown, "rate_limit_cooldown", d.rate_limit_cooldown)?,
+            crash_window: dur(&t.crash_window, "crash_window", d.crash_window)?,
+            crash_max: count(&t.crash_max, "crash_max", 1, 1000, i64::from(d.crash_max))? as u32,
+            crash_cooldown: dur(&t.crash_cooldown, "crash_cooldown", d.crash_cooldown)?,
+            nudge: text(&t.nudge, d.nudge),
+            resume: text(&t.resume, preset.resume.clone().unwrap_or(d.resume)),
+        })
+    }
+
+    /// The preset's patterns with the agent's overrides, compiled once per distinct set.
+    fn patterns(
+        &self,
+        key: &str,
+        raw: &RawAgent,
+        preset: &Preset,
+        cache: &mut HashMap<Vec<Vec<String>>, Arc<Patterns>>,
+    ) -> Result2<Arc<Patterns>> {
+        let overrides: [(PatternKind, &Option<Spanned<Sources>>); 5] = [
+            (PatternKind::Prompt, &raw.prompt),
+            (PatternKind::Busy, &raw.busy),
+            (PatternKind::Waiting, &raw.waiting),
+            (PatternKind::RateLimit, &raw.rate_limit),
+            (PatternKind::Volatile, &raw.volatile),
+        ];
+        let chosen: Vec<(PatternKind, &Sources, Option<std::ops::Range<usize>>)> = overrides
+            .iter()
+            .map(|(kind, o)| match o {
+                Some(s) => (*kind, s.get_ref(), Some(s.span())),
+                None => (*kind, preset.sources(*kind), None),
+            })
+            .collect();
+        let cache_key: Vec<Vec<String>> = chosen.iter().map(|(_, s, _)| s.0.clone()).collect();
+        if let Some(hit) = cache.get(&cache_key) {
+            return Ok(hit.clone());
+        }
+        let mut patterns = Patterns::default();
+        for (kind, sources, span) in chosen {
+            let regex = Patterns::join(&sources.0).map_err(|e| {
+                let text = e.to_string();
+                let last = text.lines().last().unwrap_or("").trim();
+                let first_line = last.strip_prefix("error: ").unwrap_or(last).to_owned();
+                self.error(
+                    span,
+                    format!("{key}.{}", kind.key()),
+                    format!("invalid regex: {first_line}"),
+                )
+            })?;
+            patterns.set(kind, regex);
+        }
+        let patterns = Arc::new(patterns);
+        cache.insert(cache_key, patterns.clone());
+        Ok(patterns)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/tmp/proj/vigil.toml"))
+    }
+
+    #[test]
+    fn a_minimal_config_gets_the_documented_defaults() {
+        let c = parse("[[agent]]\nname = \"a\"\ncommand = [\"claude\", \"--continue\"]\ncwd = \"/tmp\"\n").unwrap();
+        assert_eq!(c.poll_interval, Duration::from_secs(5));
+        let a = &c.agents[0];
+        assert_eq!(a.preset, "claude", "guessed from the program");
+        assert_eq!(a.policy.stale_after, Duration::from_secs(3600));
+        assert_eq!(a.policy.idle_checks, 3);
+        assert_eq!(a.command, CommandLine::Argv(vec!["claude".into(), "--continue".into()]));
+        assert!(c.project.starts_with("proj-"));
+        assert_eq!(c.session_of(&a.name), "proj-a");
+    }
+
+    #[test]
+    fn agent_keys_override_defaults() {
+        let c = parse(
+            "[defaults]\nstale_after = \"10m\"\nrestart = \"always\"\n\
+             [[agent]]\nname = \"a\"\ncommand = \"sleep 1\"\ncwd = \"/tmp\"\nstale_after = 30\n\
+             [[agent]]\nname = \"b\"\ncommand = \"sleep 1\"\ncwd = \"/tmp\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.agents[0].policy.stale_after, Duration::from_secs(30));
+        assert_eq!(c.agents[1].policy.stale_after, Duration::from_secs(600));
+        assert_eq!(c.agents[1].policy.restart, crate::engine::RestartPolicy::Always);
+    }
+
+    #[test]
+    fn agents_with_the_same_patterns_share_one_compiled_set() {
+        let c = parse(
+            "[[agent]]\nname = \"a\"\ncommand = \"x\"\ncwd = \"/tmp\"\n\
+             [[agent]]\nname = \"b\"\ncommand = \"y\"\ncwd = \"/tmp\"\n\
+             [[agent]]\nname = \"c\"\ncommand = \"y\"\ncwd = \"/tmp\"\nprompt = \"^>$\"\n",
+        )
+        .unwrap();
+        assert!(Arc::ptr_eq(&c.agents[0].patterns, &c.agents[1].patterns));
+        assert!(!Arc::ptr_eq(&c.agents[0].patterns, &c.agents[2].patterns));
+    }
+
+    #[test]
+    fn two_checkouts_with_the_same_name_get_different_ids() {
+        assert_ne!(
+            project_id(Path::new("/a/app/vigil.toml")),
+            project_id(Path::new("/b/app/vigil.toml"))
+        );
+        assert!(project_id(Path::new("/a/my.app/vigil.toml")).starts_with("my_app-"));
+    }
+}

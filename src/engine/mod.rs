@@ -1,0 +1,208 @@
+//! The pure heart of vigil: from the recorded [`Mind`], what tmux and the OS show now
+//! ([`Observation`]), the user's [`Command`]s and the time, decide what happens next
+//! ([`Action`]s) and why ([`Event`]s, each with a reason in words).
+//! No IO, no clock, no tokio here: time is the `now` argument, so hours of supervision
+//! are simulated in microseconds.
+
+pub mod mind;
+pub mod policy;
+pub mod screen;
+mod step;
+pub mod time;
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+pub use mind::{Activity, AgentName, AgentRecord, Escalation, Incarnation, LastExit, Lifecycle, Mind, RateLimit};
+pub use policy::{Policy, RestartPolicy};
+pub use screen::Patterns;
+pub use step::{action_failed, step};
+pub use time::Time;
+
+/// The agents vigil is asked to keep alive, as the engine needs them.
+#[derive(Clone, Debug, Default)]
+pub struct Fleet {
+    /// The value of `@vigil-run` on every session of this project.
+    pub run: String,
+    pub agents: Vec<FleetAgent>,
+}
+
+#[derive(Clone, Debug)]
+pub struct FleetAgent {
+    pub name: AgentName,
+    /// The tmux session name new incarnations get.
+    pub session: String,
+    pub policy: Policy,
+    /// Shared between agents with the same preset and overrides.
+    pub patterns: Arc<Patterns>,
+}
+
+/// What tmux and the OS showed at one poll, for this run's tagged sessions only.
+#[derive(Clone, Debug, Default)]
+pub struct Observation {
+    pub panes: Vec<PaneSeen>,
+}
+
+/// One tagged pane as observed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PaneSeen {
+    pub session: String,
+    /// The `@vigil-agent` tag, as found (it may name an agent the config no longer has).
+    pub agent: String,
+    pub incarnation: Incarnation,
+    pub pane_pid: u32,
+    pub state: PaneState,
+    /// The pane's last lines as captured; `None` when capturing failed, so this poll
+    /// says nothing about the screen.
+    pub tail: Option<Vec<String>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PaneState {
+    Alive,
+    /// tmux shows the pane alive but its process is gone (or a zombie process).
+    ProcessGone,
+    /// The process exited; the pane remains (`remain-on-exit`) with how it ended.
+    Dead(Exit),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+    Unknown,
+}
+
+/// Everything one step is given besides the Mind and the time.
+#[derive(Clone, Debug, Default)]
+pub struct Inputs {
+    pub observation: Observation,
+    /// The user's requests since the last step, oldest first.
+    pub commands: Vec<Command>,
+    /// Whether to act on the engine's own judgement (first starts, restarts, nudges,
+    /// resumes, stall kills). Off for one-off commands such as `vigil up AGENT`, which
+    /// only record what they see and do what they were asked.
+    pub supervise: bool,
+}
+
+/// What a user asked for, through the CLI or the inbox.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "command", content = "agent", rename_all = "snake_case")]
+pub enum Command {
+    /// Start it if it is not running (and lift a `stop`).
+    Up(AgentName),
+    Stop(AgentName),
+    Restart(AgentName),
+    Nudge(AgentName),
+}
+
+impl Command {
+    pub fn agent(&self) -> &AgentName {
+        match self {
+            Command::Up(a) | Command::Stop(a) | Command::Restart(a) | Command::Nudge(a) => a,
+        }
+    }
+}
+
+/// Why text is typed into a pane.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    Nudge,
+    Resume,
+}
+
+/// A decision for the supervisor to carry out. Each carries its reason.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Start this incarnation in a tagged session, replacing any session of this run
+    /// and agent that is still there (a dead pane, or a hung one being restarted).
+    Start {
+        agent: AgentName,
+        incarnation: Incarnation,
+        session: String,
+        reason: String,
+    },
+    Kill {
+        agent: AgentName,
+        incarnation: Incarnation,
+        session: String,
+        reason: String,
+    },
+    /// Type `text` literally, then Enter on its own.
+    Send {
+        agent: AgentName,
+        incarnation: Incarnation,
+        session: String,
+        text: String,
+        purpose: Purpose,
+        reason: String,
+    },
+    /// A human is needed; tell the user loudly.
+    Notify {
+        agent: AgentName,
+        incarnation: Incarnation,
+        reason: String,
+    },
+}
+
+impl Action {
+    pub fn agent(&self) -> &AgentName {
+        match self {
+            Action::Start { agent, .. }
+            | Action::Kill { agent, .. }
+            | Action::Send { agent, .. }
+            | Action::Notify { agent, .. } => agent,
+        }
+    }
+
+    pub fn reason(&self) -> &str {
+        match self {
+            Action::Start { reason, .. }
+            | Action::Kill { reason, .. }
+            | Action::Send { reason, .. }
+            | Action::Notify { reason, .. } => reason,
+        }
+    }
+
+    /// Whether carrying it out changes tmux (and so is journaled as an intent first).
+    pub fn mutates(&self) -> bool {
+        !matches!(self, Action::Notify { .. })
+    }
+}
+
+/// Something the engine noticed or decided, with its reason, for the journal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Event {
+    pub agent: String,
+    pub incarnation: Incarnation,
+    #[serde(flatten)]
+    pub what: What,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", content = "to", rename_all = "snake_case")]
+pub enum What {
+    Lifecycle(Lifecycle),
+    Activity(Activity),
+    /// A running session was taken over instead of started.
+    Adopted,
+    /// A restart is held back (backoff, crash loop).
+    Held,
+    /// A session tagged for this run whose agent the config does not name.
+    Stray,
+    Note,
+}
+
+/// The result of one step: what was noticed and decided, and what to do.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Step {
+    pub events: Vec<Event>,
+    pub actions: Vec<Action>,
+}
+
+#[cfg(test)]
+mod tests;

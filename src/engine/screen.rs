@@ -1,0 +1,237 @@
+//! Reading a pane's tail: what the agent's screen says (rate limited, a dialog waiting
+//! for a human, busy, prompt visible) and a hash of it with volatile text (spinners,
+//! timers, token counters) removed, so an animated but hung agent reads as unchanged.
+//! Pane text is data: it is only ever matched, never run. No IO here.
+
+use regex::Regex;
+
+/// The compiled patterns of one agent: its preset, with any config overrides applied.
+/// Each is one regex (the sources joined as alternatives); `None` means "never matches".
+#[derive(Clone, Debug, Default)]
+pub struct Patterns {
+    pub prompt: Option<Regex>,
+    pub busy: Option<Regex>,
+    pub waiting: Option<Regex>,
+    pub rate_limit: Option<Regex>,
+    pub volatile: Option<Regex>,
+}
+
+/// Which pattern set a regex belongs to; names match the config keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PatternKind {
+    Prompt,
+    Busy,
+    Waiting,
+    RateLimit,
+    Volatile,
+}
+
+impl PatternKind {
+    pub const ALL: [PatternKind; 5] = [
+        PatternKind::Prompt,
+        PatternKind::Busy,
+        PatternKind::Waiting,
+        PatternKind::RateLimit,
+        PatternKind::Volatile,
+    ];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            PatternKind::Prompt => "prompt",
+            PatternKind::Busy => "busy",
+            PatternKind::Waiting => "waiting",
+            PatternKind::RateLimit => "rate_limit",
+            PatternKind::Volatile => "volatile",
+        }
+    }
+}
+
+impl Patterns {
+    /// Joins the sources as alternatives into one regex; each source keeps its own
+    /// inline flags because each sits in its own group.
+    pub fn join(sources: &[String]) -> Result<Option<Regex>, regex::Error> {
+        if sources.is_empty() {
+            return Ok(None);
+        }
+        for source in sources {
+            // Compile each alone first so an error points at the culprit.
+            Regex::new(source)?;
+        }
+        let joined = sources.iter().map(|s| format!("(?:{s})")).collect::<Vec<_>>().join("|");
+        Regex::new(&joined).map(Some)
+    }
+
+    pub fn set(&mut self, kind: PatternKind, regex: Option<Regex>) {
+        let slot = match kind {
+            PatternKind::Prompt => &mut self.prompt,
+            PatternKind::Busy => &mut self.busy,
+            PatternKind::Waiting => &mut self.waiting,
+            PatternKind::RateLimit => &mut self.rate_limit,
+            PatternKind::Volatile => &mut self.volatile,
+        };
+        *slot = regex;
+    }
+}
+
+/// How many of the last non-blank lines are searched for the agent's prompt.
+pub const PROMPT_LINES: usize = 5;
+
+/// What one look at a pane's tail says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScreenRead {
+    /// md5 (hex) of the tail with volatile text removed.
+    pub hash: String,
+    /// The line announcing a rate limit, when one is among the last lines.
+    pub rate_limit: Option<String>,
+    /// The line of a dialog that needs a human, when one is on screen.
+    pub waiting: Option<String>,
+    pub busy: bool,
+    pub prompt: bool,
+    /// Nothing printed yet.
+    pub blank: bool,
+}
+
+/// The tail as vigil judges it: trailing whitespace trimmed, tmux's own "Pane is dead"
+/// line and trailing blank lines dropped, at most `lines` lines.
+pub fn tail(raw: &[String], lines: usize) -> Vec<&str> {
+    let mut kept: Vec<&str> = raw.iter().map(|l| l.trim_end()).collect();
+    while kept.last().is_some_and(|l| l.is_empty()) {
+        kept.pop();
+    }
+    if kept.last().is_some_and(|l| is_tmux_dead_notice(l)) {
+        kept.pop();
+        while kept.last().is_some_and(|l| l.is_empty()) {
+            kept.pop();
+        }
+    }
+    let skip = kept.len().saturating_sub(lines);
+    kept.split_off(skip)
+}
+
+/// tmux's own words under a dead pane with `remain-on-exit`, not the agent's.
+fn is_tmux_dead_notice(line: &str) -> bool {
+    line.starts_with("Pane is dead (") && line.ends_with(')')
+}
+
+/// The last `n` non-blank lines of a tail, oldest first.
+pub fn last_non_blank<'a>(tail: &[&'a str], n: usize) -> Vec<&'a str> {
+    let mut out: Vec<&str> = tail
+        .iter()
+        .rev()
+        .filter(|l| !l.trim().is_empty())
+        .take(n)
+        .copied()
+        .collect();
+    out.reverse();
+    out
+}
+
+fn first_match<'a>(regex: Option<&Regex>, lines: &[&'a str]) -> Option<&'a str> {
+    let regex = regex?;
+    lines.iter().find(|l| regex.is_match(l)).copied()
+}
+
+/// Reads a pane's tail. `tail_lines` bounds what is hashed and searched;
+/// `rate_limit_lines` how many of the last non-blank lines may announce a limit.
+pub fn read(raw: &[String], patterns: &Patterns, tail_lines: usize, rate_limit_lines: usize) -> ScreenRead {
+    let tail = tail(raw, tail_lines);
+    let mut digest = md5::Context::new();
+    for line in &tail {
+        let stable = match &patterns.volatile {
+            Some(v) => v.replace_all(line, ""),
+            None => std::borrow::Cow::Borrowed(*line),
+        };
+        digest.consume(stable.trim_end().as_bytes());
+        digest.consume(b"\n");
+    }
+    let rate_limit = first_match(patterns.rate_limit.as_ref(), &last_non_blank(&tail, rate_limit_lines));
+    ScreenRead {
+        hash: format!("{:x}", digest.finalize()),
+        rate_limit: rate_limit.map(|l| l.trim().to_owned()),
+        waiting: first_match(patterns.waiting.as_ref(), &tail).map(|l| l.trim().to_owned()),
+        busy: first_match(patterns.busy.as_ref(), &tail).is_some(),
+        prompt: first_match(patterns.prompt.as_ref(), &last_non_blank(&tail, PROMPT_LINES)).is_some(),
+        blank: tail.iter().all(|l| l.trim().is_empty()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(text: &str) -> Vec<String> {
+        text.lines().map(str::to_owned).collect()
+    }
+
+    fn patterns() -> Patterns {
+        let p = |s: &[&str]| Patterns::join(&s.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+        Patterns {
+            prompt: p(&[r"^\$ ?$", r"^> ?$"]),
+            busy: p(&["esc to interrupt"]),
+            waiting: p(&["(?i)do you trust"]),
+            rate_limit: p(&["(?i)rate limit", r"\b429\b"]),
+            volatile: p(&["[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]", r"\(\d+s\)"]),
+        }
+    }
+
+    #[test]
+    fn spinner_frames_hash_the_same_once_volatile_text_is_removed() {
+        let a = read(&lines("working on it\n⠋ Thinking (12s)"), &patterns(), 30, 3);
+        let b = read(&lines("working on it\n⠹ Thinking (13s)"), &patterns(), 30, 3);
+        let c = read(&lines("working on it\n⠹ Writing (13s)"), &patterns(), 30, 3);
+        assert_eq!(a.hash, b.hash);
+        assert_ne!(a.hash, c.hash);
+    }
+
+    #[test]
+    fn trailing_blank_lines_and_the_tmux_dead_notice_are_not_the_agents_words() {
+        let raw = lines("boom\n\n\nPane is dead (status 3, Mon Nov 23 00:51:04 2026)\n\n");
+        assert_eq!(tail(&raw, 30), vec!["boom"]);
+        let with_blanks = read(&lines("x\n\n   \n"), &patterns(), 30, 3);
+        assert_eq!(with_blanks.hash, read(&lines("x"), &patterns(), 30, 3).hash);
+    }
+
+    #[test]
+    fn only_the_last_lines_are_hashed() {
+        let mut many: Vec<String> = (0..100).map(|i| format!("line {i}")).collect();
+        let a = read(&many, &patterns(), 30, 3);
+        many[0] = "changed far above".into();
+        assert_eq!(a.hash, read(&many, &patterns(), 30, 3).hash);
+    }
+
+    #[test]
+    fn classifies_prompt_busy_dialog_and_limit() {
+        let idle = read(&lines("done.\n$"), &patterns(), 30, 3);
+        assert!(idle.prompt && !idle.busy && idle.waiting.is_none() && idle.rate_limit.is_none());
+
+        let busy = read(&lines("> \n⠋ Thinking (esc to interrupt)"), &patterns(), 30, 3);
+        assert!(busy.busy);
+
+        let dialog = read(
+            &lines("Do you trust the files in this folder?\n1. Yes\n2. No"),
+            &patterns(),
+            30,
+            3,
+        );
+        assert_eq!(
+            dialog.waiting.as_deref(),
+            Some("Do you trust the files in this folder?")
+        );
+
+        let limited = read(&lines("Error: 429 Too Many Requests\n$"), &patterns(), 30, 3);
+        assert_eq!(limited.rate_limit.as_deref(), Some("Error: 429 Too Many Requests"));
+    }
+
+    #[test]
+    fn a_rate_limit_far_above_the_last_lines_is_history() {
+        let screen = lines("rate limit hit\nretrying\nok\nworking\nstill working");
+        assert!(read(&screen, &patterns(), 30, 3).rate_limit.is_none());
+        assert!(read(&screen, &patterns(), 30, 5).rate_limit.is_some());
+    }
+
+    #[test]
+    fn a_blank_screen_is_blank() {
+        assert!(read(&[], &patterns(), 30, 3).blank);
+        assert!(read(&lines("\n  \n"), &patterns(), 30, 3).blank);
+    }
+}

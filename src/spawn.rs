@@ -1,0 +1,147 @@
+//! Starting agents: the exact argv and environment of a new incarnation, and the
+//! fan-out report of `vigil up` — each agent on its own spawned, already running,
+//! held or failed (with the reason and the last lines its pane printed), never silent.
+
+use serde::Serialize;
+
+use crate::config::{AgentConfig, CommandLine};
+use crate::engine::{AgentName, AgentRecord, Incarnation, Lifecycle};
+use crate::tmux::SpawnSpec;
+
+/// The shell a pane runs the agent under. It records the agent's exit status as the
+/// pane option `@vigil-exit` before the pane dies, because tmux 3.3a sometimes never
+/// learns it (the pty closes before it reaps the child; tmux PR #4841), and a clean exit
+/// must never read as a crash. The agent's argv follows as `"$@"`, never re-read by a
+/// shell; a missing program says so in the pane and exits 127.
+pub const WRAPPER: &str = r#""$@"; s=$?; tmux set-option -p -t "$TMUX_PANE" @vigil-exit "$s" 2>/dev/null; exit "$s""#;
+
+/// The argv a pane runs: the wrapper, then the agent's command.
+pub fn argv(command: &CommandLine) -> Vec<String> {
+    let mut out = vec![
+        "sh".to_owned(),
+        "-c".to_owned(),
+        WRAPPER.to_owned(),
+        "vigil-agent".to_owned(),
+    ];
+    match command {
+        CommandLine::Argv(argv) => out.extend(argv.iter().cloned()),
+        CommandLine::Shell(script) => out.extend(["sh".to_owned(), "-c".to_owned(), script.clone()]),
+    }
+    out
+}
+
+pub fn spec(agent: &AgentConfig, session: &str, incarnation: Incarnation, run: &str) -> SpawnSpec {
+    SpawnSpec {
+        session: session.to_owned(),
+        cwd: agent.cwd.clone(),
+        env: agent.env.clone(),
+        argv: argv(&agent.command),
+        agent: agent.name.to_string(),
+        incarnation: incarnation.0,
+        run: run.to_owned(),
+    }
+}
+
+/// How one agent fared in `vigil up`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Started now and still running after the settle time.
+    Started,
+    /// Was already running; nothing started.
+    Running,
+    /// Not started: the reason says why (a crash-loop hold, a stop).
+    Held,
+    /// Started but died at once, or could not be started.
+    Failed,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct UpResult {
+    pub name: AgentName,
+    pub outcome: Outcome,
+    pub incarnation: Incarnation,
+    pub session: String,
+    pub pane_pid: Option<u32>,
+    pub reason: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub last_lines: Vec<String>,
+}
+
+/// Classifies an agent after `up`: `before` is its incarnation before the command,
+/// `rec` the record after the settle pass.
+pub fn outcome(name: &AgentName, before: Option<Incarnation>, rec: Option<&AgentRecord>) -> UpResult {
+    let Some(rec) = rec else {
+        return UpResult {
+            name: name.clone(),
+            outcome: Outcome::Held,
+            incarnation: Incarnation(0),
+            session: String::new(),
+            pane_pid: None,
+            reason: "not started".into(),
+            last_lines: Vec::new(),
+        };
+    };
+    let started = before != Some(rec.incarnation);
+    let (outcome, reason, last_lines) = match (rec.lifecycle.is_live(), started) {
+        (true, true) => (Outcome::Started, format!("started as {}", rec.incarnation), Vec::new()),
+        (true, false) => (
+            Outcome::Running,
+            format!("already running as {}", rec.incarnation),
+            Vec::new(),
+        ),
+        (false, true) => {
+            let exit = rec.last_exit.clone();
+            let words = exit.as_ref().map(|e| e.last_lines.clone()).unwrap_or_default();
+            let why = exit.map_or_else(|| rec.reason.clone(), |e| e.reason);
+            let outcome = if rec.lifecycle == Lifecycle::Completed && !why.contains("could not start") {
+                Outcome::Started
+            } else {
+                Outcome::Failed
+            };
+            (
+                outcome,
+                format!("{} {}: {why}", rec.incarnation, rec.lifecycle.as_str()),
+                words,
+            )
+        }
+        (false, false) => (Outcome::Held, rec.reason.clone(), Vec::new()),
+    };
+    UpResult {
+        name: name.clone(),
+        outcome,
+        incarnation: rec.incarnation,
+        session: rec.session.clone(),
+        pane_pid: rec.pane_pid,
+        reason,
+        last_lines,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argv_commands_run_without_a_shell_reading_them() {
+        let argv = argv(&CommandLine::Argv(vec!["echo".into(), "$HOME; rm -rf /".into()]));
+        assert_eq!(argv[..4], ["sh", "-c", WRAPPER, "vigil-agent"]);
+        let out = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .env_remove("TMUX_PANE")
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "$HOME; rm -rf /\n");
+    }
+
+    #[test]
+    fn the_wrapper_keeps_the_agents_exit_status() {
+        let argv = argv(&CommandLine::Shell("exit 3".into()));
+        let status = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .env_remove("TMUX_PANE")
+            .status()
+            .unwrap();
+        assert_eq!(status.code(), Some(3));
+    }
+}

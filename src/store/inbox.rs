@@ -1,0 +1,116 @@
+//! `inbox/`: commands from processes that do not own the run (`vigil stop AGENT` while
+//! `vigil watch` runs), one file each, written atomically; the owner takes them in
+//! order of arrival, deletes them, and answers in the journal.
+
+use std::path::PathBuf;
+
+use super::{StoreError, file};
+use crate::engine::{AgentName, Command, Time};
+
+#[derive(Clone, Debug)]
+pub struct Inbox {
+    dir: PathBuf,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Letter {
+    command: String,
+    agent: AgentName,
+    from_pid: u32,
+}
+
+impl Inbox {
+    pub fn new(dir: PathBuf) -> Self {
+        Self { dir }
+    }
+
+    /// Leaves a command for the owner.
+    pub fn submit(&self, command: &Command, now: Time) -> Result<(), StoreError> {
+        let verb = match command {
+            Command::Up(_) => "up",
+            Command::Stop(_) => "stop",
+            Command::Restart(_) => "restart",
+            Command::Nudge(_) => "nudge",
+        };
+        let letter = Letter {
+            command: verb.into(),
+            agent: command.agent().clone(),
+            from_pid: std::process::id(),
+        };
+        let name = format!("{:020}-{}-{}.json", now.millis(), std::process::id(), verb);
+        let bytes = serde_json::to_vec(&letter).map_err(|e| StoreError::Io {
+            path: self.dir.clone(),
+            source: e.into(),
+        })?;
+        file::write_atomic(&self.dir.join(name), &bytes)
+    }
+
+    /// Takes every waiting command, oldest first. A file that cannot be understood is
+    /// moved aside as `*.bad` and reported, not retried forever.
+    pub fn take(&self) -> Result<(Vec<Command>, Vec<String>), StoreError> {
+        let mut names: Vec<_> = match std::fs::read_dir(&self.dir) {
+            Ok(rd) => rd
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
+            Err(e) => {
+                return Err(StoreError::Io {
+                    path: self.dir.clone(),
+                    source: e,
+                });
+            }
+        };
+        names.sort();
+        let mut commands = Vec::new();
+        let mut problems = Vec::new();
+        for path in names {
+            let parsed = std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Letter>(&b).ok())
+                .and_then(|l| match l.command.as_str() {
+                    "up" => Some(Command::Up(l.agent)),
+                    "stop" => Some(Command::Stop(l.agent)),
+                    "restart" => Some(Command::Restart(l.agent)),
+                    "nudge" => Some(Command::Nudge(l.agent)),
+                    _ => None,
+                });
+            match parsed {
+                Some(c) => {
+                    commands.push(c);
+                    std::fs::remove_file(&path).map_err(StoreError::io(&path))?;
+                }
+                None => {
+                    let bad = path.with_extension("bad");
+                    std::fs::rename(&path, &bad).map_err(StoreError::io(&path))?;
+                    problems.push(format!(
+                        "inbox file {} is not a command; moved to {}",
+                        path.display(),
+                        bad.display()
+                    ));
+                }
+            }
+        }
+        Ok((commands, problems))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_come_out_in_order_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let inbox = Inbox::new(dir.path().to_owned());
+        let a = AgentName::new("a").unwrap();
+        inbox.submit(&Command::Stop(a.clone()), Time::from_millis(2)).unwrap();
+        inbox.submit(&Command::Nudge(a.clone()), Time::from_millis(1)).unwrap();
+        std::fs::write(dir.path().join("zz.json"), "nonsense").unwrap();
+        let (commands, problems) = inbox.take().unwrap();
+        assert_eq!(commands, [Command::Nudge(a.clone()), Command::Stop(a)]);
+        assert_eq!(problems.len(), 1);
+        assert!(inbox.take().unwrap().0.is_empty());
+    }
+}

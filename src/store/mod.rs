@@ -1,0 +1,97 @@
+//! The supervisor's mind on disk, in one state directory per project: the owner lock
+//! and record, the heartbeat, the journal, the Mind snapshot and the inbox. Every file
+//! is written so a crash at any instant leaves either the old or the new content
+//! (temp file, fsync, rename, fsync dir) or a journal whose last line may be cut short.
+//! Files 0600, directories 0700.
+
+mod file;
+mod inbox;
+mod journal;
+mod owner;
+mod snapshot;
+
+use std::path::{Path, PathBuf};
+
+pub use inbox::Inbox;
+pub use journal::{Journal, material, materials, read_journal};
+pub use owner::{Heartbeat, Lock, OwnerRecord, Role};
+pub use snapshot::Loaded;
+
+use crate::config::Config;
+
+/// The environment variable that names the state directory outright.
+pub const STATE_DIR_ENV: &str = "VIGIL_STATE_DIR";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("cannot find a home directory for the state dir; set {STATE_DIR_ENV} or `state_dir` in the config")]
+    NoHome,
+    #[error("{owner}")]
+    Held { owner: Box<owner::Held> },
+}
+
+impl StoreError {
+    pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+        move |source| StoreError::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+/// One project's state directory.
+#[derive(Clone, Debug)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+impl Store {
+    /// Where a project's state lives: `VIGIL_STATE_DIR`, else `state_dir` from the
+    /// config, else `$XDG_STATE_HOME/vigil/<project-id>/`.
+    pub fn locate(config: &Config) -> Result<PathBuf, StoreError> {
+        if let Some(dir) = std::env::var_os(STATE_DIR_ENV).filter(|d| !d.is_empty()) {
+            return Ok(PathBuf::from(dir));
+        }
+        if let Some(dir) = &config.state_dir {
+            return Ok(dir.clone());
+        }
+        let dirs = directories::ProjectDirs::from("", "", "vigil").ok_or(StoreError::NoHome)?;
+        let base = dirs.state_dir().unwrap_or_else(|| dirs.data_local_dir());
+        Ok(base.join(&config.project))
+    }
+
+    /// Opens (creating, 0700) the state directory.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        file::create_dir(dir)?;
+        file::create_dir(&dir.join("inbox"))?;
+        Ok(Self { dir: dir.to_owned() })
+    }
+
+    /// Opens an existing state directory without creating anything (for readers).
+    pub fn existing(dir: &Path) -> Option<Self> {
+        dir.is_dir().then(|| Self { dir: dir.to_owned() })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Removes what a dead writer left half-done (temp files); for a new owner.
+    pub fn tidy(&self) {
+        file::remove_stale_temps(&self.dir);
+    }
+
+    pub fn journal(&self) -> Journal {
+        Journal::new(self.path(journal::FILE))
+    }
+
+    pub fn inbox(&self) -> Inbox {
+        Inbox::new(self.path("inbox"))
+    }
+}

@@ -1,0 +1,571 @@
+//! The supervisor: claim the run, load the Mind (rebuilding it from the journal when
+//! the snapshot is unusable), settle what a dead owner left half-done, then pass after
+//! pass — observe tmux and the OS, let the engine decide, snapshot, journal each
+//! intent before acting on it, act through tmux, journal the outcome, beat.
+//! Decides nothing itself: every judgement is the engine's.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::config::Config;
+use crate::engine::{
+    self, Action, AgentName, Command, Exit, Fleet, Incarnation, Inputs, Mind, Observation, PaneSeen, PaneState, Time,
+};
+use crate::failpoint;
+use crate::process;
+use crate::spawn;
+use crate::store::{Journal, Lock, Role, Store, StoreError, material, materials};
+use crate::tmux::{Pane, Tmux, TmuxError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SupervisorError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// tmux could not be asked what runs; nothing was decided on missing facts.
+    #[error("cannot observe tmux: {0}")]
+    Observe(TmuxError),
+}
+
+/// How often, and how long apart, panes caught between exit and reaping are re-read.
+const SETTLE_TRIES: usize = 3;
+const SETTLE_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// What one pass wrote to the journal, for a face to show.
+pub type Records = Vec<Value>;
+
+pub struct Supervisor<T: Tmux> {
+    config: Config,
+    fleet: Fleet,
+    tmux: T,
+    store: Store,
+    journal: Journal,
+    lock: Lock,
+    mind: Mind,
+    /// The material state of each agent as last journaled, to journal only changes.
+    journaled: BTreeMap<AgentName, Value>,
+    loops: u64,
+    intents: u64,
+}
+
+impl<T: Tmux> Supervisor<T> {
+    /// Claims the run (refusing when another process owns it), loads the Mind (or
+    /// rebuilds it from the journal when the snapshot is unusable), and reconciles the
+    /// intents a dead owner left open. What it found is in the returned records.
+    pub fn claim(
+        config: Config,
+        tmux: T,
+        store: Store,
+        role: Role,
+        now: Time,
+    ) -> Result<(Self, Records), SupervisorError> {
+        let lock = store.claim(role, now)?;
+        store.tidy();
+        let journal = store.journal();
+        journal.seal()?;
+        let owner = &lock.owner;
+        let claimed = json!({"pid": owner.pid, "epoch": owner.epoch, "role": role.as_str(), "project": config.project});
+        let mut records = vec![journal.append(now, "claimed", &claimed)?];
+        let loaded = store.load_mind(now)?;
+        let mut mind = loaded.mind;
+        if let Some(warning) = loaded.warning {
+            let (rebuilt, how) = match journal.rebuild()? {
+                Some(m) => {
+                    let how = format!(
+                        "rebuilt {} agent record(s) from the journal, then from what tmux shows",
+                        m.agents.len()
+                    );
+                    (m, how)
+                }
+                None => (
+                    Mind::default(),
+                    "the journal holds no records; rebuilding from what tmux shows".to_owned(),
+                ),
+            };
+            mind = rebuilt;
+            records.push(journal.append(now, "warning", &json!({ "message": format!("{warning}; {how}") }))?);
+        }
+        // `always` (unlike `unless-stopped`) forgets a stop when a long-running supervisor
+        // starts; a `tick` continues supervision and does not count as a restart.
+        if matches!(role, Role::Watch | Role::Tui) {
+            for agent in &config.agents {
+                if agent.policy.restart == engine::RestartPolicy::Always && mind.stopped.remove(&agent.name) {
+                    let reason = "restart policy `always`: a stop lasts until vigil restarts";
+                    records.push(journal.append(now, "note", &json!({"agent": agent.name, "reason": reason}))?);
+                }
+            }
+        }
+        let fleet = config.fleet();
+        let journaled = materials(&mind);
+        let mut sup = Self {
+            config,
+            fleet,
+            tmux,
+            store,
+            journal,
+            lock,
+            mind,
+            journaled,
+            loops: 0,
+            intents: 0,
+        };
+        records.extend(sup.reconcile(now)?);
+        Ok((sup, records))
+    }
+
+    pub fn mind(&self) -> &Mind {
+        &self.mind
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn tmux(&self) -> &T {
+        &self.tmux
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.lock.owner.epoch
+    }
+
+    /// Settles each intent a dead owner left without an outcome, by what tmux shows: a
+    /// start whose tagged session exists is done; a start the record still waits for
+    /// is redone; a kill whose session is gone is done, else redone; typing is never
+    /// repeated. Each answer is journaled with its reason.
+    fn reconcile(&mut self, now: Time) -> Result<Records, StoreError> {
+        let open = self.journal.open_intents()?;
+        let mut records = Records::new();
+        if open.is_empty() {
+            return Ok(records);
+        }
+        let panes = match self.tmux.list_panes() {
+            Ok(p) => p,
+            Err(e) => {
+                let message = format!(
+                    "cannot reconcile {} open intent(s): {e}; left for the next owner",
+                    open.len()
+                );
+                records.push(self.journal.append(now, "warning", &json!({ "message": message }))?);
+                return Ok(records);
+            }
+        };
+        let run = self.fleet.run.clone();
+        for (id, action) in open {
+            let tagged = |agent: &AgentName, inc: Incarnation| {
+                panes.iter().any(|p| {
+                    p.is_ours(&run) && p.agent.as_deref() == Some(agent.as_str()) && p.incarnation == Some(inc.0)
+                })
+            };
+            let (outcome, reason) = match &action {
+                Action::Start { agent, incarnation, .. } if tagged(agent, *incarnation) => {
+                    ("done", "its tagged session exists".to_owned())
+                }
+                Action::Start { agent, incarnation, .. } => {
+                    let awaited =
+                        self.mind.agents.get(agent).is_some_and(|r| {
+                            r.incarnation == *incarnation && r.lifecycle == engine::Lifecycle::Booting
+                        });
+                    if awaited {
+                        self.redo(&action, &panes, now, &mut records)?
+                    } else {
+                        ("abandoned", "the record has moved past it".to_owned())
+                    }
+                }
+                Action::Kill { agent, incarnation, .. } if !tagged(agent, *incarnation) => {
+                    ("done", "its session is gone".to_owned())
+                }
+                Action::Kill { .. } => self.redo(&action, &panes, now, &mut records)?,
+                Action::Send { .. } | Action::Notify { .. } => (
+                    "abandoned",
+                    "typing twice is worse than not at all; the engine decides again".to_owned(),
+                ),
+            };
+            records.push(self.journal.append(
+                now,
+                "reconciled",
+                &json!({"id": id, "outcome": outcome, "reason": reason, "action": action}),
+            )?);
+        }
+        records.extend(self.persist(now)?);
+        Ok(records)
+    }
+
+    /// Carries out a dead owner's action again; a failure goes to the engine.
+    fn redo(
+        &mut self,
+        action: &Action,
+        panes: &[Pane],
+        now: Time,
+        records: &mut Records,
+    ) -> Result<(&'static str, String), StoreError> {
+        match self.execute(action, panes) {
+            Ok(()) => Ok(("redone", "it had not happened; done now".to_owned())),
+            Err(error) => {
+                for event in engine::action_failed(&mut self.mind, &self.fleet, action, &error, now) {
+                    records.push(self.journal.append(now, "event", &event)?);
+                }
+                Ok(("failed", format!("redoing it failed: {error}")))
+            }
+        }
+    }
+
+    /// One pass: observe, decide, persist, act. `commands` come from the user (the CLI
+    /// or the inbox, which is read here too); `supervise` lets the engine act on its own
+    /// judgement. The Mind is on disk before any action runs, and every action's intent
+    /// is on disk before tmux is asked.
+    pub fn pass(&mut self, mut commands: Vec<Command>, supervise: bool, now: Time) -> Result<Records, SupervisorError> {
+        let mut records = Records::new();
+        let config = &self.config;
+        if self
+            .journal
+            .rotate_if_over(config.journal_max_bytes, config.journal_keep)?
+        {
+            records.push(self.journal.append(now, "checkpoint", &json!({ "mind": self.mind }))?);
+        }
+        let (from_inbox, problems) = self.store.inbox().take()?;
+        for problem in problems {
+            records.push(self.journal.append(now, "warning", &json!({ "message": problem }))?);
+        }
+        for command in &from_inbox {
+            records.push(
+                self.journal
+                    .append(now, "command", &json!({"from": "inbox", "request": command}))?,
+            );
+        }
+        commands.splice(0..0, from_inbox);
+
+        let panes = match self.settled_panes() {
+            Ok(p) => p,
+            Err(e) => {
+                let message = format!("cannot list tmux panes: {e}; nothing decided this pass");
+                records.push(self.journal.append(now, "warning", &json!({ "message": message }))?);
+                self.beat(now)?;
+                return Err(SupervisorError::Observe(e));
+            }
+        };
+        let (observation, capture_problems) = self.observe(&panes);
+        for problem in capture_problems {
+            records.push(self.journal.append(now, "warning", &json!({ "message": problem }))?);
+        }
+        let inputs = Inputs {
+            observation,
+            commands,
+            supervise,
+        };
+        let step = engine::step(&mut self.mind, &self.fleet, &inputs, now);
+        for event in &step.events {
+            records.push(self.journal.append(now, "event", event)?);
+        }
+        records.extend(self.persist(now)?);
+        let mut failed = false;
+        for action in &step.actions {
+            let (done, ok) = self.act(action, &panes, now)?;
+            records.extend(done);
+            failed |= !ok;
+        }
+        if failed {
+            records.extend(self.persist(now)?);
+        }
+        self.beat(now)?;
+        Ok(records)
+    }
+
+    /// Journals every agent record that changed materially, then snapshots the Mind.
+    fn persist(&mut self, now: Time) -> Result<Records, StoreError> {
+        let mut records = Records::new();
+        for (name, rec) in &self.mind.agents {
+            let stopped = self.mind.stopped.contains(name);
+            let current = material(rec, stopped);
+            if self.journaled.get(name) != Some(&current) {
+                let body = json!({"agent": name, "record": rec, "stopped": stopped});
+                records.push(self.journal.append(now, "record", &body)?);
+                self.journaled.insert(name.clone(), current);
+            }
+        }
+        self.store.save_mind(&self.mind, now)?;
+        Ok(records)
+    }
+
+    fn beat(&mut self, now: Time) -> Result<(), StoreError> {
+        self.loops += 1;
+        self.store.beat(&self.lock, self.loops, now)
+    }
+
+    /// All panes, looked at again (briefly) while one of ours is between exiting and
+    /// being reaped: tmux marks a pane dead when its pty closes, a moment before it
+    /// knows the exit status, and a process can be gone a moment before tmux notices.
+    /// Judging in that moment would call a clean exit a crash.
+    fn settled_panes(&self) -> Result<Vec<Pane>, TmuxError> {
+        let mut panes = self.tmux.list_panes()?;
+        for _ in 0..SETTLE_TRIES {
+            let in_flux = panes.iter().filter(|p| p.is_ours(&self.fleet.run)).any(|p| {
+                if p.dead {
+                    p.exit_tag.is_none() && p.dead_status.is_none() && p.dead_signal.is_none()
+                } else {
+                    !process::alive(p.pane_pid)
+                }
+            });
+            if !in_flux {
+                break;
+            }
+            std::thread::sleep(SETTLE_WAIT);
+            panes = self.tmux.list_panes()?;
+        }
+        Ok(panes)
+    }
+
+    /// What tmux and /proc say about this run's tagged panes.
+    fn observe(&self, panes: &[Pane]) -> (Observation, Vec<String>) {
+        let mut seen = Vec::new();
+        let mut problems = Vec::new();
+        for pane in panes.iter().filter(|p| p.is_ours(&self.fleet.run)) {
+            let Some(agent) = pane.agent.clone() else { continue };
+            let incarnation = Incarnation(pane.incarnation.unwrap_or(0));
+            let state = if pane.dead {
+                // The wrapper's record first: tmux sometimes never learns the status.
+                PaneState::Dead(match (pane.exit_tag, pane.dead_status, pane.dead_signal) {
+                    (Some(code), _, _) | (None, Some(code), _) => Exit::Code(code),
+                    (None, None, Some(signal)) => Exit::Signal(signal),
+                    (None, None, None) => Exit::Unknown,
+                })
+            } else if process::alive(pane.pane_pid) {
+                PaneState::Alive
+            } else {
+                PaneState::ProcessGone
+            };
+            let fleet_agent = self.fleet.agents.iter().find(|a| a.name.as_str() == agent);
+            let recorded_live = fleet_agent
+                .and_then(|a| self.mind.agents.get(&a.name))
+                .is_some_and(|r| r.lifecycle.is_live() && r.incarnation <= incarnation);
+            // Alive panes are read every poll; a dead one only once, for its last words.
+            let wants_tail = fleet_agent.is_some()
+                && match state {
+                    PaneState::Alive => true,
+                    PaneState::Dead(_) => recorded_live,
+                    PaneState::ProcessGone => false,
+                };
+            let tail = if wants_tail {
+                let lines = fleet_agent.map_or(30, |a| a.policy.tail_lines);
+                match self.tmux.capture(&pane.session, lines) {
+                    Ok(t) => Some(t),
+                    // Gone between the listing and the capture: not seen at all.
+                    Err(TmuxError::NoSuchSession(_)) => continue,
+                    Err(e) => {
+                        problems.push(format!(
+                            "cannot read the screen of `{}`: {e}; screen unjudged this poll",
+                            pane.session
+                        ));
+                        None
+                    }
+                }
+            } else {
+                None
+            };
+            seen.push(PaneSeen {
+                session: pane.session.clone(),
+                agent,
+                incarnation,
+                pane_pid: pane.pane_pid,
+                state,
+                tail,
+            });
+        }
+        (Observation { panes: seen }, problems)
+    }
+
+    /// Carries out one action: intent journaled (synced) first, then tmux, then the
+    /// outcome. A failure goes back to the engine so the record reflects it. Returns
+    /// the records written and whether the action succeeded.
+    fn act(&mut self, action: &Action, panes: &[Pane], now: Time) -> Result<(Records, bool), StoreError> {
+        if !action.mutates() {
+            return Ok((vec![self.journal.append(now, "notify", action)?], true));
+        }
+        self.intents += 1;
+        let id = format!("{}-{}", self.lock.owner.epoch, self.intents);
+        let mut records = vec![
+            self.journal
+                .append(now, "intent", &json!({"id": id, "action": action}))?,
+        ];
+        failpoint::hit("after-intent");
+        let result = self.execute(action, panes);
+        failpoint::hit("after-act");
+        match result {
+            Ok(()) => {
+                records.push(self.journal.append(now, "done", &json!({ "id": id }))?);
+                Ok((records, true))
+            }
+            Err(error) => {
+                records.push(self.journal.append(now, "failed", &json!({"id": id, "error": error}))?);
+                for event in engine::action_failed(&mut self.mind, &self.fleet, action, &error, now) {
+                    records.push(self.journal.append(now, "event", &event)?);
+                }
+                Ok((records, false))
+            }
+        }
+    }
+
+    fn execute(&self, action: &Action, panes: &[Pane]) -> Result<(), String> {
+        let gone_is_fine = |r: Result<(), TmuxError>| match r {
+            Ok(()) | Err(TmuxError::NoSuchSession(_)) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        };
+        match action {
+            Action::Start {
+                agent,
+                incarnation,
+                session,
+                ..
+            } => {
+                let config = self
+                    .config
+                    .agent(agent.as_str())
+                    .ok_or_else(|| format!("agent `{agent}` is not configured"))?;
+                if let Some(p) = panes.iter().find(|p| &p.session == session)
+                    && !p.is_ours(&self.fleet.run)
+                {
+                    return Err(format!(
+                        "a tmux session named `{session}` already exists and vigil did not start it for this project; rename that session or the agent"
+                    ));
+                }
+                // Replace every session of this agent: the dead pane, the hung one, strays.
+                for old in panes
+                    .iter()
+                    .filter(|p| p.is_ours(&self.fleet.run) && p.agent.as_deref() == Some(agent.as_str()))
+                {
+                    gone_is_fine(self.tmux.kill(&old.session))?;
+                }
+                let spec = spawn::spec(config, session, *incarnation, &self.fleet.run);
+                self.tmux.spawn(&spec).map_err(|e| e.to_string())
+            }
+            Action::Kill { session, .. } => gone_is_fine(self.tmux.kill(session)),
+            Action::Send { session, text, .. } => self.tmux.send_text(session, text).map_err(|e| e.to_string()),
+            Action::Notify { .. } => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::engine::{AgentName, Lifecycle};
+    use crate::store::read_journal;
+    use crate::tmux::FakeTmux;
+
+    fn config(dir: &Path) -> Config {
+        let text = "[vigil]\npoll_interval = 1\n[[agent]]\nname = \"a\"\ncommand = [\"agent\"]\n[[agent]]\nname = \"b\"\ncommand = \"agent --b\"\n";
+        Config::parse(text, &dir.join("vigil.toml")).unwrap()
+    }
+
+    fn t(s: i64) -> Time {
+        Time::from_millis(1_800_000_000_000 + s * 1000)
+    }
+
+    #[test]
+    fn a_pass_starts_the_fleet_journals_intents_before_outcomes_and_snapshots() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        let store = Store::open(&dir.path().join("state")).unwrap();
+        let (mut sup, _) = Supervisor::claim(config, FakeTmux::default(), store.clone(), Role::Tick, t(0)).unwrap();
+        sup.pass(Vec::new(), true, t(0)).unwrap();
+        let sessions = sup.tmux().sessions();
+        assert_eq!(sessions.len(), 2);
+        let spec = sup.tmux().session(&sessions[0]).unwrap().spec.unwrap();
+        assert_eq!(spec.argv, ["sh", "-c", spawn::WRAPPER, "vigil-agent", "agent"]);
+        assert_eq!(spec.incarnation, 1);
+
+        let journal = read_journal(store.journal().path()).unwrap();
+        let kinds: Vec<&str> = journal.iter().map(|r| r["kind"].as_str().unwrap()).collect();
+        let first_intent = kinds.iter().position(|k| *k == "intent").unwrap();
+        assert_eq!(kinds[first_intent + 1], "done", "{kinds:?}");
+        assert_eq!(journal[first_intent]["action"]["action"], "start");
+        assert!(!journal[first_intent]["action"]["reason"].as_str().unwrap().is_empty());
+
+        let loaded = store.load_mind(t(1)).unwrap().mind;
+        assert_eq!(&loaded, sup.mind());
+    }
+
+    #[test]
+    fn a_session_name_taken_by_someone_else_is_never_killed() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        let taken = config.session_of(&AgentName::new("a").unwrap());
+        let tmux = FakeTmux::default();
+        tmux.insert(Pane {
+            session: taken.clone(),
+            pane_pid: 1,
+            ..Pane::default()
+        });
+        let store = Store::open(&dir.path().join("state")).unwrap();
+        let (mut sup, _) = Supervisor::claim(config, tmux, store, Role::Tick, t(0)).unwrap();
+        let records = sup.pass(Vec::new(), true, t(0)).unwrap();
+        assert!(
+            sup.tmux().session(&taken).unwrap().spec.is_none(),
+            "the foreign session is untouched"
+        );
+        let failed = records.iter().find(|r| r["kind"] == "failed").unwrap();
+        assert!(
+            failed["error"].as_str().unwrap().contains("vigil did not start it"),
+            "{failed}"
+        );
+        let a = &sup.mind().agents[&AgentName::new("a").unwrap()];
+        assert_eq!(a.lifecycle, Lifecycle::Zombie);
+        assert!(a.last_exit.as_ref().unwrap().reason.starts_with("could not start"));
+    }
+
+    #[test]
+    fn commands_left_in_the_inbox_are_carried_out_by_the_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        let store = Store::open(&dir.path().join("state")).unwrap();
+        let (mut sup, _) = Supervisor::claim(config, FakeTmux::default(), store.clone(), Role::Watch, t(0)).unwrap();
+        sup.pass(Vec::new(), true, t(0)).unwrap();
+        store
+            .inbox()
+            .submit(&Command::Stop(AgentName::new("b").unwrap()), t(1))
+            .unwrap();
+        let records = sup.pass(Vec::new(), true, t(2)).unwrap();
+        assert!(records.iter().any(|r| r["kind"] == "command"));
+        assert_eq!(sup.tmux().sessions().len(), 1, "b was stopped");
+        assert!(sup.mind().stopped.contains(&AgentName::new("b").unwrap()));
+    }
+
+    #[test]
+    fn when_tmux_cannot_be_listed_nothing_is_decided() {
+        struct Broken;
+        impl Tmux for Broken {
+            fn list_panes(&self) -> Result<Vec<Pane>, TmuxError> {
+                Err(TmuxError::Failed {
+                    args: "list-panes".into(),
+                    stderr: "server exited unexpectedly".into(),
+                })
+            }
+            fn capture(&self, _: &str, _: usize) -> Result<Vec<String>, TmuxError> {
+                unreachable!()
+            }
+            fn send_text(&self, _: &str, _: &str) -> Result<(), TmuxError> {
+                unreachable!()
+            }
+            fn spawn(&self, _: &crate::tmux::SpawnSpec) -> Result<(), TmuxError> {
+                unreachable!("no start on missing facts")
+            }
+            fn kill(&self, _: &str) -> Result<(), TmuxError> {
+                unreachable!()
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("state")).unwrap();
+        let (mut sup, _) = Supervisor::claim(config(dir.path()), Broken, store, Role::Tick, t(0)).unwrap();
+        assert!(matches!(
+            sup.pass(Vec::new(), true, t(0)),
+            Err(SupervisorError::Observe(_))
+        ));
+        assert!(sup.mind().agents.is_empty());
+    }
+}

@@ -1,0 +1,235 @@
+//! The real tmux, driven through its CLI: one process per call, argument vectors,
+//! exact targets, and a timeout so a wedged tmux server cannot hang vigil forever.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use super::{Pane, SpawnSpec, TAG_AGENT, TAG_INCARNATION, TAG_RUN, Tmux, TmuxError};
+
+/// Size of a new session's window; big enough for agents' TUIs to lay out normally.
+const WIDTH: &str = "200";
+const HEIGHT: &str = "50";
+/// Longest a single tmux call may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Fields asked of `list-panes`, tab-separated; the session name last, so a tab in a
+/// foreign session's name cannot shift the other fields.
+const LIST_FORMAT: &str = "#{pane_pid}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}\t#{@vigil-agent}\t#{@vigil-incarnation}\t#{@vigil-run}\t#{@vigil-exit}\t#{session_name}";
+
+/// tmux through its command line, on the user's default server or a named socket.
+#[derive(Clone, Debug, Default)]
+pub struct TmuxCli {
+    socket: Option<String>,
+}
+
+impl TmuxCli {
+    pub fn new(socket: Option<String>) -> Self {
+        Self { socket }
+    }
+
+    pub fn socket(&self) -> Option<&str> {
+        self.socket.as_deref()
+    }
+
+    /// The argv prefix that reaches this server (`tmux -L name`).
+    pub fn base_argv(&self) -> Vec<String> {
+        let mut argv = vec!["tmux".to_owned()];
+        if let Some(socket) = &self.socket {
+            argv.extend(["-L".to_owned(), socket.clone()]);
+        }
+        argv
+    }
+
+    /// Runs `tmux <args>`, returning stdout. Output is read on a helper thread while
+    /// this one waits with a deadline, so neither a full pipe nor a hung server blocks.
+    fn run(&self, args: &[&str]) -> Result<String, TmuxError> {
+        let mut cmd = Command::new("tmux");
+        if let Some(socket) = &self.socket {
+            cmd.args(["-L", socket]);
+        }
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(TmuxError::Missing)?;
+        let (mut out, mut err) = (child.stdout.take(), child.stderr.take());
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut stdout = Vec::new();
+            let mut stderr = Vec::new();
+            if let Some(o) = out.as_mut() {
+                let _ = o.read_to_end(&mut stdout);
+            }
+            if let Some(e) = err.as_mut() {
+                let _ = e.read_to_end(&mut stderr);
+            }
+            let _ = tx.send((stdout, stderr));
+        });
+        let shown = || args.join(" ");
+        let Ok((stdout, stderr)) = rx.recv_timeout(CALL_TIMEOUT) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(TmuxError::Timeout {
+                args: shown(),
+                secs: CALL_TIMEOUT.as_secs(),
+            });
+        };
+        let status = child.wait().map_err(TmuxError::Missing)?;
+        if status.success() {
+            return Ok(String::from_utf8_lossy(&stdout).into_owned());
+        }
+        let stderr = String::from_utf8_lossy(&stderr).trim().to_owned();
+        Err(TmuxError::Failed { args: shown(), stderr })
+    }
+
+    fn session_missing(err: &TmuxError) -> bool {
+        matches!(err, TmuxError::Failed { stderr, .. }
+            if stderr.starts_with("can't find") || stderr.starts_with("no such session")
+                || no_server(stderr))
+    }
+}
+
+/// The errors tmux gives when no server runs on the socket.
+fn no_server(stderr: &str) -> bool {
+    stderr.starts_with("no server running") || stderr.starts_with("error connecting to")
+}
+
+fn pane_target(session: &str) -> String {
+    format!("={session}:")
+}
+
+fn parse_pane(line: &str) -> Option<Pane> {
+    let mut f = line.splitn(9, '\t');
+    let pane_pid = f.next()?.parse().ok()?;
+    let dead = f.next()? == "1";
+    let dead_status = f.next()?.parse().ok();
+    let dead_signal = f.next()?.parse().ok();
+    let text = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    let agent = text(f.next()?);
+    let incarnation = f.next()?.parse().ok();
+    let run = text(f.next()?);
+    let exit_tag = f.next()?.parse().ok();
+    let session = f.next()?.to_owned();
+    Some(Pane {
+        session,
+        pane_pid,
+        dead,
+        dead_status,
+        dead_signal,
+        agent,
+        incarnation,
+        run,
+        exit_tag,
+    })
+}
+
+impl Tmux for TmuxCli {
+    fn list_panes(&self) -> Result<Vec<Pane>, TmuxError> {
+        match self.run(&["list-panes", "-a", "-F", LIST_FORMAT]) {
+            Ok(out) => {
+                let mut panes: Vec<Pane> = Vec::new();
+                for pane in out.lines().filter_map(parse_pane) {
+                    // One pane per session is vigil's: the first listed.
+                    if !panes.iter().any(|p| p.session == pane.session) {
+                        panes.push(pane);
+                    }
+                }
+                Ok(panes)
+            }
+            Err(TmuxError::Failed { stderr, .. }) if no_server(&stderr) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn capture(&self, session: &str, lines: usize) -> Result<Vec<String>, TmuxError> {
+        let start = format!("-{lines}");
+        let target = pane_target(session);
+        match self.run(&["capture-pane", "-p", "-J", "-t", &target, "-S", &start]) {
+            Ok(out) => Ok(out.lines().map(str::to_owned).collect()),
+            Err(e) if Self::session_missing(&e) => Err(TmuxError::NoSuchSession(session.to_owned())),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn send_text(&self, session: &str, text: &str) -> Result<(), TmuxError> {
+        let target = pane_target(session);
+        let typed = self.run(&["send-keys", "-t", &target, "-l", "--", text]);
+        let entered = typed.and_then(|_| self.run(&["send-keys", "-t", &target, "Enter"]));
+        match entered {
+            Ok(_) => Ok(()),
+            Err(e) if Self::session_missing(&e) => Err(TmuxError::NoSuchSession(session.to_owned())),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn spawn(&self, spec: &SpawnSpec) -> Result<(), TmuxError> {
+        let target = pane_target(&spec.session);
+        let cwd = spec.cwd.to_string_lossy();
+        let incarnation = spec.incarnation.to_string();
+        let mut env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        env.push(format!("VIGIL_AGENT={}", spec.agent));
+        env.push(format!("VIGIL_INCARNATION={incarnation}"));
+        let mut args: Vec<&str> = vec![
+            "new-session",
+            "-d",
+            "-s",
+            &spec.session,
+            "-c",
+            &cwd,
+            "-x",
+            WIDTH,
+            "-y",
+            HEIGHT,
+        ];
+        for kv in &env {
+            args.extend(["-e", kv]);
+        }
+        args.push("--");
+        args.extend(spec.argv.iter().map(String::as_str));
+        // In the same invocation, so a command that exits at once still leaves its pane.
+        args.extend([";", "set-option", "-w", "-t", &target, "remain-on-exit", "on"]);
+        for (tag, value) in [
+            (TAG_AGENT, spec.agent.as_str()),
+            (TAG_INCARNATION, &incarnation),
+            (TAG_RUN, &spec.run),
+        ] {
+            args.extend([";", "set-option", "-t", &target, tag, value]);
+        }
+        self.run(&args).map(|_| ())
+    }
+
+    fn kill(&self, session: &str) -> Result<(), TmuxError> {
+        let target = format!("={session}");
+        match self.run(&["kill-session", "-t", &target]) {
+            Ok(_) => Ok(()),
+            Err(e) if Self::session_missing(&e) => Err(TmuxError::NoSuchSession(session.to_owned())),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_list_panes_lines() {
+        let line = "4242\t1\t3\t\tbackend\t2\tproj-1234abcd\t3\tproj-backend";
+        let pane = parse_pane(line).unwrap();
+        assert_eq!(pane.pane_pid, 4242);
+        assert!(pane.dead);
+        assert_eq!(pane.dead_status, Some(3));
+        assert_eq!(pane.dead_signal, None);
+        assert_eq!(pane.agent.as_deref(), Some("backend"));
+        assert_eq!(pane.incarnation, Some(2));
+        assert_eq!(pane.exit_tag, Some(3));
+        assert!(pane.is_ours("proj-1234abcd"));
+
+        let foreign = parse_pane("77\t0\t\t\t\t\t\t\tmy\tweird session").unwrap();
+        assert_eq!(foreign.session, "my\tweird session");
+        assert!(!foreign.is_ours("proj-1234abcd"));
+        assert!(parse_pane("garbage").is_none());
+    }
+}

@@ -1,0 +1,183 @@
+//! The command line's contract: `up` fan-out and idempotence, stop/restart, exit codes.
+
+use serde_json::Value;
+
+use super::harness::{World, agent};
+
+fn up_json(w: &World, args: &[&str]) -> (i32, Value) {
+    let mut all = vec!["up", "--json"];
+    all.extend(args);
+    let out = w.vigil(&all);
+    let code = out.status.code().unwrap();
+    let doc =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    (code, doc)
+}
+
+fn outcomes(doc: &Value) -> Vec<(String, String)> {
+    doc["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap().to_owned(),
+                a["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn up_starts_each_agent_once_and_a_second_up_starts_nothing() {
+    let w = World::new(&(agent("a", "worker.sh", "") + &agent("b", "prompt.sh", "")));
+    let (code, doc) = up_json(&w, &[]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(
+        outcomes(&doc),
+        [("a".into(), "started".into()), ("b".into(), "started".into())]
+    );
+    let sessions = w.sessions();
+    assert_eq!(sessions.len(), 2);
+    let (code, doc) = up_json(&w, &[]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        outcomes(&doc),
+        [("a".into(), "running".into()), ("b".into(), "running".into())]
+    );
+    assert_eq!(w.sessions(), sessions, "nothing new started");
+    let tags = w.tmux(&[
+        "show-options",
+        "-t",
+        &format!("={}:", sessions[0]),
+        "@vigil-incarnation",
+    ]);
+    assert_eq!(tags.trim(), "@vigil-incarnation 1");
+}
+
+#[test]
+fn up_of_one_agent_starts_only_that_one() {
+    let w = World::new(&(agent("a", "worker.sh", "") + &agent("b", "worker.sh", "")));
+    let (code, doc) = up_json(&w, &["b"]);
+    assert_eq!(code, 0);
+    assert_eq!(outcomes(&doc), [("b".into(), "started".into())]);
+    assert_eq!(w.sessions().len(), 1);
+}
+
+#[test]
+fn up_reports_an_agent_that_cannot_start_with_its_last_words_and_exits_1() {
+    let body = agent("ok", "worker.sh", "")
+        + "[[agent]]\nname = \"broken\"\ncommand = [\"no-such-agent-binary\", \"--flag\"]\n";
+    let w = World::new(&body);
+    let (code, doc) = up_json(&w, &[]);
+    assert_eq!(code, 1, "{doc:#}");
+    assert_eq!(
+        outcomes(&doc),
+        [("ok".into(), "started".into()), ("broken".into(), "failed".into())]
+    );
+    let broken = &doc["agents"][1];
+    assert!(
+        broken["reason"].as_str().unwrap().contains("exited with status 127"),
+        "{broken:#}"
+    );
+    let words = broken["last_lines"].to_string();
+    assert!(
+        words.contains("no-such-agent-binary") && words.contains("not found"),
+        "{broken:#}"
+    );
+}
+
+#[test]
+fn stop_holds_an_agent_down_and_up_brings_it_back() {
+    let w = World::new(&agent("a", "worker.sh", "restart = \"always\""));
+    assert!(w.vigil(&["up"]).status.success());
+    let out = w.vigil(&["stop", "a"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(w.sessions().is_empty());
+    assert!(w.vigil(&["tick"]).status.success());
+    assert!(w.sessions().is_empty(), "a tick does not restart a stopped agent");
+    let a = w.agent("a");
+    assert_eq!(a["stopped"], true);
+    assert!(
+        a["reason"].as_str().unwrap().starts_with("stopped by the user"),
+        "{a:#}"
+    );
+    let (_, doc) = up_json(&w, &["a"]);
+    assert_eq!(outcomes(&doc), [("a".into(), "started".into())]);
+    assert_eq!(w.agent("a")["incarnation"], 2);
+}
+
+#[test]
+fn restart_replaces_the_incarnation() {
+    let w = World::new(&agent("a", "worker.sh", ""));
+    assert!(w.vigil(&["up"]).status.success());
+    let pid = w.agent("a")["pane_pid"].clone();
+    assert!(w.vigil(&["restart", "a"]).status.success());
+    assert!(w.vigil(&["tick"]).status.success());
+    let a = w.agent("a");
+    assert_eq!(a["incarnation"], 2);
+    assert_ne!(a["pane_pid"], pid);
+    assert_eq!(w.sessions().len(), 1);
+}
+
+#[test]
+fn a_command_while_watch_runs_goes_through_the_owners_inbox() {
+    let mut w = World::new(&agent("a", "worker.sh", ""));
+    w.watch();
+    w.wait_for("a", 20, "working", |a| a["lifecycle"] == "working");
+    let out = w.vigil(&["stop", "a"]);
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("asked the owner"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    w.wait_for("a", 20, "stopped", |a| {
+        a["stopped"] == true && a["lifecycle"] == "completed"
+    });
+    let (code, doc) = up_json(&w, &["a"]);
+    assert_eq!(
+        (code, outcomes(&doc)),
+        (0, vec![("a".into(), "started".into())]),
+        "{doc:#}"
+    );
+}
+
+#[test]
+fn a_second_supervisor_is_refused_with_who_owns_the_run() {
+    let mut w = World::new(&agent("a", "worker.sh", ""));
+    w.watch();
+    w.wait_for("a", 20, "working", |a| a["lifecycle"] == "working");
+    let out = w.vigil(&["tick"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("another vigil owns this project") && err.contains("`vigil watch`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_agents_and_bad_usage_exit_2() {
+    let w = World::new(&agent("a", "worker.sh", ""));
+    let out = w.vigil(&["stop", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no agent named `nope`"));
+    assert_eq!(w.vigil(&["frobnicate"]).status.code(), Some(2));
+}
+
+#[test]
+fn log_shows_decisions_with_reasons() {
+    let w = World::new(&agent("a", "finisher.sh", "env = { FINISH_AFTER = \"0\" }"));
+    assert!(w.vigil(&["up"]).status.success());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(w.vigil(&["tick"]).status.success());
+    let out = w.vigil(&["log"]);
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(log.contains("a #1 → start: started by `vigil up`"), "{log}");
+    assert!(log.contains("a #1 is completed: exited with status 0"), "{log}");
+    let out = w.vigil(&["log", "--json"]);
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let _: Value = serde_json::from_str(line).unwrap();
+    }
+}

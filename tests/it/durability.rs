@@ -1,0 +1,413 @@
+//! vigil never loses its mind: killed at every failpoint and at random moments, raced
+//! by eight supervisors at once, fed corrupt snapshots, it keeps exactly one session
+//! per agent, never lowers an incarnation, keeps its cooldowns and crash times, and
+//! adopts a running fleet instead of restarting it.
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::harness::{VIGIL, World, agent};
+
+fn spawn_vigil(w: &World, args: &[&str], env: &[(&str, String)]) -> Child {
+    let mut cmd = Command::new(VIGIL);
+    cmd.arg("--config")
+        .arg(w.config())
+        .args(args)
+        .env("VIGIL_STATE_DIR", w.state());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn kill9(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Our sessions by agent tag: (session, incarnation tag).
+fn tagged_sessions(w: &World) -> Vec<(String, String, u64)> {
+    w.tmux(&[
+        "list-panes",
+        "-a",
+        "-F",
+        "#{@vigil-agent}\t#{@vigil-incarnation}\t#{session_name}",
+    ])
+    .lines()
+    .filter_map(|l| {
+        let mut f = l.split('\t');
+        let agent = f.next()?.to_owned();
+        let inc = f.next()?.parse().ok()?;
+        let session = f.next()?.to_owned();
+        (!agent.is_empty()).then_some((agent, session, inc))
+    })
+    .collect()
+}
+
+/// A small deterministic generator: the suite's random timings, reproducible.
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+fn suite_config() -> String {
+    agent("worker", "worker.sh", "restart = \"always\"")
+        + &agent(
+            "cycler",
+            "finisher.sh",
+            "restart = \"always\"\nenv = { FINISH_AFTER = \"0.1\" }",
+        )
+        + &agent(
+            "crasher",
+            "crasher.sh",
+            "crash_max = 3\ncrash_window = \"10m\"\ncrash_cooldown = \"1h\"\nenv = { CRASH_AFTER = \"0.1\" }",
+        )
+        + &agent("prompt", "prompt.sh", "idle_checks = 1")
+}
+
+#[test]
+fn crash_suite_killed_at_every_failpoint_and_at_random_the_fleet_stays_whole() {
+    let w = World::new(&suite_config());
+    let names = ["worker", "cycler", "crasher", "prompt"];
+    let points = ["after-intent", "after-act", "mid-snapshot", "mid-journal"];
+    let mut rng = Lcg(20261122);
+    let mut counts: HashMap<String, u32> = HashMap::new();
+    let mut last_inc: HashMap<String, u64> = HashMap::new();
+    let mut last_crashes: HashMap<String, Vec<Value>> = HashMap::new();
+    let mut held_until: Option<Value> = None;
+    let rounds = 220;
+    for round in 0..rounds {
+        // Kill a supervisor: at a failpoint, or with SIGKILL at a random moment.
+        let mode = rng.next(5);
+        if mode < 4 {
+            let point = points[mode as usize];
+            let spec = format!("{point}@{}", 1 + rng.next(if point == "mid-journal" { 6 } else { 2 }));
+            let mut child = spawn_vigil(&w, &["watch"], &[("VIGIL_FAILPOINT", spec)]);
+            match wait_exit(&mut child, Duration::from_secs(3)) {
+                Some(status) if status.code().is_none() => *counts.entry(point.to_owned()).or_default() += 1,
+                Some(status) => panic!("round {round}: watch exited {status} instead of aborting at {point}"),
+                None => {
+                    // The point was not reached in time (nothing to do): SIGKILL instead.
+                    kill9(&mut child);
+                    *counts.entry("sigkill (failpoint not reached)".into()).or_default() += 1;
+                }
+            }
+        } else {
+            let mut child = spawn_vigil(&w, &["watch"], &[]);
+            std::thread::sleep(Duration::from_millis(rng.next(500)));
+            kill9(&mut child);
+            *counts.entry("sigkill".into()).or_default() += 1;
+        }
+
+        // A new supervisor takes over for one pass; then the fleet must be whole.
+        let out = w.vigil(&["tick"]);
+        assert!(
+            out.status.success(),
+            "round {round}: recovery tick failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let sessions = tagged_sessions(&w);
+        for name in names {
+            let mine: Vec<_> = sessions.iter().filter(|(a, _, _)| a == name).collect();
+            assert_eq!(mine.len(), 1, "round {round}: {name} has sessions {mine:?}");
+        }
+        assert_eq!(sessions.len(), names.len(), "round {round}: orphans in {sessions:?}");
+        let status = w.status();
+        for a in status["agents"].as_array().unwrap() {
+            let name = a["name"].as_str().unwrap().to_owned();
+            let inc = a["incarnation"].as_u64().unwrap();
+            let tag = sessions.iter().find(|(n, _, _)| *n == name).unwrap().2;
+            assert_eq!(inc, tag, "round {round}: {name} record and tmux tag agree");
+            assert!(
+                inc >= *last_inc.get(&name).unwrap_or(&0),
+                "round {round}: {name} incarnation went down"
+            );
+            last_inc.insert(name.clone(), inc);
+            let crashes = a["crashes"].as_array().unwrap().clone();
+            if let Some(before) = last_crashes.get(&name)
+                && let Some(newest) = before.last()
+            {
+                assert!(
+                    crashes.contains(newest) || crashes.len() == 10,
+                    "round {round}: {name} lost crash {newest}"
+                );
+            }
+            last_crashes.insert(name.clone(), crashes);
+            if name == "crasher" {
+                let in_loop_hold = a["reason"].as_str().unwrap().contains("crash loop");
+                match &held_until {
+                    Some(held) => {
+                        assert!(in_loop_hold, "round {round}: the crash-loop hold was lost: {a:#}");
+                        assert_eq!(&a["cooldown_until"], held, "round {round}: the crash-loop hold changed");
+                    }
+                    None if in_loop_hold => held_until = Some(a["cooldown_until"].clone()),
+                    None => {}
+                }
+            }
+        }
+        let journal = std::fs::read_to_string(w.state().join("journal.jsonl")).unwrap();
+        for (i, line) in journal.lines().enumerate() {
+            assert!(
+                serde_json::from_str::<Value>(line).is_ok(),
+                "round {round}: journal line {} does not parse: {line}",
+                i + 1
+            );
+        }
+    }
+    let total: u32 = counts.values().sum();
+    let mut summary: Vec<_> = counts.iter().collect();
+    summary.sort();
+    println!("crash suite: {total} kills in {rounds} rounds: {summary:?}");
+    assert!(total >= 200);
+    assert!(
+        points.iter().all(|p| counts.get(*p).is_some_and(|n| *n > 10)),
+        "every failpoint was hit: {summary:?}"
+    );
+    assert!(held_until.is_some(), "the crash-loop hold was exercised");
+    let reconciled = w.journal().iter().filter(|r| r["kind"] == "reconciled").count();
+    println!("crash suite: {reconciled} open intents reconciled by the next owner");
+}
+
+#[test]
+fn eight_supervisors_started_at_once_make_exactly_one_owner() {
+    let w = World::new(&agent("worker", "worker.sh", ""));
+    for rep in 0..50 {
+        let mut children: Vec<Child> = (0..8).map(|_| spawn_vigil(&w, &["watch"], &[])).collect();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut exited: Vec<(u32, std::process::ExitStatus)> = Vec::new();
+        while exited.len() < 7 && Instant::now() < deadline {
+            for child in &mut children {
+                if !exited.iter().any(|(pid, _)| *pid == child.id())
+                    && let Some(status) = child.try_wait().unwrap()
+                {
+                    exited.push((child.id(), status));
+                }
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // Give an eighth refusal, if any, the time to show itself too.
+        std::thread::sleep(Duration::from_millis(200));
+        let mut running = Vec::new();
+        for child in &mut children {
+            if child.try_wait().unwrap().is_none() {
+                running.push(child.id());
+            }
+        }
+        assert_eq!(running.len(), 1, "rep {rep}: exactly one supervisor keeps running");
+        let owners = running;
+        for child in children.iter_mut().filter(|c| c.id() != owners[0]) {
+            let status = child.wait().unwrap();
+            let mut err = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+            assert_eq!(status.code(), Some(1), "rep {rep}: {err}");
+            assert!(err.contains("another vigil owns this project: pid"), "rep {rep}: {err}");
+        }
+        let owner = w.status()["owner"]["pid"].as_u64();
+        assert_eq!(owner, Some(u64::from(owners[0])), "rep {rep}: status names the owner");
+        Command::new("kill")
+            .args(["-TERM", &owners[0].to_string()])
+            .status()
+            .unwrap();
+        for child in &mut children {
+            assert!(wait_exit(child, Duration::from_secs(10)).is_some());
+        }
+    }
+}
+
+#[test]
+fn unusable_snapshots_are_quarantined_and_the_mind_rebuilt_from_the_journal() {
+    for (what, content) in [
+        ("truncated", None),
+        ("garbage", Some("\u{0}\u{7f}this is not json".to_owned())),
+        (
+            "future",
+            Some("{\"version\": 999, \"saved_at\": \"2026-01-01T00:00:00Z\", \"mind\": {}}".to_owned()),
+        ),
+    ] {
+        let w = World::new(
+            &(agent("worker", "worker.sh", "") + &agent("crasher", "crasher.sh", "env = { CRASH_AFTER = \"0\" }")),
+        );
+        assert!(w.vigil(&["tick"]).status.success());
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(w.vigil(&["tick"]).status.success());
+        let before = w.status();
+        assert_eq!(
+            before["agents"][1]["crashes"].as_array().unwrap().len(),
+            1,
+            "{before:#}"
+        );
+        let state = w.state().join("state.json");
+        let bytes = std::fs::read(&state).unwrap();
+        let broken = content
+            .map(String::into_bytes)
+            .unwrap_or_else(|| bytes[..bytes.len() / 2].to_vec());
+        std::fs::write(&state, &broken).unwrap();
+
+        let out = w.vigil(&["tick"]);
+        assert!(out.status.success(), "{what}: {}", String::from_utf8_lossy(&out.stderr));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("state.json was unusable") && stderr.contains("rebuilt 2 agent record(s) from the journal"),
+            "{what}: {stderr}"
+        );
+        let aside: Vec<_> = std::fs::read_dir(w.state())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("state.json.corrupt-"))
+            .collect();
+        assert_eq!(aside.len(), 1, "{what}");
+        assert_eq!(
+            std::fs::read(w.state().join(&aside[0])).unwrap(),
+            broken,
+            "{what}: kept byte for byte"
+        );
+        let warning = w.journal().into_iter().find(|r| r["kind"] == "warning").unwrap();
+        assert!(
+            warning["message"].as_str().unwrap().contains("moved to"),
+            "{what}: {warning}"
+        );
+        let after = w.status();
+        for (a, b) in before["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(after["agents"].as_array().unwrap())
+        {
+            assert_eq!(a["incarnation"], b["incarnation"], "{what}: {}", a["name"]);
+            let (was, now) = (a["crashes"].as_array().unwrap(), b["crashes"].as_array().unwrap());
+            assert!(
+                now.starts_with(was),
+                "{what}: crash times survive in {}: {was:?} then {now:?}",
+                a["name"]
+            );
+        }
+        assert_eq!(tagged_sessions(&w).len(), 2, "{what}: no duplicates");
+    }
+}
+
+#[test]
+fn after_kill_9_a_fresh_watch_adopts_every_live_agent_without_restarting_any() {
+    let n = 20;
+    let body: String = (0..n)
+        .map(|i| agent(&format!("w{i:02}"), "worker.sh", "env = { WORKER_PAUSE = \"1\" }"))
+        .collect();
+    let mut w = World::new(&body);
+    w.watch();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let before = loop {
+        let s = w.status();
+        if s["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["lifecycle"] == "working")
+        {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "fleet never came up: {s:#}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let old_owner = before["owner"]["pid"].as_u64().unwrap();
+    Command::new("kill")
+        .args(["-9", &old_owner.to_string()])
+        .status()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let starts_before = w.journal().iter().filter(|r| r["kind"] == "intent").count();
+
+    let t0 = Instant::now();
+    let mut fresh = spawn_vigil(&w, &["watch"], &[]);
+    let adopted = loop {
+        let s = w.status();
+        let hb = std::fs::read_to_string(w.state().join("heartbeat"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok());
+        if s["owner"]["pid"].as_u64() == Some(u64::from(fresh.id()))
+            && hb.is_some_and(|h| h["pid"].as_u64() == Some(u64::from(fresh.id())))
+        {
+            break t0.elapsed();
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the fresh watch never took over"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    println!(
+        "adoption: a fresh `vigil watch` claimed and adopted {n} live agents in {} ms (process start to first heartbeat)",
+        adopted.as_millis()
+    );
+    std::thread::sleep(Duration::from_millis(600));
+    let after = w.status();
+    for (a, b) in before["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(after["agents"].as_array().unwrap())
+    {
+        assert_eq!(a["pane_pid"], b["pane_pid"], "{} kept its process", a["name"]);
+        assert_eq!(a["incarnation"], b["incarnation"]);
+        assert_eq!(b["restarts"], 0);
+        assert_eq!(b["lifecycle"], "working");
+    }
+    let starts_after = w.journal().iter().filter(|r| r["kind"] == "intent").count();
+    assert_eq!(starts_before, starts_after, "nothing was started or killed");
+    assert_eq!(
+        after["owner"]["epoch"].as_u64(),
+        before["owner"]["epoch"].as_u64().map(|e| e + 1)
+    );
+    kill9(&mut fresh);
+}
+
+#[test]
+fn the_lock_is_never_inherited_by_agents_so_a_new_vigil_claims_at_once() {
+    let mut w = World::new(&agent("worker", "worker.sh", ""));
+    w.watch();
+    let a = w.wait_for("worker", 20, "working", |a| a["lifecycle"] == "working");
+    let owner = w.status()["owner"]["pid"].as_u64().unwrap();
+    Command::new("kill").args(["-9", &owner.to_string()]).status().unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    // No agent or tmux process holds the lock file open.
+    let lock = std::fs::canonicalize(w.state().join("lock")).unwrap();
+    let tmux_pid = w.tmux(&["display-message", "-p", "#{pid}"]).trim().to_owned();
+    for pid in [a["pane_pid"].to_string(), tmux_pid] {
+        for fd in std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .filter_map(Result::ok)
+        {
+            assert_ne!(
+                std::fs::read_link(fd.path()).ok(),
+                Some(lock.clone()),
+                "process {pid} holds the lock"
+            );
+        }
+    }
+    let out = w.vigil(&["tick"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

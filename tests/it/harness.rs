@@ -1,0 +1,220 @@
+//! A world for one test: a private tmux server (`tmux -L vigil-test-<random>`, killed
+//! on drop), a project directory with a `vigil.toml` over the fake agents, a state dir,
+//! and the real `vigil` binary run against them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const VIGIL: &str = env!("CARGO_BIN_EXE_vigil");
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+fn unique() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{}-{}-{nanos:x}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+pub struct World {
+    pub dir: tempfile::TempDir,
+    pub socket: String,
+    watch: Option<Child>,
+}
+
+impl World {
+    /// A project whose `vigil.toml` is `[vigil]` settings for speed plus `body`.
+    /// `{agents}` in `body` is replaced with the path of fixtures/agents.
+    pub fn new(body: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = format!("vigil-test-{}", unique());
+        let agents = fixtures().join("agents");
+        let config = format!(
+            "[vigil]\npoll_interval = \"200ms\"\nsocket = \"{socket}\"\n\n{}",
+            body.replace("{agents}", agents.to_str().unwrap())
+        );
+        std::fs::write(dir.path().join("vigil.toml"), config).unwrap();
+        Self {
+            dir,
+            socket,
+            watch: None,
+        }
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("vigil.toml")
+    }
+
+    pub fn state(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    pub fn vigil(&self, args: &[&str]) -> Output {
+        Command::new(VIGIL)
+            .arg("--config")
+            .arg(self.config())
+            .args(args)
+            .env("VIGIL_STATE_DIR", self.state())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// Starts `vigil watch` in the background; stopped with SIGTERM on drop.
+    pub fn watch(&mut self) {
+        let child = Command::new(VIGIL)
+            .arg("--config")
+            .arg(self.config())
+            .arg("watch")
+            .env("VIGIL_STATE_DIR", self.state())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.watch = Some(child);
+    }
+
+    /// Sends SIGTERM to `vigil watch` and returns its exit status code.
+    pub fn stop_watch(&mut self) -> Option<i32> {
+        let mut child = self.watch.take()?;
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("vigil watch did not stop on SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn status(&self) -> Value {
+        let out = self.vigil(&["status", "--json"]);
+        assert!(
+            out.status.success(),
+            "status failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    pub fn agent(&self, name: &str) -> Value {
+        let status = self.status();
+        status["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == name)
+            .cloned()
+            .unwrap()
+    }
+
+    /// Waits (up to `secs`) until `check` holds for the agent's status; returns it.
+    pub fn wait_for(&self, name: &str, secs: u64, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let agent = self.agent(name);
+            if check(&agent) {
+                return agent;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "{name}: timed out waiting for {what}; last status: {agent:#}\njournal:\n{}",
+                    self.journal_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn journal(&self) -> Vec<Value> {
+        let text = std::fs::read_to_string(self.state().join("journal.jsonl")).unwrap_or_default();
+        text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    }
+
+    fn journal_text(&self) -> String {
+        let out = self.vigil(&["log", "-n", "60"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn capture(&self, session: &str) -> String {
+        self.tmux(&["capture-pane", "-p", "-J", "-t", &format!("={session}:"), "-S", "-50"])
+    }
+
+    pub fn sessions(&self) -> Vec<String> {
+        let mut s: Vec<String> = self
+            .tmux(&["list-sessions", "-F", "#{session_name}"])
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        s.sort();
+        s
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.watch.take() {
+            // TERM lets a pass finish, so no tmux client it started outlives it.
+            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        // Twice: a tmux client still starting when the first arrives can bring a server up.
+        for _ in 0..2 {
+            let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).output();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = std::fs::remove_file(socket_path(&self.socket));
+    }
+}
+
+/// Where tmux puts the socket of `tmux -L name`: $TMUX_TMPDIR (or /tmp)/tmux-<uid>/name.
+fn socket_path(name: &str) -> PathBuf {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or("0")
+        .to_owned();
+    let base = std::env::var_os("TMUX_TMPDIR").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+    base.join(format!("tmux-{uid}")).join(name)
+}
+
+/// A `[[agent]]` table for a fake agent script.
+pub fn agent(name: &str, script: &str, extra: &str) -> String {
+    format!("[[agent]]\nname = \"{name}\"\ncommand = [\"sh\", \"{{agents}}/{script}\"]\n{extra}\n")
+}
