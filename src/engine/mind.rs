@@ -222,6 +222,11 @@ pub struct AgentRecord {
     /// only when its line appears anew.
     #[serde(default)]
     pub limit_visible: bool,
+    /// Consecutive polls that showed the incarnation ending without saying how (its
+    /// process gone while tmux still shows the pane, or a dead pane with no status):
+    /// usually tmux has not reaped it yet, so the end is judged on the next poll.
+    #[serde(default)]
+    pub unconfirmed_end: u32,
     pub last_exit: Option<LastExit>,
     /// Why the agent is in the state it is in, in words for `vigil status`.
     pub reason: String,
@@ -252,6 +257,7 @@ impl AgentRecord {
             cooldown_until: None,
             rate_limit: None,
             limit_visible: false,
+            unconfirmed_end: 0,
             last_exit: None,
             reason,
         }

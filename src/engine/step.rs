@@ -20,6 +20,9 @@ const NUDGE_SPACING_MAX_SHIFT: u32 = 6;
 /// Polls in a row with a changing screen that count as real work (a nudge's own echo
 /// changes the screen once or twice).
 const WORK_STREAK: u32 = 3;
+/// Polls an end without an exit status is seen before it is judged (see
+/// [`AgentRecord::unconfirmed_end`]).
+const UNCONFIRMED_END_POLLS: u32 = 1;
 /// A rate limit renewed this many times forces a restart.
 const RENEWALS_BEFORE_RESTART: u32 = 4;
 
@@ -245,6 +248,20 @@ impl Ctx<'_> {
             return None;
         };
         r.pane_pid = Some(pane.pane_pid);
+        let unconfirmed = matches!(pane.state, PaneState::ProcessGone | PaneState::Dead(Exit::Unknown));
+        if !unconfirmed {
+            r.unconfirmed_end = 0;
+        } else if r.unconfirmed_end < UNCONFIRMED_END_POLLS {
+            // tmux marks a pane dead (or its process exits) a moment before it has the
+            // exit status; on a busy machine that moment outlasts the supervisor's own
+            // settling. Judging now would lose the status, so judge on the next poll.
+            r.unconfirmed_end += 1;
+            r.reason = format!(
+                "its process {} seems to have ended; waiting one poll for tmux to report how",
+                pane.pane_pid
+            );
+            return None;
+        }
         match pane.state {
             PaneState::Dead(exit) => {
                 let last_lines = last_words(pane.tail.as_deref().unwrap_or_default());

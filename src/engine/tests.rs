@@ -286,7 +286,39 @@ fn a_pane_whose_process_is_gone_is_a_zombie() {
     sim.pane("a").state = PaneState::ProcessGone;
     sim.wait(POLL);
     sim.step();
+    assert!(sim.rec("a").lifecycle.is_live(), "one poll for tmux to report the exit");
+    assert!(
+        sim.rec("a").reason.contains("waiting one poll"),
+        "{}",
+        sim.rec("a").reason
+    );
+    sim.wait(POLL);
+    sim.step();
     assert_eq!(sim.rec("a").lifecycle, Lifecycle::Zombie);
+}
+
+#[test]
+fn an_exit_status_that_arrives_a_poll_late_is_still_recorded() {
+    let mut sim = Sim::running(
+        &["a"],
+        Policy {
+            restart: RestartPolicy::No,
+            ..Policy::default()
+        },
+    );
+    // The process is gone before tmux has reaped it (a busy machine)...
+    sim.pane("a").state = PaneState::ProcessGone;
+    sim.wait(POLL);
+    sim.step();
+    // ...and on the next poll tmux knows it was killed by SIGKILL.
+    sim.pane("a").state = PaneState::Dead(Exit::Code(137));
+    sim.wait(POLL);
+    sim.step();
+    let rec = sim.rec("a");
+    assert_eq!(rec.lifecycle, Lifecycle::Zombie);
+    let exit = rec.last_exit.as_ref().unwrap();
+    assert_eq!(exit.code, Some(137));
+    assert!(exit.reason.contains("killed by signal 9"), "{}", exit.reason);
 }
 
 #[test]
