@@ -5,7 +5,9 @@
 //! the face. See DESIGN.md for the words used here.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod checkpoint;
 pub mod cli;
+pub mod command;
 pub mod config;
 pub mod engine;
 pub mod failpoint;
@@ -15,3 +17,4 @@ pub mod spawn;
 pub mod store;
 pub mod supervisor;
 pub mod tmux;
+pub mod triage;

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+use crate::checkpoint;
 use crate::config::Config;
 use crate::engine::{
     self, Action, AgentName, Command, Exit, Fleet, Incarnation, Inputs, Mind, Observation, PaneSeen, PaneState, Time,
@@ -15,8 +16,11 @@ use crate::engine::{
 use crate::failpoint;
 use crate::process;
 use crate::spawn;
-use crate::store::{Journal, Lock, Role, Store, StoreError, material, materials};
+use crate::store::{
+    CHECKPOINT_VERSION, Checkpoint, Journal, Lock, Role, Store, StoreError, material, materials, read_journal,
+};
 use crate::tmux::{Pane, Tmux, TmuxError};
+use crate::triage::{self, Triager};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SupervisorError {
@@ -30,6 +34,11 @@ pub enum SupervisorError {
 /// How often, and how long apart, panes caught between exit and reaping are re-read.
 const SETTLE_TRIES: usize = 3;
 const SETTLE_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Lines of the pane a triage command and a checkpoint are given.
+const CONTEXT_LINES: usize = 50;
+/// Recent decisions about the agent a triage command is given.
+const CONTEXT_DECISIONS: usize = 10;
 
 /// What one pass wrote to the journal, for a face to show.
 pub type Records = Vec<Value>;
@@ -46,6 +55,7 @@ pub struct Supervisor<T: Tmux> {
     journaled: BTreeMap<AgentName, Value>,
     loops: u64,
     intents: u64,
+    triager: Triager,
 }
 
 impl<T: Tmux> Supervisor<T> {
@@ -95,7 +105,8 @@ impl<T: Tmux> Supervisor<T> {
                 }
             }
         }
-        let fleet = config.fleet();
+        let mut fleet = config.fleet();
+        fleet.checkpoints = store.checkpoint_dir().to_string_lossy().into_owned();
         let journaled = materials(&mind);
         let mut sup = Self {
             config,
@@ -108,6 +119,7 @@ impl<T: Tmux> Supervisor<T> {
             journaled,
             loops: 0,
             intents: 0,
+            triager: Triager::default(),
         };
         records.extend(sup.reconcile(now)?);
         Ok((sup, records))
@@ -184,6 +196,9 @@ impl<T: Tmux> Supervisor<T> {
                     "abandoned",
                     "typing twice is worse than not at all; the engine decides again".to_owned(),
                 ),
+                Action::Triage { .. } | Action::Checkpoint { .. } => {
+                    ("abandoned", "not a change to tmux; the engine decides again".to_owned())
+                }
             };
             records.push(self.journal.append(
                 now,
@@ -218,7 +233,17 @@ impl<T: Tmux> Supervisor<T> {
     /// or the inbox, which is read here too); `supervise` lets the engine act on its own
     /// judgement. The Mind is on disk before any action runs, and every action's intent
     /// is on disk before tmux is asked.
-    pub fn pass(&mut self, mut commands: Vec<Command>, supervise: bool, now: Time) -> Result<Records, SupervisorError> {
+    pub fn pass(&mut self, commands: Vec<Command>, supervise: bool, now: Time) -> Result<Records, SupervisorError> {
+        self.pass_with(commands, Vec::new(), supervise, now)
+    }
+
+    fn pass_with(
+        &mut self,
+        mut commands: Vec<Command>,
+        mut answers: Vec<engine::TriageResult>,
+        supervise: bool,
+        now: Time,
+    ) -> Result<Records, SupervisorError> {
         let mut records = Records::new();
         let config = &self.config;
         if self
@@ -252,10 +277,16 @@ impl<T: Tmux> Supervisor<T> {
         for problem in capture_problems {
             records.push(self.journal.append(now, "warning", &json!({ "message": problem }))?);
         }
+        answers.extend(self.triager.collect());
+        for answer in &answers {
+            records.push(self.journal.append(now, "triaged", answer)?);
+        }
         let inputs = Inputs {
             observation,
             commands,
             supervise,
+            triage: answers,
+            tz: jiff::tz::TimeZone::system(),
         };
         let step = engine::step(&mut self.mind, &self.fleet, &inputs, now);
         for event in &step.events {
@@ -383,7 +414,7 @@ impl<T: Tmux> Supervisor<T> {
     /// the records written and whether the action succeeded.
     fn act(&mut self, action: &Action, panes: &[Pane], now: Time) -> Result<(Records, bool), StoreError> {
         if !action.mutates() {
-            return Ok((vec![self.journal.append(now, "notify", action)?], true));
+            return self.act_aside(action, now);
         }
         self.intents += 1;
         let id = format!("{}-{}", self.lock.owner.epoch, self.intents);
@@ -407,6 +438,150 @@ impl<T: Tmux> Supervisor<T> {
                 Ok((records, false))
             }
         }
+    }
+
+    /// Actions that change nothing in tmux: telling the user, starting a triage,
+    /// writing a checkpoint. Journaled once, with how they went.
+    fn act_aside(&mut self, action: &Action, now: Time) -> Result<(Records, bool), StoreError> {
+        let result = match action {
+            Action::Triage { agent, incarnation, .. } => self.start_triage(agent, *incarnation, now).map(
+                |argv| json!({"agent": agent, "incarnation": incarnation, "command": argv, "reason": action.reason()}),
+            ),
+            Action::Checkpoint {
+                agent,
+                incarnation,
+                session,
+                reason,
+            } => self
+                .checkpoint(agent, *incarnation, session, reason, now)
+                .map(|path| json!({"agent": agent, "incarnation": incarnation, "path": path, "reason": reason})),
+            _ => Ok(serde_json::to_value(action).unwrap_or_default()),
+        };
+        let kind = match action {
+            Action::Triage { .. } => "triage",
+            Action::Checkpoint { .. } => "checkpoint",
+            _ => "notify",
+        };
+        match result {
+            Ok(body) => Ok((vec![self.journal.append(now, kind, &body)?], true)),
+            Err(error) => {
+                let mut records =
+                    vec![
+                        self.journal
+                            .append(now, "failed", &json!({"action": action, "error": error}))?,
+                    ];
+                for event in engine::action_failed(&mut self.mind, &self.fleet, action, &error, now) {
+                    records.push(self.journal.append(now, "event", &event)?);
+                }
+                records.extend(self.persist(now)?);
+                Ok((records, false))
+            }
+        }
+    }
+
+    /// Starts the triage command for an agent on its own thread.
+    fn start_triage(&mut self, agent: &AgentName, incarnation: Incarnation, now: Time) -> Result<Vec<String>, String> {
+        let config = self
+            .config
+            .agent(agent.as_str())
+            .ok_or_else(|| format!("agent `{agent}` is not configured"))?;
+        let argv = config.policy.triage.clone().ok_or("no triage command is configured")?;
+        let rec = self.mind.agents.get(agent);
+        let session = rec.map_or_else(String::new, |r| r.session.clone());
+        let last_lines = self.tmux.capture(&session, CONTEXT_LINES).unwrap_or_default();
+        let input = json!({
+            "agent": agent,
+            "incarnation": incarnation,
+            "lifecycle": rec.map(|r| r.lifecycle),
+            "activity": rec.and_then(|r| r.activity),
+            "escalation": rec.map(|r| r.escalation),
+            "reason": rec.map(|r| r.reason.clone()),
+            "unchanged_for_s": rec.map(|r| now.since(r.last_change).as_secs()),
+            "cwd": config.cwd,
+            "last_lines": last_lines,
+            "recent_decisions": self.recent_decisions(agent),
+            "answer_with": {"verdict": "continue | nudge | restart | kill", "reason": "one line: why"},
+        });
+        let request = triage::Request {
+            agent: agent.clone(),
+            incarnation,
+            argv: argv.clone(),
+            cwd: config.cwd.clone(),
+            input,
+            timeout: config.policy.triage_timeout,
+        };
+        if !self.triager.start(request) {
+            return Err("a triage of this agent is still running".into());
+        }
+        Ok(argv)
+    }
+
+    /// The reasons of the last decisions about `agent`, oldest first.
+    fn recent_decisions(&self, agent: &AgentName) -> Vec<String> {
+        let records = read_journal(self.journal.path()).unwrap_or_default();
+        let mut reasons: Vec<String> = records
+            .iter()
+            .rev()
+            .filter(|r| r["agent"] == agent.as_str() || r["action"]["agent"] == agent.as_str())
+            .filter_map(|r| r["reason"].as_str().or_else(|| r["action"]["reason"].as_str()))
+            .take(CONTEXT_DECISIONS)
+            .map(str::to_owned)
+            .collect();
+        reasons.reverse();
+        reasons
+    }
+
+    /// Writes down where a stuck incarnation was, before it is replaced.
+    fn checkpoint(
+        &self,
+        agent: &AgentName,
+        incarnation: Incarnation,
+        session: &str,
+        reason: &str,
+        now: Time,
+    ) -> Result<std::path::PathBuf, String> {
+        let config = self
+            .config
+            .agent(agent.as_str())
+            .ok_or_else(|| format!("agent `{agent}` is not configured"))?;
+        let raw = self.tmux.capture(session, CONTEXT_LINES).unwrap_or_default();
+        let last_lines = engine::screen::tail(&raw, CONTEXT_LINES)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let checkpoint = Checkpoint {
+            version: CHECKPOINT_VERSION,
+            agent: agent.clone(),
+            incarnation,
+            reason: reason.to_owned(),
+            at: now,
+            cwd: config.cwd.clone(),
+            last_lines,
+            git: checkpoint::git_state(&config.cwd),
+        };
+        self.store.write_checkpoint(&checkpoint).map_err(|e| e.to_string())
+    }
+
+    /// Whether a triage command is still running.
+    pub fn triage_running(&self) -> bool {
+        !self.triager.is_idle()
+    }
+
+    /// Waits (up to the longest triage timeout) for running triages, then makes one more
+    /// pass so their answers are acted on; for one-shot runs (`tick`, `vigil triage`).
+    pub fn settle_triage(&mut self, supervise: bool, now: impl Fn() -> Time) -> Result<Records, SupervisorError> {
+        if self.triager.is_idle() {
+            return Ok(Records::new());
+        }
+        let longest = self
+            .config
+            .agents
+            .iter()
+            .map(|a| a.policy.triage_timeout)
+            .max()
+            .unwrap_or_default();
+        let answers = self.triager.wait(longest + std::time::Duration::from_secs(1));
+        self.pass_with(Vec::new(), answers, supervise, now())
     }
 
     fn execute(&self, action: &Action, panes: &[Pane]) -> Result<(), String> {
@@ -444,7 +619,7 @@ impl<T: Tmux> Supervisor<T> {
             }
             Action::Kill { session, .. } => gone_is_fine(self.tmux.kill(session)),
             Action::Send { session, text, .. } => self.tmux.send_text(session, text).map_err(|e| e.to_string()),
-            Action::Notify { .. } => Ok(()),
+            Action::Notify { .. } | Action::Triage { .. } | Action::Checkpoint { .. } => Ok(()),
         }
     }
 }

@@ -20,6 +20,7 @@ pub fn command_words(command: &Command) -> String {
         Command::Stop(a) => format!("stop {a}"),
         Command::Restart(a) => format!("restart {a}"),
         Command::Nudge(a) => format!("nudge {a}"),
+        Command::Triage(a) => format!("triage {a}"),
     }
 }
 

@@ -80,6 +80,8 @@ pub struct Config {
     /// The journal is rotated past this size, keeping `journal_keep` old files.
     pub journal_max_bytes: u64,
     pub journal_keep: usize,
+    /// Automatic restarts allowed per hour across all agents.
+    pub max_restarts_per_hour: u32,
     pub agents: Vec<AgentConfig>,
 }
 
@@ -114,6 +116,8 @@ impl Config {
     pub fn fleet(&self) -> Fleet {
         Fleet {
             run: self.project.clone(),
+            max_restarts_per_hour: self.max_restarts_per_hour,
+            checkpoints: "checkpoints".into(),
             agents: self
                 .agents
                 .iter()
@@ -259,6 +263,17 @@ impl Loader<'_> {
                 .journal_keep
                 .as_ref()
                 .map_or(4, |v| v.get_ref().0.max(1) as usize),
+            max_restarts_per_hour: match &raw.vigil.max_restarts_per_hour {
+                None => crate::engine::policy::FLEET_RESTARTS_PER_HOUR,
+                Some(v) if (1..=100_000).contains(&v.get_ref().0) => v.get_ref().0 as u32,
+                Some(v) => {
+                    return Err(self.error(
+                        Some(v.span()),
+                        "vigil.max_restarts_per_hour",
+                        format!("expected a whole number from 1 to 100000, found {}", v.get_ref().0),
+                    ));
+                }
+            },
             agents,
         })
     }
@@ -432,7 +447,34 @@ impl Loader<'_> {
             crash_cooldown: dur(&t.crash_cooldown, "crash_cooldown", d.crash_cooldown)?,
             nudge: text(&t.nudge, d.nudge),
             resume: text(&t.resume, preset.resume.clone().unwrap_or(d.resume)),
+            rate_limit_margin: match &t.rate_limit_margin {
+                Some(s) => s.get_ref().0,
+                None => d.rate_limit_margin,
+            },
+            warn_after: dur(&t.warn_after, "warn_after", d.warn_after)?,
+            nudge_after: dur(&t.nudge_after, "nudge_after", d.nudge_after)?,
+            triage_after: dur(&t.triage_after, "triage_after", d.triage_after)?,
+            stable_after: dur(&t.stable_after, "stable_after", d.stable_after)?,
+            triage: match &t.triage {
+                None => None,
+                Some(c) => Some(self.command_argv(c, &format!("{key}.triage"))?),
+            },
+            triage_timeout: dur(&t.triage_timeout, "triage_timeout", d.triage_timeout)?,
+            handoff: text(&t.handoff, d.handoff),
         })
+    }
+
+    /// A command as the argv that runs it (a string runs with `sh -c`); empty is an error.
+    fn command_argv(&self, c: &Spanned<RawCommand>, key: &str) -> Result2<Vec<String>> {
+        match c.get_ref() {
+            RawCommand::Shell(s) if !s.trim().is_empty() => Ok(vec!["sh".into(), "-c".into(), s.clone()]),
+            RawCommand::Argv(argv) if argv.first().is_some_and(|p| !p.trim().is_empty()) => Ok(argv.clone()),
+            _ => Err(self.error(
+                Some(c.span()),
+                key,
+                "the command is empty; give the program to run, e.g. triage = [\"./triage.sh\"]",
+            )),
+        }
     }
 
     /// The preset's patterns with the agent's overrides, compiled once per distinct set.

@@ -30,6 +30,7 @@ pub struct RawVigil {
     pub state_dir: Option<Spanned<String>>,
     pub journal_max_mb: Option<Spanned<Count>>,
     pub journal_keep: Option<Spanned<Count>>,
+    pub max_restarts_per_hour: Option<Spanned<Count>>,
 }
 
 /// The tuning keys, named once: `[defaults]` is exactly these, and every `[[agent]]`
@@ -87,6 +88,14 @@ tuning_keys! {
     crash_cooldown: Dur,
     nudge: String,
     resume: String,
+    rate_limit_margin: Dur,
+    warn_after: Dur,
+    nudge_after: Dur,
+    triage_after: Dur,
+    stable_after: Dur,
+    triage: RawCommand,
+    triage_timeout: Dur,
+    handoff: String,
 }
 
 /// A command: an argv list run as is, or a string run with `sh -c`.

@@ -7,6 +7,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::Purpose;
+use super::limit::LimitKind;
 use super::time::Time;
 
 /// A configured agent's name; also the suffix of its tmux session and its file names.
@@ -184,6 +186,25 @@ pub struct RateLimit {
     pub resumed: bool,
     /// The line that announced the limit.
     pub line: String,
+    /// What the message said about its end.
+    #[serde(default)]
+    pub kind: LimitKind,
+}
+
+/// The checkpoint written when vigil gave up on a stuck incarnation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointNote {
+    pub incarnation: Incarnation,
+    pub reason: String,
+    pub at: Time,
+}
+
+/// A handoff the new incarnation is still to be given as its first message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handoff {
+    /// The incarnation it takes over from.
+    pub from: Incarnation,
+    pub reason: String,
 }
 
 /// Everything recorded about one agent: its current incarnation and the history that
@@ -227,6 +248,26 @@ pub struct AgentRecord {
     /// usually tmux has not reaped it yet, so the end is judged on the next poll.
     #[serde(default)]
     pub unconfirmed_end: u32,
+    /// The escalation ladder's dwell counts from the later of this and the last screen
+    /// change (set when a rate-limit cooldown ends, so the wait does not count as stuck).
+    #[serde(default)]
+    pub ladder_from: Option<Time>,
+    /// Whether the ladder's nudge step has typed its one nudge.
+    #[serde(default)]
+    pub ladder_nudged: bool,
+    /// Text typed whose effect (the screen changing) is still to be seen.
+    #[serde(default)]
+    pub pending_effect: Option<Purpose>,
+    /// When the triage command was asked about this incarnation; `None` when no answer
+    /// is awaited.
+    #[serde(default)]
+    pub triage_since: Option<Time>,
+    /// The handoff this incarnation is still to be given.
+    #[serde(default)]
+    pub handoff: Option<Handoff>,
+    /// The last checkpoint written for this agent (kept across incarnations).
+    #[serde(default)]
+    pub checkpoint: Option<CheckpointNote>,
     pub last_exit: Option<LastExit>,
     /// Why the agent is in the state it is in, in words for `vigil status`.
     pub reason: String,
@@ -258,6 +299,12 @@ impl AgentRecord {
             rate_limit: None,
             limit_visible: false,
             unconfirmed_end: 0,
+            ladder_from: None,
+            ladder_nudged: false,
+            pending_effect: None,
+            triage_since: None,
+            handoff: None,
+            checkpoint: None,
             last_exit: None,
             reason,
         }
@@ -271,6 +318,7 @@ impl AgentRecord {
             crashes: std::mem::take(&mut self.crashes),
             failures_in_row: self.failures_in_row,
             last_exit: self.last_exit.take(),
+            checkpoint: self.checkpoint.take(),
             ..fresh
         };
     }
@@ -295,6 +343,18 @@ pub struct Mind {
     /// Sessions tagged for this run whose agent the config does not name; reported once.
     #[serde(default)]
     pub strays: BTreeSet<String>,
+    /// Automatic restarts across the fleet, for the fleet-wide cap.
+    #[serde(default)]
+    pub fleet: FleetRestarts,
+}
+
+/// Recent automatic restarts of all agents, so a bad config cannot thrash the machine.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FleetRestarts {
+    /// Times of automatic restarts within the last hour, oldest first.
+    pub times: Vec<Time>,
+    /// Whether the cap is holding restarts back (announced once per episode).
+    pub capped: bool,
 }
 
 #[cfg(test)]

@@ -4,28 +4,40 @@
 //! No IO, no clock, no tokio here: time is the `now` argument, so hours of supervision
 //! are simulated in microseconds.
 
+pub mod limit;
 pub mod mind;
 pub mod policy;
 pub mod screen;
 mod step;
 pub mod time;
+pub mod triage;
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-pub use mind::{Activity, AgentName, AgentRecord, Escalation, Incarnation, LastExit, Lifecycle, Mind, RateLimit};
+pub use limit::LimitKind;
+pub use mind::{
+    Activity, AgentName, AgentRecord, CheckpointNote, Escalation, Handoff, Incarnation, LastExit, Lifecycle, Mind,
+    RateLimit,
+};
 pub use policy::{Policy, RestartPolicy};
 pub use screen::Patterns;
 pub use step::{action_failed, step};
 pub use time::Time;
+pub use triage::{Answer, TriageOutcome, TriageResult, VerdictKind};
 
 /// The agents vigil is asked to keep alive, as the engine needs them.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Fleet {
     /// The value of `@vigil-run` on every session of this project.
     pub run: String,
     pub agents: Vec<FleetAgent>,
+    /// At most this many automatic restarts per hour across all agents; then vigil
+    /// only observes until the hour has room again.
+    pub max_restarts_per_hour: u32,
+    /// Where checkpoints are written (`<state dir>/checkpoints`), named in handoffs.
+    pub checkpoints: String,
 }
 
 #[derive(Clone, Debug)]
@@ -74,8 +86,19 @@ pub enum Exit {
     Unknown,
 }
 
+impl Default for Fleet {
+    fn default() -> Self {
+        Self {
+            run: String::new(),
+            agents: Vec::new(),
+            max_restarts_per_hour: policy::FLEET_RESTARTS_PER_HOUR,
+            checkpoints: "checkpoints".into(),
+        }
+    }
+}
+
 /// Everything one step is given besides the Mind and the time.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Inputs {
     pub observation: Observation,
     /// The user's requests since the last step, oldest first.
@@ -84,6 +107,22 @@ pub struct Inputs {
     /// resumes, stall kills). Off for one-off commands such as `vigil up AGENT`, which
     /// only record what they see and do what they were asked.
     pub supervise: bool,
+    /// Triage answers that arrived since the last step.
+    pub triage: Vec<TriageResult>,
+    /// The machine's zone, for limit messages that give a time of day without one.
+    pub tz: jiff::tz::TimeZone,
+}
+
+impl Default for Inputs {
+    fn default() -> Self {
+        Self {
+            observation: Observation::default(),
+            commands: Vec::new(),
+            supervise: false,
+            triage: Vec::new(),
+            tz: jiff::tz::TimeZone::UTC,
+        }
+    }
 }
 
 /// What a user asked for, through the CLI or the inbox.
@@ -95,12 +134,14 @@ pub enum Command {
     Stop(AgentName),
     Restart(AgentName),
     Nudge(AgentName),
+    /// Triage it now, whatever its escalation.
+    Triage(AgentName),
 }
 
 impl Command {
     pub fn agent(&self) -> &AgentName {
         match self {
-            Command::Up(a) | Command::Stop(a) | Command::Restart(a) | Command::Nudge(a) => a,
+            Command::Up(a) | Command::Stop(a) | Command::Restart(a) | Command::Nudge(a) | Command::Triage(a) => a,
         }
     }
 }
@@ -111,6 +152,8 @@ impl Command {
 pub enum Purpose {
     Nudge,
     Resume,
+    /// The first message of an incarnation that replaces a stuck one.
+    Handoff,
 }
 
 /// A decision for the supervisor to carry out. Each carries its reason.
@@ -146,6 +189,22 @@ pub enum Action {
         incarnation: Incarnation,
         reason: String,
     },
+    /// Ask the triage command about this incarnation; its answer comes back as a
+    /// [`TriageResult`] in a later step.
+    Triage {
+        agent: AgentName,
+        incarnation: Incarnation,
+        session: String,
+        reason: String,
+    },
+    /// Write down where a stuck incarnation was (its last screen, its git state) before
+    /// it is replaced, for the handoff.
+    Checkpoint {
+        agent: AgentName,
+        incarnation: Incarnation,
+        session: String,
+        reason: String,
+    },
 }
 
 impl Action {
@@ -154,7 +213,9 @@ impl Action {
             Action::Start { agent, .. }
             | Action::Kill { agent, .. }
             | Action::Send { agent, .. }
-            | Action::Notify { agent, .. } => agent,
+            | Action::Notify { agent, .. }
+            | Action::Triage { agent, .. }
+            | Action::Checkpoint { agent, .. } => agent,
         }
     }
 
@@ -163,13 +224,15 @@ impl Action {
             Action::Start { reason, .. }
             | Action::Kill { reason, .. }
             | Action::Send { reason, .. }
-            | Action::Notify { reason, .. } => reason,
+            | Action::Notify { reason, .. }
+            | Action::Triage { reason, .. }
+            | Action::Checkpoint { reason, .. } => reason,
         }
     }
 
     /// Whether carrying it out changes tmux (and so is journaled as an intent first).
     pub fn mutates(&self) -> bool {
-        !matches!(self, Action::Notify { .. })
+        matches!(self, Action::Start { .. } | Action::Kill { .. } | Action::Send { .. })
     }
 }
 

@@ -64,7 +64,26 @@ pub struct Policy {
     pub nudge: String,
     /// Text typed when a rate-limit cooldown ends.
     pub resume: String,
+    /// Waited past a reset time an agent announced, so it has surely passed.
+    pub rate_limit_margin: Duration,
+    /// The escalation ladder: unchanged this long → warn, → nudge, → triage; terminate
+    /// comes at `stale_after`.
+    pub warn_after: Duration,
+    pub nudge_after: Duration,
+    pub triage_after: Duration,
+    /// An incarnation up this long clears the failures-in-a-row count (and so the backoff).
+    pub stable_after: Duration,
+    /// The triage command's argv; `None`: the built-in rules decide.
+    pub triage: Option<Vec<String>>,
+    /// How long the triage command may take; past it (plus a grace) the rules decide.
+    pub triage_timeout: Duration,
+    /// First message of an incarnation that replaces a stuck one; `{agent}`,
+    /// `{previous}`, `{reason}` and `{checkpoint}` are filled in.
+    pub handoff: String,
 }
+
+/// The default handoff message (one line: typed text must not press Enter early).
+pub const HANDOFF: &str = "vigil restarted you: your previous session ({previous}) was stopped because {reason}. Its last screen, git branch and changed files are in {checkpoint}. Read it, check git status, and continue the task where it left off.";
 
 impl Default for Policy {
     fn default() -> Self {
@@ -80,6 +99,14 @@ impl Default for Policy {
             crash_cooldown: Duration::from_secs(120),
             nudge: "continue".into(),
             resume: "continue".into(),
+            rate_limit_margin: Duration::from_secs(60),
+            warn_after: Duration::from_secs(300),
+            nudge_after: Duration::from_secs(600),
+            triage_after: Duration::from_secs(1200),
+            stable_after: Duration::from_secs(600),
+            triage: None,
+            triage_timeout: Duration::from_secs(60),
+            handoff: HANDOFF.into(),
         }
     }
 }
@@ -87,8 +114,8 @@ impl Default for Policy {
 /// First restart after a failure is immediate; further failures in a row wait 1 s,
 /// doubling up to this.
 pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
-/// An incarnation that stays up this long clears the failures-in-a-row count.
-pub const STABLE_AFTER: Duration = Duration::from_secs(600);
+/// At most this many automatic restarts per hour across the fleet, by default.
+pub const FLEET_RESTARTS_PER_HOUR: u32 = 60;
 
 /// The wait before restarting after `failures_in_row` failures without a stable run.
 pub fn backoff(failures_in_row: u32) -> Duration {

@@ -83,6 +83,8 @@ pub struct ScreenRead {
     pub hash: String,
     /// The line announcing a rate limit, when one is among the last lines.
     pub rate_limit: Option<String>,
+    /// The line after it, where a wrapped message often says when the limit lifts.
+    pub rate_limit_more: Option<String>,
     /// The line of a dialog that needs a human, when one is on screen.
     pub waiting: Option<String>,
     pub busy: bool,
@@ -144,10 +146,20 @@ pub fn read(raw: &[String], patterns: &Patterns, tail_lines: usize, rate_limit_l
         digest.consume(stable.trim_end().as_bytes());
         digest.consume(b"\n");
     }
-    let rate_limit = first_match(patterns.rate_limit.as_ref(), &last_non_blank(&tail, rate_limit_lines));
+    let searched = last_non_blank(&tail, rate_limit_lines);
+    let limit_at = patterns
+        .rate_limit
+        .as_ref()
+        .and_then(|re| searched.iter().position(|l| re.is_match(l)));
+    let limit_line = |offset: usize| {
+        limit_at
+            .and_then(|i| searched.get(i + offset))
+            .map(|l| l.trim().to_owned())
+    };
     ScreenRead {
         hash: format!("{:x}", digest.finalize()),
-        rate_limit: rate_limit.map(|l| l.trim().to_owned()),
+        rate_limit: limit_line(0),
+        rate_limit_more: limit_line(1),
         waiting: first_match(patterns.waiting.as_ref(), &tail).map(|l| l.trim().to_owned()),
         busy: first_match(patterns.busy.as_ref(), &tail).is_some(),
         prompt: first_match(patterns.prompt.as_ref(), &last_non_blank(&tail, PROMPT_LINES)).is_some(),

@@ -5,10 +5,19 @@
 
 use std::collections::BTreeSet;
 
-use super::mind::{Activity, AgentName, AgentRecord, Escalation, Incarnation, LastExit, Lifecycle, Mind, RateLimit};
-use super::policy::{STABLE_AFTER, backoff, crashes_within};
+use std::time::Duration;
+
+use jiff::tz::TimeZone;
+
+use super::limit::{self, LimitKind};
+use super::mind::{
+    Activity, AgentName, AgentRecord, CheckpointNote, Escalation, FleetRestarts, Handoff, Incarnation, LastExit,
+    Lifecycle, Mind, RateLimit,
+};
+use super::policy::{backoff, crashes_within};
 use super::screen::{self, ScreenRead};
 use super::time::{Time, human};
+use super::triage::{self, Answer, TriageOutcome, TriageResult, VerdictKind};
 use super::{
     Action, Command, Event, Exit, Fleet, FleetAgent, Inputs, Observation, PaneSeen, PaneState, Purpose, Step, What,
 };
@@ -23,6 +32,11 @@ const WORK_STREAK: u32 = 3;
 /// Polls an end without an exit status is seen before it is judged (see
 /// [`AgentRecord::unconfirmed_end`]).
 const UNCONFIRMED_END_POLLS: u32 = 1;
+/// The window of the fleet-wide restart cap.
+const FLEET_CAP_WINDOW: Duration = Duration::from_secs(3600);
+/// A triage answer not back this long after the command's own timeout is taken as lost
+/// (vigil restarted while it ran); the rules decide.
+const TRIAGE_GRACE: Duration = Duration::from_secs(30);
 /// A rate limit renewed this many times forces a restart.
 const RENEWALS_BEFORE_RESTART: u32 = 4;
 
@@ -40,15 +54,19 @@ pub fn step(mind: &mut Mind, fleet: &Fleet, inputs: &Inputs, now: Time) -> Step 
             .filter(|p| p.agent == agent.name.as_str())
             .max_by_key(|p| p.incarnation);
         let command = inputs.commands.iter().rev().find(|c| c.agent() == &agent.name);
+        let triage = inputs.triage.iter().rev().find(|t| t.agent == agent.name);
         let rec = mind.agents.remove(&agent.name);
         let mut ctx = Ctx {
             agent,
+            fleet,
             now,
+            tz: &inputs.tz,
             out: &mut out,
             stopped: &mut mind.stopped,
+            restarts: &mut mind.fleet,
             supervise: inputs.supervise,
         };
-        if let Some(rec) = ctx.run(rec, pane, command) {
+        if let Some(rec) = ctx.run(rec, pane, command, triage) {
             mind.agents.insert(agent.name.clone(), rec);
         }
     }
@@ -65,17 +83,29 @@ pub fn action_failed(mind: &mut Mind, fleet: &Fleet, action: &Action, error: &st
     let Some(rec) = mind.agents.get_mut(&agent.name) else {
         return out.events;
     };
+    let utc = TimeZone::UTC;
     let mut ctx = Ctx {
         agent,
+        fleet,
         now,
+        tz: &utc,
         out: &mut out,
         stopped: &mut mind.stopped,
+        restarts: &mut mind.fleet,
         supervise: false,
     };
     match action {
         Action::Start { incarnation, .. } if *incarnation == rec.incarnation => {
             let exit = LastExit::because(format!("could not start: {error}"));
             ctx.end(rec, Lifecycle::Zombie, exit);
+        }
+        Action::Triage { incarnation, .. } if *incarnation == rec.incarnation => {
+            // The supervisor could not even run it: the answer will never come.
+            rec.triage_since = None;
+            ctx.note(
+                rec,
+                format!("triage failed: {error}; the built-in rules decide at the next look"),
+            );
         }
         _ => ctx.note(rec, format!("{} failed: {error}", action_name(action))),
     }
@@ -94,7 +124,13 @@ fn action_name(action: &Action) -> &'static str {
             purpose: Purpose::Resume,
             ..
         } => "resume",
+        Action::Send {
+            purpose: Purpose::Handoff,
+            ..
+        } => "handoff",
         Action::Notify { .. } => "notify",
+        Action::Triage { .. } => "triage",
+        Action::Checkpoint { .. } => "checkpoint",
     }
 }
 
@@ -122,9 +158,12 @@ fn report_strays(mind: &mut Mind, fleet: &Fleet, obs: &Observation, out: &mut St
 /// The step for one agent.
 struct Ctx<'a> {
     agent: &'a FleetAgent,
+    fleet: &'a Fleet,
     now: Time,
+    tz: &'a TimeZone,
     out: &'a mut Step,
     stopped: &'a mut BTreeSet<AgentName>,
+    restarts: &'a mut FleetRestarts,
     supervise: bool,
 }
 
@@ -134,6 +173,7 @@ impl Ctx<'_> {
         rec: Option<AgentRecord>,
         pane: Option<&PaneSeen>,
         command: Option<&Command>,
+        triage: Option<&TriageResult>,
     ) -> Option<AgentRecord> {
         let mut rec = self.adopt(rec, pane);
         if let Some(r) = rec.as_mut()
@@ -160,8 +200,17 @@ impl Ctx<'_> {
             None => None,
         };
         if let Some(command) = command
-            && self.obey(&mut rec, pane, command)
+            && self.obey(&mut rec, pane, command, read.as_ref())
         {
+            return rec;
+        }
+        if let Some(r) = rec.as_mut()
+            && self.triaged(r, triage, read.as_ref())
+        {
+            // A verdict was asked for (by the ladder or the user): carry it out whole.
+            if !r.lifecycle.is_live() {
+                self.maybe_restart(r);
+            }
             return rec;
         }
         if !self.supervise {
@@ -319,7 +368,13 @@ impl Ctx<'_> {
 
     /// Carries out a user command; returns whether it acted (then nothing automatic
     /// happens to this agent in this step).
-    fn obey(&mut self, rec: &mut Option<AgentRecord>, pane: Option<&PaneSeen>, command: &Command) -> bool {
+    fn obey(
+        &mut self,
+        rec: &mut Option<AgentRecord>,
+        pane: Option<&PaneSeen>,
+        command: &Command,
+        read: Option<&ScreenRead>,
+    ) -> bool {
         let name = &self.agent.name;
         match command {
             Command::Up(_) | Command::Restart(_) => {
@@ -389,24 +444,147 @@ impl Ctx<'_> {
                     true
                 }
             }
+            Command::Triage(_) => {
+                let Some(r) = rec.as_mut() else { return false };
+                if !r.lifecycle.is_live() {
+                    self.note(
+                        r,
+                        format!("triage refused: {} is {}", r.incarnation, r.lifecycle.as_str()),
+                    );
+                    return false;
+                }
+                let Some(read) = read else {
+                    self.note(r, "triage postponed: the screen could not be read this poll".into());
+                    return false;
+                };
+                self.triage(r, read, "triage requested by the user".into());
+                if !r.lifecycle.is_live() {
+                    self.maybe_restart(r);
+                }
+                true
+            }
+        }
+    }
+
+    // ---- triage --------------------------------------------------------------------
+
+    /// Asks the triage command, or lets the built-in rules decide at once.
+    fn triage(&mut self, r: &mut AgentRecord, read: &ScreenRead, why: String) {
+        if self.agent.policy.triage.is_some() {
+            if r.triage_since.is_none() {
+                r.triage_since = Some(self.now);
+                r.reason = format!("triage: asked the triage command ({why})");
+                self.out.actions.push(Action::Triage {
+                    agent: self.agent.name.clone(),
+                    incarnation: r.incarnation,
+                    session: r.session.clone(),
+                    reason: why,
+                });
+            }
+            return;
+        }
+        let answer = triage::rules(read, self.now.since(r.last_change));
+        self.verdict(r, read, answer, "built-in rules");
+    }
+
+    /// Applies a triage answer that arrived for this incarnation, or the rules when the
+    /// command failed or its answer is overdue. Returns whether it acted.
+    fn triaged(&mut self, r: &mut AgentRecord, result: Option<&TriageResult>, read: Option<&ScreenRead>) -> bool {
+        let Some(asked) = r.triage_since else { return false };
+        let result = result.filter(|t| t.incarnation == r.incarnation);
+        let overdue = self.now.since(asked) > self.agent.policy.triage_timeout + TRIAGE_GRACE;
+        if result.is_none() && !overdue {
+            return false;
+        }
+        r.triage_since = None;
+        if !r.lifecycle.is_live() {
+            return false;
+        }
+        let Some(read) = read else {
+            self.note(
+                r,
+                "triage answer set aside: the screen could not be read this poll".into(),
+            );
+            return false;
+        };
+        match result.map(|t| &t.outcome) {
+            Some(TriageOutcome::Answered(answer)) => {
+                self.verdict(r, read, answer.clone(), "triage command");
+            }
+            Some(TriageOutcome::Failed { why }) => {
+                let answer = triage::rules(read, self.now.since(r.last_change));
+                self.verdict(r, read, answer, &format!("built-in rules, as the triage command {why}"));
+            }
+            None => {
+                let answer = triage::rules(read, self.now.since(r.last_change));
+                let by = format!(
+                    "built-in rules, as the triage command's answer never came (asked at {})",
+                    asked.clock()
+                );
+                self.verdict(r, read, answer, &by);
+            }
+        }
+        true
+    }
+
+    fn verdict(&mut self, r: &mut AgentRecord, read: &ScreenRead, answer: Answer, by: &str) {
+        let Answer { verdict, reason } = answer;
+        let said = format!("triage ({by}): {verdict} — {reason}");
+        match verdict {
+            VerdictKind::Continue => {
+                r.reason = format!("{said}; left running");
+                self.note(r, said);
+            }
+            VerdictKind::Nudge if read.waiting.is_some() || read.busy => {
+                let why = if read.busy {
+                    "its busy marker is visible"
+                } else {
+                    "a dialog waits for a human"
+                };
+                r.reason = format!("{said}; not typed: {why}");
+                self.note(r, r.reason.clone());
+            }
+            VerdictKind::Nudge => {
+                self.note(r, said.clone());
+                self.send(r, Purpose::Nudge, said);
+            }
+            VerdictKind::Restart => {
+                r.escalation = Escalation::Terminate;
+                self.end(r, Lifecycle::Stalled, LastExit::because(said));
+            }
+            VerdictKind::Kill => {
+                r.escalation = Escalation::Terminate;
+                self.end(r, Lifecycle::Stalled, LastExit::because(said.clone()));
+                self.stopped.insert(self.agent.name.clone());
+                let name = &self.agent.name;
+                r.reason = format!("{said}; held stopped: `vigil up {name}` starts it again");
+                self.out.actions.push(Action::Kill {
+                    agent: name.clone(),
+                    incarnation: r.incarnation,
+                    session: r.session.clone(),
+                    reason: said,
+                });
+            }
         }
     }
 
     // ---- live incarnations ---------------------------------------------------------
 
-    /// Judges a live incarnation's screen: rate limits, dialogs, idleness, staleness.
+    /// Judges a live incarnation's screen: rate limits, dialogs, the handoff it is
+    /// owed, idleness and the escalation ladder.
     fn supervise(&mut self, r: &mut AgentRecord, read: &ScreenRead) {
         let policy = &self.agent.policy;
         let before = r.activity;
+        self.notice_effect(r);
         if self.track_rate_limit(r, read) {
             return;
         }
-        let cooling = r
-            .rate_limit
-            .as_ref()
-            .filter(|rl| self.now < rl.until)
-            .map(|rl| rl.until);
-        let activity = if cooling.is_some() {
+        let limited = r.rate_limit.as_ref().and_then(|rl| match rl.kind {
+            LimitKind::NoReset if r.limit_visible => Some(None),
+            _ if self.now < rl.until => Some(Some(rl.until)),
+            _ => None,
+        });
+        let activity = if limited.is_some() {
             Activity::RateLimited
         } else if read.waiting.is_some() {
             Activity::Waiting
@@ -421,20 +599,31 @@ impl Ctx<'_> {
         if r.changes_in_row >= WORK_STREAK || read.busy {
             r.nudges = 0;
         }
-        if activity == Activity::Active && r.changes_in_row >= WORK_STREAK {
+        if activity == Activity::Active && r.changes_in_row >= WORK_STREAK && r.escalation != Escalation::None {
+            let from = r.escalation;
             r.escalation = Escalation::None;
+            r.ladder_nudged = false;
+            self.note(
+                r,
+                format!("working again: escalation back from {} to none", from.as_str()),
+            );
         }
-        let unchanged_for = self.now.since(r.last_change);
         match activity {
             Activity::RateLimited => {
-                let until = cooling.unwrap_or(self.now);
-                r.reason = format!(
-                    "rate limited; cooling down until {}, then told to resume",
-                    until.clock()
-                );
+                let line = r.rate_limit.as_ref().map_or(String::new(), |rl| rl.line.clone());
+                r.reason = match limited.flatten() {
+                    Some(until) => format!(
+                        "rate limited («{line}»); cooling down until {}, then told to resume",
+                        until.clock()
+                    ),
+                    None => format!(
+                        "limit that waiting will not lift («{line}»): a human must act; never nudged or restarted meanwhile"
+                    ),
+                };
             }
             Activity::Waiting => {
                 let line = read.waiting.clone().unwrap_or_default();
+                // A human is needed: the ladder stops at warn.
                 r.escalation = Escalation::Warn;
                 r.reason = format!("needs a human: «{line}» (never nudged or killed; attach and answer)");
                 if before != Some(Activity::Waiting) {
@@ -456,19 +645,18 @@ impl Ctx<'_> {
                     && !rl.resumed
                 {
                     rl.resumed = true;
+                    // The cooldown was not the agent being stuck: the ladder starts afresh.
+                    r.ladder_from = Some(self.now);
                     self.send(r, Purpose::Resume, "rate-limit cooldown is over".into());
                     return;
                 }
-                if unchanged_for >= policy.stale_after {
-                    let reason = format!(
-                        "screen unchanged for {} (stale_after {})",
-                        human(unchanged_for),
-                        human(policy.stale_after)
-                    );
-                    r.escalation = Escalation::Terminate;
-                    self.end(r, Lifecycle::Stalled, LastExit::because(reason));
+                if self.hand_off(r, read) {
                     return;
                 }
+                if self.climb(r, read) {
+                    return;
+                }
+                let unchanged_for = self.now.since(r.last_change);
                 if activity == Activity::Idle {
                     if before != Some(Activity::Idle) {
                         self.event(
@@ -487,7 +675,6 @@ impl Ctx<'_> {
                             r.nudges + 1
                         );
                         r.nudges = r.nudges.saturating_add(1);
-                        r.escalation = Escalation::Nudge;
                         self.send(r, Purpose::Nudge, reason);
                         return;
                     }
@@ -499,8 +686,9 @@ impl Ctx<'_> {
                     r.reason = format!("working: screen changed at {}", r.last_change.clock());
                 } else {
                     r.reason = format!(
-                        "quiet: screen unchanged for {} (stalled at {})",
+                        "quiet: screen unchanged for {} ({}; stalled at {})",
                         human(unchanged_for),
+                        self.next_step_words(r),
                         human(policy.stale_after)
                     );
                 }
@@ -512,10 +700,141 @@ impl Ctx<'_> {
         }
     }
 
+    /// How long the screen has counted as stuck for the ladder.
+    fn dwell(&self, r: &AgentRecord) -> Duration {
+        let from = r.ladder_from.map_or(r.last_change, |f| f.max(r.last_change));
+        self.now.since(from)
+    }
+
+    fn next_step_words(&self, r: &AgentRecord) -> String {
+        let p = &self.agent.policy;
+        let next = match r.escalation {
+            Escalation::None => Some(("warn", p.warn_after)),
+            Escalation::Warn => Some(("nudge", p.nudge_after)),
+            Escalation::Nudge => Some(("triage", p.triage_after)),
+            Escalation::Triage | Escalation::Terminate => None,
+        };
+        match next {
+            Some((step, at)) if at < p.stale_after => {
+                format!("escalation {}, {step} at {}", r.escalation.as_str(), human(at))
+            }
+            _ => format!("escalation {}", r.escalation.as_str()),
+        }
+    }
+
+    /// The escalation ladder: one step per poll at most, each after its dwell, up to
+    /// terminate at `stale_after`. Returns whether the step acted (typed, asked triage,
+    /// or ended the incarnation).
+    fn climb(&mut self, r: &mut AgentRecord, read: &ScreenRead) -> bool {
+        let policy = &self.agent.policy;
+        let dwell = self.dwell(r);
+        if dwell >= policy.stale_after {
+            let reason = format!(
+                "screen unchanged for {} (stale_after {})",
+                human(dwell),
+                human(policy.stale_after)
+            );
+            r.escalation = Escalation::Terminate;
+            self.end(r, Lifecycle::Stalled, LastExit::because(reason));
+            return true;
+        }
+        let due = [
+            (Escalation::Triage, policy.triage_after),
+            (Escalation::Nudge, policy.nudge_after),
+            (Escalation::Warn, policy.warn_after),
+        ]
+        .into_iter()
+        .find(|(_, after)| dwell >= *after)
+        .map_or(Escalation::None, |(step, _)| step);
+        if due <= r.escalation {
+            // At the nudge step, one nudge per dwell: typed once it is safe to type.
+            if r.escalation == Escalation::Nudge && !r.ladder_nudged && !read.busy && read.waiting.is_none() {
+                return self.ladder_nudge(r, dwell);
+            }
+            return false;
+        }
+        let next = match r.escalation {
+            Escalation::None => Escalation::Warn,
+            Escalation::Warn => Escalation::Nudge,
+            Escalation::Nudge | Escalation::Triage | Escalation::Terminate => Escalation::Triage,
+        };
+        if next <= r.escalation {
+            return false;
+        }
+        r.escalation = next;
+        let why = format!("screen unchanged for {}", human(dwell));
+        match next {
+            Escalation::Warn => {
+                self.note(r, format!("warn: {why}; nudge at {}", human(policy.nudge_after)));
+                false
+            }
+            Escalation::Nudge if read.busy || read.waiting.is_some() => {
+                self.note(
+                    r,
+                    format!("nudge step: {why}, but its busy marker is visible; not typed yet"),
+                );
+                false
+            }
+            Escalation::Nudge => self.ladder_nudge(r, dwell),
+            _ => {
+                self.note(r, format!("triage step: {why}"));
+                self.triage(r, read, why);
+                true
+            }
+        }
+    }
+
+    fn ladder_nudge(&mut self, r: &mut AgentRecord, dwell: Duration) -> bool {
+        r.ladder_nudged = true;
+        let reason = format!(
+            "escalation nudge: screen unchanged for {} (triage at {})",
+            human(dwell),
+            human(self.agent.policy.triage_after)
+        );
+        self.send(r, Purpose::Nudge, reason);
+        true
+    }
+
+    /// Gives a replacement incarnation its handoff as its first message, once it is
+    /// ready for input (its prompt shows, or it has settled) and not busy.
+    fn hand_off(&mut self, r: &mut AgentRecord, read: &ScreenRead) -> bool {
+        let Some(handoff) = r.handoff.clone() else { return false };
+        let ready = (read.prompt || r.unchanged_checks >= self.agent.policy.idle_checks) && r.unchanged_checks > 0;
+        if !ready || read.busy || read.waiting.is_some() {
+            return false;
+        }
+        r.handoff = None;
+        let reason = format!("handoff from {} ({})", handoff.from, handoff.reason);
+        self.send(r, Purpose::Handoff, reason);
+        true
+    }
+
+    /// Journals whether typed text had a visible effect (the screen changed).
+    fn notice_effect(&mut self, r: &mut AgentRecord) {
+        let Some(purpose) = r.pending_effect else { return };
+        let what = purpose_name(purpose);
+        if r.unchanged_checks == 0 {
+            r.pending_effect = None;
+            self.note(r, format!("{what} took: the screen changed"));
+        } else if r.checks_since_nudge >= self.agent.policy.idle_checks {
+            r.pending_effect = None;
+            self.note(
+                r,
+                format!(
+                    "{what} had no visible effect: screen unchanged for {} checks",
+                    r.checks_since_nudge
+                ),
+            );
+        }
+    }
+
     /// Starts, renews or clears a rate-limit cooldown. A limit counts when its line is
     /// among the last lines and either appeared anew or the screen stopped changing (the
     /// agent is stuck on it); an old limit line on a screen that keeps changing is
-    /// history. Returns whether the incarnation ended (the fourth renewal restarts it).
+    /// history. The message says which kind of limit it is: a throttle waits the
+    /// cooldown, a limit with a reset time waits until then (plus a margin), one that no
+    /// waiting lifts is left to a human. Returns whether the incarnation ended (the
+    /// fourth renewal restarts it).
     fn track_rate_limit(&mut self, r: &mut AgentRecord, read: &ScreenRead) -> bool {
         let policy = &self.agent.policy;
         let appeared = read.rate_limit.is_some() && !r.limit_visible;
@@ -523,22 +842,24 @@ impl Ctx<'_> {
         let stuck_on_it = read.rate_limit.is_some() && (appeared || r.unchanged_checks > 0);
         if stuck_on_it {
             let line = read.rate_limit.clone().unwrap_or_default();
+            let text = match &read.rate_limit_more {
+                Some(more) => format!("{line} {more}"),
+                None => line.clone(),
+            };
+            let kind = limit::classify(&text, self.now, self.tz);
             match r.rate_limit.as_mut() {
                 None => {
-                    let until = self.now.plus(policy.rate_limit_cooldown);
+                    let (until, wait) = self.cooldown(&kind, 1);
                     r.rate_limit = Some(RateLimit {
                         until,
                         renewals: 0,
-                        resumed: false,
+                        resumed: kind == LimitKind::NoReset,
                         line: line.clone(),
+                        kind: kind.clone(),
                     });
-                    let reason = format!(
-                        "«{line}»; no nudges or restarts for {}, until {}",
-                        human(policy.rate_limit_cooldown),
-                        until.clock()
-                    );
-                    self.event(r, What::Activity(Activity::RateLimited), reason);
+                    self.limit_seen(r, &line, &kind, until, wait, None);
                 }
+                Some(rl) if rl.resumed && rl.kind == LimitKind::NoReset && kind == LimitKind::NoReset => {}
                 Some(rl) if rl.resumed => {
                     rl.renewals = rl.renewals.saturating_add(1);
                     let renewals = rl.renewals;
@@ -548,17 +869,12 @@ impl Ctx<'_> {
                         self.end(r, Lifecycle::Stalled, LastExit::because(reason));
                         return true;
                     }
-                    let cooldown = policy.rate_limit_cooldown / renewals;
-                    rl.until = self.now.plus(cooldown);
-                    rl.resumed = false;
+                    let (until, wait) = self.cooldown(&kind, renewals);
+                    rl.until = until;
+                    rl.resumed = kind == LimitKind::NoReset;
                     rl.line = line.clone();
-                    let reason = format!(
-                        "again after resuming (renewal {renewals}; the {} renews with a restart): «{line}»; cooling down {} (cooldown / renewals), until {}",
-                        ordinal(RENEWALS_BEFORE_RESTART),
-                        human(cooldown),
-                        rl.until.clock()
-                    );
-                    self.event(r, What::Activity(Activity::RateLimited), reason);
+                    rl.kind = kind.clone();
+                    self.limit_seen(r, &line, &kind, until, wait, Some(renewals));
                 }
                 Some(_) => {}
             }
@@ -577,6 +893,69 @@ impl Ctx<'_> {
         false
     }
 
+    /// Until when to hold off, and the wait in words, for a limit of `kind` seen for the
+    /// `n`th time (1 = first; a throttle's cooldown is divided by renewals).
+    fn cooldown(&self, kind: &LimitKind, n: u32) -> (Time, String) {
+        let policy = &self.agent.policy;
+        match kind {
+            LimitKind::Throttle => {
+                let wait = policy.rate_limit_cooldown / n.max(1);
+                (self.now.plus(wait), human(wait))
+            }
+            LimitKind::Resets { at } => {
+                let until = (*at).max(self.now).plus(policy.rate_limit_margin);
+                let words = format!(
+                    "{} (it resets at {}, plus a {} margin)",
+                    human(until.since(self.now)),
+                    at.clock(),
+                    human(policy.rate_limit_margin)
+                );
+                (until, words)
+            }
+            LimitKind::NoReset => (self.now, "until a human acts".to_owned()),
+        }
+    }
+
+    fn limit_seen(
+        &mut self,
+        r: &AgentRecord,
+        line: &str,
+        kind: &LimitKind,
+        until: Time,
+        wait: String,
+        renewal: Option<u32>,
+    ) {
+        let again = match renewal {
+            Some(n) => format!(
+                "again after resuming (renewal {n}; the {} renewal restarts it): ",
+                ordinal(RENEWALS_BEFORE_RESTART)
+            ),
+            None => String::new(),
+        };
+        let reason = match kind {
+            LimitKind::NoReset => format!(
+                "{again}«{line}»: a limit that waiting will not lift; no nudges or restarts, a human must act (then `vigil nudge {}`)",
+                self.agent.name
+            ),
+            LimitKind::Throttle if renewal.is_some() => format!(
+                "{again}«{line}»; cooling down {wait} (cooldown / renewals), until {}",
+                until.clock()
+            ),
+            _ => format!(
+                "{again}«{line}»; no nudges or restarts for {wait}, until {}",
+                until.clock()
+            ),
+        };
+        self.event(r, What::Activity(Activity::RateLimited), reason.clone());
+        if *kind == LimitKind::NoReset {
+            self.out.actions.push(Action::Notify {
+                agent: self.agent.name.clone(),
+                incarnation: r.incarnation,
+                reason,
+            });
+        }
+    }
+
     // ---- ended incarnations --------------------------------------------------------
 
     /// Ends the live incarnation as `to`, records the crash, and sets any hold on the
@@ -588,10 +967,26 @@ impl Ctx<'_> {
         let policy = &self.agent.policy;
         r.activity = None;
         r.limit_visible = false;
+        r.triage_since = None;
+        r.pending_effect = None;
         if to != Lifecycle::Stalled {
             r.escalation = Escalation::None;
         }
-        if self.now.since(r.since) >= STABLE_AFTER {
+        if to == Lifecycle::Stalled {
+            // Given up on while still running: write down where it was first.
+            r.checkpoint = Some(CheckpointNote {
+                incarnation: r.incarnation,
+                reason: exit.reason.clone(),
+                at: self.now,
+            });
+            self.out.actions.push(Action::Checkpoint {
+                agent: self.agent.name.clone(),
+                incarnation: r.incarnation,
+                session: r.session.clone(),
+                reason: exit.reason.clone(),
+            });
+        }
+        if self.now.since(r.since) >= policy.stable_after {
             r.failures_in_row = 0;
         }
         let failed = to != Lifecycle::Completed;
@@ -645,11 +1040,53 @@ impl Ctx<'_> {
 
     /// Replaces an ended incarnation when the policy says so and no hold applies.
     fn maybe_restart(&mut self, r: &mut AgentRecord) {
-        if self.maybe_restart_reason(r) {
-            let ended = r.last_exit.as_ref().map_or(String::new(), |e| e.reason.clone());
-            let reason = format!("restart after {} {} ({ended})", r.lifecycle.as_str(), r.incarnation);
-            self.start_next(r, reason);
+        if !self.maybe_restart_reason(r) || self.fleet_capped(r) {
+            return;
         }
+        let ended = r.last_exit.as_ref().map_or(String::new(), |e| e.reason.clone());
+        let reason = format!("restart after {} {} ({ended})", r.lifecycle.as_str(), r.incarnation);
+        self.restarts.times.push(self.now);
+        let handoff = (r.lifecycle == Lifecycle::Stalled).then_some(Handoff {
+            from: r.incarnation,
+            reason: ended,
+        });
+        self.start_next(r, reason);
+        r.handoff = handoff;
+    }
+
+    /// The fleet-wide cap: past `max_restarts_per_hour` automatic restarts within the
+    /// hour, vigil only observes (and says so loudly, once) until there is room again.
+    fn fleet_capped(&mut self, r: &mut AgentRecord) -> bool {
+        let cap = self.fleet.max_restarts_per_hour;
+        let now = self.now;
+        self.restarts.times.retain(|t| now.since(*t) < FLEET_CAP_WINDOW);
+        if self.restarts.times.len() < cap as usize {
+            if self.restarts.capped {
+                self.restarts.capped = false;
+                self.note(
+                    r,
+                    format!("fleet restart cap: room again ({cap} per hour); restarting resumes"),
+                );
+            }
+            return false;
+        }
+        let room_at = self.restarts.times.first().map_or(now, |t| t.plus(FLEET_CAP_WINDOW));
+        let reason = format!(
+            "fleet-wide cap: {} automatic restarts across all agents within the hour (max_restarts_per_hour = {cap}); observe-only until {} — check the config and the agents' last words",
+            self.restarts.times.len(),
+            room_at.clock()
+        );
+        r.reason = format!("{} ({}); restart held: {reason}", r.lifecycle.as_str(), r.incarnation);
+        if !self.restarts.capped {
+            self.restarts.capped = true;
+            self.event(r, What::Held, reason.clone());
+            self.out.actions.push(Action::Notify {
+                agent: self.agent.name.clone(),
+                incarnation: r.incarnation,
+                reason,
+            });
+        }
+        true
     }
 
     /// Says why an ended incarnation stays ended, or returns true when it is due a
@@ -665,6 +1102,13 @@ impl Ctx<'_> {
                 "{} ({ended}); restart policy `{}` leaves it so",
                 r.lifecycle.as_str(),
                 policy.restart.as_str()
+            );
+        } else if let Some(until) = r.rate_limit.as_ref().map(|rl| rl.until).filter(|u| self.now < *u) {
+            // A new incarnation would only hit the same limit.
+            r.reason = format!(
+                "{} ({ended}); restart held until {}, when the rate-limit cooldown ends",
+                r.lifecycle.as_str(),
+                until.clock()
             );
         } else if let Some(until) = r.cooldown_until.filter(|u| self.now < *u) {
             if !r.reason.contains("until") {
@@ -702,13 +1146,16 @@ impl Ctx<'_> {
         let text = match purpose {
             Purpose::Nudge => policy.nudge.clone(),
             Purpose::Resume => policy.resume.clone(),
+            Purpose::Handoff => self.handoff_text(r, &reason),
         };
         let verb = match purpose {
             Purpose::Nudge => "nudged",
             Purpose::Resume => "told to resume",
+            Purpose::Handoff => "given its handoff",
         };
         r.reason = format!("{verb}: {reason}");
         r.checks_since_nudge = 0;
+        r.pending_effect = Some(purpose);
         self.out.actions.push(Action::Send {
             agent: self.agent.name.clone(),
             incarnation: r.incarnation,
@@ -717,6 +1164,21 @@ impl Ctx<'_> {
             purpose,
             reason,
         });
+    }
+
+    /// The handoff template filled in, on one line (a newline would press Enter early).
+    fn handoff_text(&self, r: &AgentRecord, reason: &str) -> String {
+        let previous = r.checkpoint.as_ref().map_or(Incarnation(0), |c| c.incarnation);
+        let why = r.checkpoint.as_ref().map_or(reason, |c| c.reason.as_str());
+        let checkpoint = format!("{}/{}.json", self.fleet.checkpoints, self.agent.name);
+        self.agent
+            .policy
+            .handoff
+            .replace("{agent}", self.agent.name.as_str())
+            .replace("{previous}", &previous.to_string())
+            .replace("{reason}", why)
+            .replace("{checkpoint}", &checkpoint)
+            .replace(['\n', '\r'], " ")
     }
 
     fn note(&mut self, r: &AgentRecord, reason: String) {
@@ -730,6 +1192,14 @@ impl Ctx<'_> {
             what,
             reason,
         });
+    }
+}
+
+fn purpose_name(purpose: Purpose) -> &'static str {
+    match purpose {
+        Purpose::Nudge => "nudge",
+        Purpose::Resume => "resume",
+        Purpose::Handoff => "handoff",
     }
 }
 

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use super::*;
 
+mod props;
+mod recovery;
+
 const POLL: Duration = Duration::from_secs(5);
 
 fn patterns() -> Patterns {
@@ -14,7 +17,7 @@ fn patterns() -> Patterns {
         prompt: p(&[r"^\$ ?$"]),
         busy: p(&["esc to interrupt"]),
         waiting: p(&["(?i)do you trust"]),
-        rate_limit: p(&["(?i)rate limit"]),
+        rate_limit: p(&["(?i)rate limit", "(?i)hit your (\\w+ )?limit", "(?i)quota exceeded"]),
         volatile: p(&["[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]", r"\d+s\b"]),
     }
 }
@@ -29,6 +32,9 @@ struct Sim {
     actions: Vec<Action>,
     events: Vec<Event>,
     supervise: bool,
+    /// Triage answers handed in at the next step.
+    answers: Vec<TriageResult>,
+    tz: jiff::tz::TimeZone,
 }
 
 impl Sim {
@@ -48,12 +54,16 @@ impl Sim {
             fleet: Fleet {
                 run: "proj-1234".into(),
                 agents,
+                max_restarts_per_hour: 1000,
+                checkpoints: "/state/checkpoints".into(),
             },
             now: Time::from_millis(1_800_000_000_000),
             panes: Vec::new(),
             actions: Vec::new(),
             events: Vec::new(),
             supervise: true,
+            answers: Vec::new(),
+            tz: jiff::tz::TimeZone::UTC,
         }
     }
 
@@ -70,6 +80,8 @@ impl Sim {
             },
             commands: commands.to_vec(),
             supervise: self.supervise,
+            triage: std::mem::take(&mut self.answers),
+            tz: self.tz.clone(),
         };
         let step = step(&mut self.mind, &self.fleet, &inputs, self.now);
         for action in &step.actions {
@@ -91,7 +103,7 @@ impl Sim {
                     });
                 }
                 Action::Kill { agent, .. } => self.panes.retain(|p| p.agent != agent.as_str()),
-                Action::Send { .. } | Action::Notify { .. } => {}
+                Action::Send { .. } | Action::Notify { .. } | Action::Triage { .. } | Action::Checkpoint { .. } => {}
             }
         }
         self.actions.extend(step.actions.clone());
@@ -323,8 +335,10 @@ fn an_exit_status_that_arrives_a_poll_late_is_still_recorded() {
 
 #[test]
 fn a_spinner_over_a_frozen_screen_reads_unchanged_and_stalls_after_the_timeout() {
+    // The ladder's triage step would judge it first; here only the timeout acts.
     let policy = Policy {
         stale_after: Duration::from_secs(3600),
+        triage_after: Duration::from_secs(7200),
         ..Policy::default()
     };
     let mut sim = Sim::running(&["a"], policy);
@@ -398,7 +412,8 @@ fn an_idle_agent_is_nudged_after_three_unchanged_checks_then_less_and_less_often
     assert_eq!(nudged_at[0], 3, "nudged at the third unchanged check");
     let gaps: Vec<i32> = nudged_at.windows(2).map(|w| w[1] - w[0]).collect();
     assert!(gaps.windows(2).all(|g| g[1] > g[0]), "nudges space out: {nudged_at:?}");
-    assert_eq!(sim.rec("a").escalation, Escalation::Nudge);
+    // Each nudge got an answer: never stuck long enough to climb the ladder.
+    assert_eq!(sim.rec("a").escalation, Escalation::None);
 }
 
 #[test]
@@ -490,7 +505,7 @@ fn backoff_doubles_while_failures_continue_and_resets_after_a_stable_run() {
     }
     sim.show("a", "stable");
     sim.step();
-    sim.wait(policy::STABLE_AFTER);
+    sim.wait(Policy::default().stable_after);
     sim.show("a", "still fine");
     sim.step();
     sim.die("a", Exit::Code(1), "boom");

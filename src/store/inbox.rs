@@ -31,6 +31,7 @@ impl Inbox {
             Command::Stop(_) => "stop",
             Command::Restart(_) => "restart",
             Command::Nudge(_) => "nudge",
+            Command::Triage(_) => "triage",
         };
         let letter = Letter {
             command: verb.into(),
@@ -74,6 +75,7 @@ impl Inbox {
                     "stop" => Some(Command::Stop(l.agent)),
                     "restart" => Some(Command::Restart(l.agent)),
                     "nudge" => Some(Command::Nudge(l.agent)),
+                    "triage" => Some(Command::Triage(l.agent)),
                     _ => None,
                 });
             match parsed {

@@ -4,6 +4,7 @@
 //! (temp file, fsync, rename, fsync dir) or a journal whose last line may be cut short.
 //! Files 0600, directories 0700.
 
+mod checkpoint;
 mod file;
 mod inbox;
 mod journal;
@@ -12,6 +13,7 @@ mod snapshot;
 
 use std::path::{Path, PathBuf};
 
+pub use checkpoint::{CHECKPOINT_VERSION, Checkpoint, GitState};
 pub use inbox::Inbox;
 pub use journal::{Journal, material, materials, read_journal};
 pub use owner::{Heartbeat, Lock, OwnerRecord, Role};
