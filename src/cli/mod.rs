@@ -81,6 +81,9 @@ enum Cmd {
     Restart { agent: String },
     /// Type the nudge text into an agent's pane now.
     Nudge { agent: String },
+    /// Triage an agent now (the configured command, or the built-in rules) and act on
+    /// the verdict.
+    Triage { agent: String },
     /// Run vigil on fake agents in a private tmux server, to see it work.
     Demo {
         /// Stop after this long (e.g. "60s"); default: until Ctrl-C.
@@ -129,6 +132,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Stop { agent } => project.command(&agent, Command::Stop),
         Cmd::Restart { agent } => project.command(&agent, Command::Restart),
         Cmd::Nudge { agent } => project.command(&agent, Command::Nudge),
+        Cmd::Triage { agent } => project.command(&agent, Command::Triage),
         Cmd::Demo { .. } => unreachable!("handled above"),
     }
 }
@@ -212,6 +216,8 @@ impl Project {
         };
         let records = sup.pass(Vec::new(), true, now())?;
         render::print_records(&records, false);
+        // A timer's pass ends here: wait for any triage it started and act on the answer.
+        render::print_records(&sup.settle_triage(true, now)?, false);
         Ok(ExitCode::SUCCESS)
     }
 
@@ -228,7 +234,8 @@ impl Project {
         let command = make(self.agent_name(agent)?);
         match self.claim(Role::Command)? {
             Some(mut sup) => {
-                let records = sup.pass(vec![command], false, now())?;
+                let mut records = sup.pass(vec![command], false, now())?;
+                records.extend(sup.settle_triage(false, now)?);
                 render::print_records(&records, false);
                 let failed = records.iter().any(|r| r["kind"] == "failed");
                 Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })

@@ -65,6 +65,7 @@ pub fn record_line(v: &Value, full_time: bool) -> Option<String> {
                 ("start", _) => "start".to_owned(),
                 ("kill", _) => "kill".to_owned(),
                 ("send", "resume") => format!("resume (types {:?})", text(a, "text")),
+                ("send", "handoff") => format!("handoff (types {:?})", text(a, "text")),
                 ("send", _) => format!("nudge (types {:?})", text(a, "text")),
                 (other, _) => other.to_owned(),
             };
@@ -83,6 +84,24 @@ pub fn record_line(v: &Value, full_time: bool) -> Option<String> {
                 text(r, "agent")
             )
         }
+        "triage" => format!(
+            "{t} {} → triage: asked `{}` ({})",
+            who(v),
+            v["command"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" "))
+                .unwrap_or_default(),
+            text(v, "reason")
+        ),
+        "triaged" => {
+            let o = &v["outcome"];
+            let said = match text(o, "outcome") {
+                "answered" => format!("{} — {}", text(o, "verdict"), text(o, "reason")),
+                _ => format!("no usable answer: the command {}", text(o, "why")),
+            };
+            format!("{t} {} triage answer: {said}", who(v))
+        }
+        "checkpoint" => format!("{t} {} checkpoint written to {}", who(v), text(v, "path")),
         "claimed" => format!(
             "{t} vigil pid {} (`vigil {}`) owns project {} (epoch {})",
             v["pid"],
@@ -139,7 +158,7 @@ fn agent_json(name: &str, session: String, rec: Option<&AgentRecord>, stopped: b
             "escalation": "none", "session": session, "pane_pid": null, "since": null,
             "last_change": null, "unchanged_checks": 0, "restarts": 0, "crashes": [],
             "cooldown_until": null, "rate_limit": null, "last_exit": null,
-            "stopped": stopped,
+            "checkpoint": null, "handoff_pending": false, "stopped": stopped,
             "reason": if stopped { "stopped by the user; `vigil up` starts it" } else { "not started yet (`vigil up` or `vigil watch` starts it)" },
         });
     };
@@ -157,7 +176,9 @@ fn agent_json(name: &str, session: String, rec: Option<&AgentRecord>, stopped: b
         "restarts": r.restarts,
         "crashes": r.crashes,
         "cooldown_until": r.cooldown_until,
-        "rate_limit": r.rate_limit.as_ref().map(|rl| json!({"until": rl.until, "renewals": rl.renewals})),
+        "rate_limit": r.rate_limit.as_ref().map(|rl| json!({"until": rl.until, "renewals": rl.renewals, "kind": rl.kind, "line": rl.line})),
+        "checkpoint": r.checkpoint,
+        "handoff_pending": r.handoff.is_some(),
         "last_exit": r.last_exit.as_ref().map(|e| json!({"code": e.code, "reason": e.reason, "last_lines": e.last_lines})),
         "stopped": stopped,
         "reason": r.reason,
@@ -232,7 +253,7 @@ pub fn print_status(config: &Config, store: Option<&Store>, now: Time, json: boo
         "{:width$}  {:>4}  {:9}  {:12}  {:9}  {:>8}  {:>7}  REASON",
         "AGENT", "INC", "LIFECYCLE", "ACTIVITY", "ESCALATE", "RESTARTS", "FOR"
     );
-    for a in &agents {
+    for (a, agent) in agents.iter().zip(&config.agents) {
         let since: Option<Time> = serde_json::from_value(a["since"].clone()).ok();
         let for_ = since.map_or("-".into(), |s| human(Duration::from_secs(now.since(s).as_secs())));
         println!(
@@ -246,6 +267,18 @@ pub fn print_status(config: &Config, store: Option<&Store>, now: Time, json: boo
             for_,
             text(a, "reason"),
         );
+        if let Some(cp) = mind.agents.get(&agent.name).and_then(|r| r.checkpoint.as_ref()) {
+            let path = store.map_or_else(String::new, |s| {
+                format!(" ({})", s.checkpoint_path(&agent.name).display())
+            });
+            println!(
+                "{:width$}  checkpoint of {} at {}: {}{path}",
+                "",
+                cp.incarnation,
+                cp.at.clock(),
+                cp.reason
+            );
+        }
     }
     Ok(())
 }

@@ -13,6 +13,9 @@ const WIDTH: &str = "200";
 const HEIGHT: &str = "50";
 /// Longest a single tmux call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Tries of a `new-session` that met a server on its way out, and the wait between.
+const SPAWN_TRIES: u32 = 5;
+const SPAWN_RETRY_WAIT: Duration = Duration::from_millis(100);
 
 /// Fields asked of `list-panes`, tab-separated; the session name last, so a tab in a
 /// foreign session's name cannot shift the other fields.
@@ -89,6 +92,14 @@ impl TmuxCli {
             if stderr.starts_with("can't find") || stderr.starts_with("no such session")
                 || no_server(stderr))
     }
+}
+
+/// The errors tmux gives when the server exits while the client talks to it: killing
+/// the last session ends the server, and a `new-session` right after can reach it as
+/// it goes. Starting again starts a fresh server.
+fn server_went_away(err: &TmuxError) -> bool {
+    matches!(err, TmuxError::Failed { stderr, .. }
+        if stderr.contains("server exited unexpectedly") || stderr.contains("lost server"))
 }
 
 /// The errors tmux gives when no server runs on the socket.
@@ -197,7 +208,16 @@ impl Tmux for TmuxCli {
         ] {
             args.extend([";", "set-option", "-t", &target, tag, value]);
         }
-        self.run(&args).map(|_| ())
+        let mut tries = 1;
+        loop {
+            match self.run(&args) {
+                Err(e) if server_went_away(&e) && tries < SPAWN_TRIES => {
+                    tries += 1;
+                    std::thread::sleep(SPAWN_RETRY_WAIT);
+                }
+                other => return other.map(|_| ()),
+            }
+        }
     }
 
     fn kill(&self, session: &str) -> Result<(), TmuxError> {

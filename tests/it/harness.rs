@@ -107,6 +107,27 @@ impl World {
         }
     }
 
+    /// Kills `vigil watch` with SIGKILL, as the OOM killer would: no chance to tidy up.
+    pub fn kill_watch(&mut self) {
+        let mut child = self.watch.take().expect("watch is running");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    /// Waits (up to `secs`) until a journal record satisfies `check`; returns it.
+    pub fn wait_journal(&self, secs: u64, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(r) = self.journal().into_iter().find(|r| check(r)) {
+                return r;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}; journal:\n{}", self.journal_text());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     pub fn status(&self) -> Value {
         let out = self.vigil(&["status", "--json"]);
         assert!(

@@ -5,5 +5,7 @@ mod cli;
 mod config_errors;
 mod durability;
 mod harness;
+mod limits;
 mod presets;
+mod recovery;
 mod supervise;

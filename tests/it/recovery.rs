@@ -1,0 +1,176 @@
+//! The recovery policy on a real private tmux server: a rate-limit cooldown that
+//! survives `kill -9` of vigil, a crash loop held with its reason, a triage command
+//! that never answers, and a stuck agent replaced with a checkpoint and a handoff.
+
+use std::time::{Duration, Instant};
+
+use super::harness::{World, agent};
+
+fn time(v: &serde_json::Value) -> jiff::Timestamp {
+    v.as_str().unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_rate_limit_cooldown_survives_kill_9_of_vigil_and_is_honoured_by_the_next() {
+    let body = agent(
+        "limited",
+        "ratelimit.sh",
+        "rate_limit_cooldown = \"6s\"\nenv = { LIMIT_AFTER = \"0\" }",
+    );
+    let mut w = World::new(&body);
+    w.watch();
+    let a = w.wait_for("limited", 20, "rate limited", |a| a["activity"] == "rate_limited");
+    let until = time(&a["rate_limit"]["until"]);
+    w.kill_watch();
+    w.watch();
+    // The new vigil adopts the agent and keeps the same cooldown.
+    let a = w.wait_for("limited", 20, "adopted by the new owner", |a| {
+        a["rate_limit"]["until"].is_string()
+    });
+    assert_eq!(time(&a["rate_limit"]["until"]), until, "{a:#}");
+    assert_eq!(a["incarnation"], 1, "adopted, not restarted");
+    let resume = w.wait_journal(30, "the resume", |r| {
+        r["kind"] == "intent" && r["action"]["purpose"] == "resume"
+    });
+    assert!(
+        time(&resume["t"]) >= until,
+        "resumed at {} before the cooldown ended at {until}",
+        resume["t"]
+    );
+    let nudges = w.journal().iter().filter(|r| r["action"]["purpose"] == "nudge").count();
+    assert_eq!(nudges, 0, "no nudges while cooling down");
+}
+
+#[test]
+fn the_crasher_is_held_after_three_crashes_in_the_window_and_status_says_why() {
+    let body = agent(
+        "crasher",
+        "crasher.sh",
+        "crash_cooldown = \"1m\"\nenv = { CRASH_AFTER = \"0\" }",
+    );
+    let mut w = World::new(&body);
+    w.watch();
+    let a = w.wait_for("crasher", 30, "the crash-loop hold", |a| {
+        a["reason"].as_str().unwrap_or("").contains("crash loop")
+    });
+    assert_eq!(a["crashes"].as_array().unwrap().len(), 3, "{a:#}");
+    assert_eq!(a["restarts"], 2);
+    assert_eq!(a["lifecycle"], "zombie");
+    assert!(a["cooldown_until"].is_string());
+    let out = w.vigil(&["status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("crash loop: 3 crashes within 2m; no restart for 1m"),
+        "{text}"
+    );
+    // Held: no fourth incarnation while the hold lasts.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(w.agent("crasher")["incarnation"], 3);
+}
+
+#[test]
+fn a_triage_command_that_never_answers_is_timed_out_and_the_rules_decide() {
+    let body = agent(
+        "idler",
+        "prompt.sh",
+        "idle_checks = 1000\nwarn_after = \"1s\"\nnudge_after = \"2s\"\ntriage_after = \"3s\"\n\
+         triage = [\"sh\", \"-c\", \"sleep 1000\"]\ntriage_timeout = \"1s\"",
+    );
+    let mut w = World::new(&body);
+    w.watch();
+    let asked = w.wait_journal(40, "the triage command being asked", |r| r["kind"] == "triage");
+    let failed = w.wait_journal(20, "the triage timing out", |r| r["kind"] == "triaged");
+    assert_eq!(failed["outcome"]["outcome"], "failed", "{failed}");
+    assert!(
+        failed["outcome"]["why"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer within 1s"),
+        "{failed}"
+    );
+    assert!(time(&failed["t"]) >= time(&asked["t"]));
+    let ruled = w.wait_journal(10, "the rules' verdict", |r| {
+        r["reason"]
+            .as_str()
+            .is_some_and(|s| s.contains("built-in rules, as the triage command did not answer"))
+    });
+    assert!(
+        ruled["reason"]
+            .as_str()
+            .unwrap()
+            .contains(": nudge — it sits at its prompt"),
+        "{ruled}"
+    );
+    // No sleeping triage command is left behind.
+    let left = std::process::Command::new("pgrep")
+        .args(["-f", "sleep 1000"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&left.stdout).trim().is_empty(),
+        "triage command still running"
+    );
+}
+
+#[test]
+fn a_stuck_agent_is_replaced_with_a_checkpoint_and_the_new_one_gets_the_handoff() {
+    let body = agent("stuck", "prompt.sh", "idle_checks = 1000\nstale_after = \"3s\"");
+    let mut w = World::new(&body);
+    let git = |args: &[&str]| {
+        let ok = std::process::Command::new("git")
+            .args(args)
+            .current_dir(w.dir.path())
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@t")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@t")
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "git {args:?}");
+    };
+    git(&["init", "-q", "-b", "feature"]);
+    git(&["add", "vigil.toml"]);
+    git(&["commit", "-qm", "the config"]);
+    std::fs::write(w.dir.path().join("notes.md"), "half done").unwrap();
+    w.watch();
+    let a = w.wait_for("stuck", 30, "incarnation 2", |a| a["incarnation"] == 2);
+    let checkpoint = &a["checkpoint"];
+    assert_eq!(checkpoint["incarnation"], 1, "{a:#}");
+    // The Mind is saved before the actions run: wait for the checkpoint's own record.
+    let written = w.wait_journal(10, "the checkpoint", |r| r["kind"] == "checkpoint");
+    let file = w.state().join("checkpoints/stuck.json");
+    assert_eq!(written["path"], file.to_str().unwrap());
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(saved["git"]["branch"], "feature");
+    assert!(saved["git"]["last_commit"].as_str().unwrap().ends_with(" the config"));
+    assert!(
+        saved["git"]["modified"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m == "?? notes.md"),
+        "{saved:#}"
+    );
+    assert!(
+        saved["last_lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l.as_str().unwrap().contains("waiting for instructions"))
+    );
+    // The replacement is told where its predecessor was, as its first message.
+    let session = a["session"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let screen = w.capture(&session);
+        if screen.contains("got instruction: vigil restarted you: your previous session (#1)") {
+            assert!(screen.contains(file.to_str().unwrap()), "{screen}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no handoff:\n{screen}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let text = String::from_utf8_lossy(&w.vigil(&["status"]).stdout).into_owned();
+    assert!(text.contains("checkpoint of #1"), "{text}");
+}
