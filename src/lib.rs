@@ -14,4 +14,6 @@ pub mod process;
 pub mod spawn;
 pub mod store;
 pub mod supervisor;
+pub mod systemd;
 pub mod tmux;
+pub mod watchdog;
