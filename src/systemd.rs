@@ -149,7 +149,7 @@ pub fn escape_path(path: &Path) -> String {
 }
 
 /// The unit files, with `{vigil}` (the binary) and `{environment}` still to fill.
-pub const UNITS: [(&str, &str); 3] = [
+pub const UNITS: [(&str, &str); 5] = [
     ("vigil@.service", include_str!("../assets/systemd/vigil@.service")),
     (
         "vigil-check@.service",
@@ -159,6 +159,11 @@ pub const UNITS: [(&str, &str); 3] = [
         "vigil-check@.timer",
         include_str!("../assets/systemd/vigil-check@.timer"),
     ),
+    (
+        "vigil-tick@.service",
+        include_str!("../assets/systemd/vigil-tick@.service"),
+    ),
+    ("vigil-tick@.timer", include_str!("../assets/systemd/vigil-tick@.timer")),
 ];
 
 /// A unit file with the binary and the environment filled in. `%` is doubled, since

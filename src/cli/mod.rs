@@ -76,8 +76,8 @@ enum Cmd {
         #[arg(long)]
         restart: bool,
     },
-    /// Write the systemd units (vigil@.service, vigil-check@.service and .timer) and
-    /// print the `systemctl --user` lines that enable them for this project.
+    /// Write the systemd user units (vigil@.service, vigil-check@ and vigil-tick@
+    /// services and timers) and print the `systemctl --user` lines that enable them.
     InstallUnits {
         /// Write user units to ~/.config/systemd/user (or $XDG_CONFIG_HOME/systemd/user).
         #[arg(long)]

@@ -1,5 +1,5 @@
-//! `vigil install-units`: writes the systemd user units (`vigil@.service`,
-//! `vigil-check@.service`, `vigil-check@.timer`) with this binary's path and the
+//! `vigil install-units`: writes the systemd user units (`vigil@.service`, the
+//! `vigil-check@` and `vigil-tick@` services and timers) with this binary's path and the
 //! environment vigil needs, and prints the exact `systemctl --user` lines that enable
 //! them for this project. Never runs systemctl itself.
 
@@ -47,6 +47,10 @@ pub fn run(project: &Project, user: bool, dir: Option<PathBuf>) -> Result<ExitCo
     println!();
     println!("Then `systemctl --user status '{service}'` and `journalctl --user -u '{service}'` show it;");
     println!("`systemctl --user reload '{service}'` re-reads the config (so does saving the file).");
+    println!();
+    println!("Or, instead of both (one pass a minute, no long-running vigil):");
+    println!();
+    println!("  systemctl --user enable --now 'vigil-tick@{instance}.timer'");
     if std::env::var_os(STATE_DIR_ENV).is_some_and(|v| !v.is_empty()) {
         println!();
         println!(

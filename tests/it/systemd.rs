@@ -453,6 +453,24 @@ fn install_units_writes_units_systemd_accepts_and_prints_the_commands_to_enable_
             "vigil-check@.timer lacks `{line}`:\n{timer}"
         );
     }
+    let tick = read("vigil-tick@.service");
+    for line in [
+        "Type=oneshot",
+        &format!("ExecStart={VIGIL} --config %I tick"),
+        "KillMode=process",
+    ] {
+        assert!(
+            tick.lines().any(|l| l == line),
+            "vigil-tick@.service lacks `{line}`:\n{tick}"
+        );
+    }
+    let tick_timer = read("vigil-tick@.timer");
+    assert!(tick_timer.lines().any(|l| l == "OnBootSec=1min"), "{tick_timer}");
+    assert!(tick_timer.lines().any(|l| l == "OnUnitActiveSec=1min"), "{tick_timer}");
+    assert!(
+        said.contains(&format!("systemctl --user enable --now 'vigil-tick@{instance}.timer'")),
+        "{said}"
+    );
 
     let Ok(version) = Command::new("systemd-analyze").arg("--version").output() else {
         println!("note: systemd-analyze not found; unit verification skipped");
@@ -466,6 +484,8 @@ fn install_units_writes_units_systemd_accepts_and_prints_the_commands_to_enable_
         format!("vigil@{instance}.service"),
         format!("vigil-check@{instance}.service"),
         format!("vigil-check@{instance}.timer"),
+        format!("vigil-tick@{instance}.service"),
+        format!("vigil-tick@{instance}.timer"),
     ]
     .iter()
     .map(|u| dir.join(u))
