@@ -16,5 +16,7 @@ pub mod process;
 pub mod spawn;
 pub mod store;
 pub mod supervisor;
+pub mod systemd;
 pub mod tmux;
 pub mod triage;
+pub mod watchdog;

@@ -40,6 +40,13 @@ const CONTEXT_LINES: usize = 50;
 /// Recent decisions about the agent a triage command is given.
 const CONTEXT_DECISIONS: usize = 10;
 
+/// The engine's view of the configured agents, with where this run's checkpoints live.
+fn fleet_of(config: &Config, store: &Store) -> Fleet {
+    let mut fleet = config.fleet();
+    fleet.checkpoints = store.checkpoint_dir().to_string_lossy().into_owned();
+    fleet
+}
+
 /// What one pass wrote to the journal, for a face to show.
 pub type Records = Vec<Value>;
 
@@ -105,8 +112,7 @@ impl<T: Tmux> Supervisor<T> {
                 }
             }
         }
-        let mut fleet = config.fleet();
-        fleet.checkpoints = store.checkpoint_dir().to_string_lossy().into_owned();
+        let fleet = fleet_of(&config, &store);
         let journaled = materials(&mind);
         let mut sup = Self {
             config,
@@ -143,6 +149,96 @@ impl<T: Tmux> Supervisor<T> {
 
     pub fn epoch(&self) -> u64 {
         self.lock.owner.epoch
+    }
+
+    /// Takes a new config while running, without touching a single agent: each keeps
+    /// its session and incarnation (the engine recognises it by its tags); a changed
+    /// policy or pattern applies from the next pass, a changed command, cwd or env from
+    /// the agent's next start; a new agent is started by the next pass; one taken out
+    /// is left running as a stray. The tmux socket and the state dir cannot move under
+    /// a running owner: they keep their values until vigil restarts, and a warning says
+    /// so. What changed is journaled as one `reloaded` record.
+    pub fn reload(&mut self, mut config: Config, now: Time) -> Result<Records, StoreError> {
+        let mut records = Records::new();
+        let old = &self.config;
+        let mut kept = Vec::new();
+        if config.socket != old.socket {
+            kept.push(format!(
+                "`socket` changed to {:?}; vigil keeps using {:?} until it restarts",
+                config.socket, old.socket
+            ));
+            config.socket = old.socket.clone();
+        }
+        if config.state_dir != old.state_dir {
+            kept.push("`state_dir` changed; vigil keeps its state where it is until it restarts".to_owned());
+            config.state_dir = old.state_dir.clone();
+        }
+        let names = |c: &Config| c.agents.iter().map(|a| a.name.to_string()).collect::<Vec<_>>();
+        let added: Vec<String> = names(&config).into_iter().filter(|n| old.agent(n).is_none()).collect();
+        let removed: Vec<String> = names(old).into_iter().filter(|n| config.agent(n).is_none()).collect();
+        let changed: Vec<String> = config
+            .agents
+            .iter()
+            .filter_map(|new| {
+                let was = old.agent(new.name.as_str())?;
+                let what = agent_changes(was, new);
+                (!what.is_empty()).then(|| format!("{} ({})", new.name, what.join(", ")))
+            })
+            .collect();
+        let mut summary = Vec::new();
+        if config.poll_interval != old.poll_interval {
+            summary.push(format!(
+                "poll interval {} → {}",
+                engine::time::human(old.poll_interval),
+                engine::time::human(config.poll_interval)
+            ));
+        }
+        if !added.is_empty() {
+            summary.push(format!("added {} (started by the next pass)", added.join(", ")));
+        }
+        if !removed.is_empty() {
+            summary.push(format!(
+                "removed {} (left running, no longer supervised)",
+                removed.join(", ")
+            ));
+        }
+        if !changed.is_empty() {
+            let later = changed
+                .iter()
+                .any(|c| c.contains("command") || c.contains("cwd") || c.contains("env"));
+            summary.push(format!(
+                "changed {}{}",
+                changed.join("; "),
+                if later {
+                    " (a new command, cwd or env applies from that agent's next start)"
+                } else {
+                    ""
+                }
+            ));
+        }
+        if config.journal_max_bytes != old.journal_max_bytes || config.journal_keep != old.journal_keep {
+            summary.push("journal rotation changed".to_owned());
+        }
+        let message = if summary.is_empty() {
+            "config reloaded: nothing that matters changed".to_owned()
+        } else {
+            format!("config reloaded: {}; no agent was restarted", summary.join("; "))
+        };
+        let body = json!({
+            "path": config.path,
+            "added": added,
+            "removed": removed,
+            "changed": changed,
+            "poll_interval_ms": u64::try_from(config.poll_interval.as_millis()).unwrap_or(u64::MAX),
+            "message": message,
+        });
+        records.push(self.journal.append(now, "reloaded", &body)?);
+        for message in kept {
+            records.push(self.journal.append(now, "warning", &json!({ "message": message }))?);
+        }
+        self.fleet = fleet_of(&config, &self.store);
+        self.config = config;
+        Ok(records)
     }
 
     /// Settles each intent a dead owner left without an outcome, by what tmux shows: a
@@ -624,6 +720,34 @@ impl<T: Tmux> Supervisor<T> {
     }
 }
 
+/// Which settings of one agent differ between two configs, by key.
+fn agent_changes(old: &crate::config::AgentConfig, new: &crate::config::AgentConfig) -> Vec<&'static str> {
+    let patterns = |a: &crate::config::AgentConfig| {
+        let p = &a.patterns;
+        [&p.prompt, &p.busy, &p.waiting, &p.rate_limit, &p.volatile].map(|r| r.as_ref().map(|r| r.as_str().to_owned()))
+    };
+    let mut out = Vec::new();
+    if old.command != new.command {
+        out.push("command");
+    }
+    if old.cwd != new.cwd {
+        out.push("cwd");
+    }
+    if old.env != new.env {
+        out.push("env");
+    }
+    if old.preset != new.preset {
+        out.push("preset");
+    }
+    if old.policy != new.policy {
+        out.push("policy");
+    }
+    if patterns(old) != patterns(new) {
+        out.push("patterns");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -742,5 +866,51 @@ mod tests {
             Err(SupervisorError::Observe(_))
         ));
         assert!(sup.mind().agents.is_empty());
+    }
+
+    #[test]
+    fn a_reload_applies_the_new_config_without_restarting_any_agent() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("state")).unwrap();
+        let (mut sup, _) = Supervisor::claim(
+            config(dir.path()),
+            FakeTmux::default(),
+            store.clone(),
+            Role::Watch,
+            t(0),
+        )
+        .unwrap();
+        sup.pass(Vec::new(), true, t(0)).unwrap();
+        let before = sup.tmux().sessions();
+        let text = "[vigil]\npoll_interval = 2\nsocket = \"elsewhere\"\n\
+                    [[agent]]\nname = \"a\"\ncommand = [\"agent\", \"--new-flag\"]\nidle_checks = 9\n\
+                    [[agent]]\nname = \"c\"\ncommand = \"agent --c\"\n";
+        let new = Config::parse(text, &dir.path().join("vigil.toml")).unwrap();
+        let records = sup.reload(new, t(1)).unwrap();
+        let reloaded = &records[0];
+        assert_eq!(reloaded["kind"], "reloaded");
+        assert_eq!(reloaded["added"], json!(["c"]));
+        assert_eq!(reloaded["removed"], json!(["b"]));
+        assert_eq!(reloaded["changed"], json!(["a (command, policy)"]));
+        assert!(
+            records[1]["message"].as_str().unwrap().contains("`socket` changed"),
+            "{records:?}"
+        );
+        assert_eq!(
+            sup.config().socket,
+            None,
+            "the socket cannot move under a running owner"
+        );
+        assert_eq!(sup.config().poll_interval, std::time::Duration::from_secs(2));
+
+        // Reloading touches nothing in tmux; the next pass starts c (the real-tmux test
+        // in tests/it/systemd.rs shows a and b keep their processes).
+        assert_eq!(sup.tmux().sessions(), before);
+        assert_eq!(
+            sup.mind().agents[&AgentName::new("a").unwrap()].incarnation,
+            Incarnation(1)
+        );
+        sup.pass(Vec::new(), true, t(2)).unwrap();
+        assert!(sup.tmux().sessions().iter().any(|s| s.ends_with("-c")), "c was started");
     }
 }

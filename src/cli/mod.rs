@@ -2,8 +2,10 @@
 //! the supervisor or the store. Decides nothing the engine decides; only formats,
 //! waits and maps failures to exit codes (0 ok, 1 the job failed, 2 bad usage/config).
 
+mod check;
 mod demo;
 mod render;
+mod units;
 mod watch;
 
 use std::path::PathBuf;
@@ -59,6 +61,31 @@ enum Cmd {
     },
     /// One supervision pass, then exit (for a systemd timer).
     Tick,
+    /// The external watchdog pass: is the owner alive and its heartbeat fresh? A hung
+    /// or stopped owner gets SIGTERM, then SIGKILL after the grace. Exit 0 when a live
+    /// owner supervises the project, 1 when none does.
+    Check {
+        /// An owner silent this long is hung [default: 10m, or three polls if longer].
+        #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_duration)]
+        stale_after: Option<Duration>,
+        /// How long a hung owner has between SIGTERM and SIGKILL.
+        #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = crate::config::parse_duration)]
+        grace: Duration,
+        /// When nothing supervises the project (any more), start a detached `vigil watch`
+        /// and wait until it has claimed the run and adopted the agents.
+        #[arg(long)]
+        restart: bool,
+    },
+    /// Write the systemd user units (vigil@.service, vigil-check@ and vigil-tick@
+    /// services and timers) and print the `systemctl --user` lines that enable them.
+    InstallUnits {
+        /// Write user units to ~/.config/systemd/user (or $XDG_CONFIG_HOME/systemd/user).
+        #[arg(long)]
+        user: bool,
+        /// Write them to this directory instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// What vigil believes about each agent, and why.
     Status {
         #[arg(long)]
@@ -127,6 +154,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Watch { viewer: false } => watch::run(&project, watch::Options::default()),
         Cmd::Watch { viewer: true } => project.view(),
         Cmd::Tick => project.tick(),
+        Cmd::Check {
+            stale_after,
+            grace,
+            restart,
+        } => check::run(
+            &project,
+            check::Options {
+                stale_after,
+                grace,
+                restart,
+            },
+        ),
+        Cmd::InstallUnits { user, dir } => units::run(&project, user, dir),
         Cmd::Status { json } => project.status(json),
         Cmd::Log { json, follow, lines } => project.log(json, follow, lines),
         Cmd::Stop { agent } => project.command(&agent, Command::Stop),

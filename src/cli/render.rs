@@ -109,6 +109,12 @@ pub fn record_line(v: &Value, full_time: bool) -> Option<String> {
             text(v, "project"),
             v["epoch"]
         ),
+        "check" => format!("{t} check (pid {}): {}", v["checker"], text(v, "message")),
+        "reloaded" => format!("{t} {}", text(v, "message")),
+        "released" => format!(
+            "{t} vigil pid {} stopped (epoch {}); the agents keep running",
+            v["pid"], v["epoch"]
+        ),
         _ => return None,
     };
     Some(line)

@@ -52,6 +52,15 @@ impl TmuxCli {
         if let Some(socket) = &self.socket {
             cmd.args(["-L", socket]);
         }
+        // A tmux server started here passes its environment to every agent; systemd's
+        // notification socket and watchdog are vigil's alone.
+        for var in [
+            crate::systemd::NOTIFY_SOCKET,
+            crate::systemd::WATCHDOG_USEC,
+            crate::systemd::WATCHDOG_PID,
+        ] {
+            cmd.env_remove(var);
+        }
         cmd.args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -9,3 +9,4 @@ mod limits;
 mod presets;
 mod recovery;
 mod supervise;
+mod systemd;

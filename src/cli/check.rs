@@ -1,0 +1,161 @@
+//! `vigil check`: the external watchdog pass, for a systemd timer or cron. Says whether
+//! the owner is alive and its heartbeat fresh; stops a hung or stopped owner (see
+//! [`crate::watchdog`]); with `--restart`, starts a new detached `vigil watch` that
+//! claims and adopts, and waits until it has. Exit 0 when the project is supervised by
+//! a live, fresh owner at the end, 1 when it is not.
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use super::{Project, now};
+use crate::engine::time::human;
+use crate::store::{OwnerRecord, Store};
+use crate::systemd;
+use crate::watchdog::{self, DEFAULT_STALE_AFTER, Proc, Stop, Verdict};
+
+/// Where a watch started by `--restart` writes what it prints, in the state dir.
+pub const WATCH_LOG: &str = "watch.log";
+/// How long `--restart` waits for the new watch to claim, on top of one poll.
+const CLAIM_WAIT: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// `None`: the default, 10 minutes or three polls, whichever is longer.
+    pub stale_after: Option<Duration>,
+    pub grace: Duration,
+    pub restart: bool,
+}
+
+pub fn run(project: &Project, options: Options) -> Result<ExitCode> {
+    let stale_after = options
+        .stale_after
+        .unwrap_or_else(|| DEFAULT_STALE_AFTER.max(project.config.poll_interval * 3));
+    let store = Store::existing(&project.state_dir);
+    let owner = store.as_ref().and_then(Store::owner_record);
+    let heartbeat = store.as_ref().and_then(Store::heartbeat);
+    let verdict = watchdog::judge(owner, heartbeat.as_ref(), Proc::read, stale_after, now());
+    let found = verdict.describe(stale_after);
+    let say = |line: &str| println!("vigil check: {line}");
+    let (old, stopped) = match &verdict {
+        Verdict::Fresh { .. } => {
+            say(&format!("ok: {found}"));
+            return Ok(ExitCode::SUCCESS);
+        }
+        Verdict::NoOwner => (None, true),
+        Verdict::Gone { owner, .. } => (Some(owner.clone()), true),
+        Verdict::Stale { owner, .. } | Verdict::Stopped { owner, .. } => (Some(owner.clone()), false),
+    };
+    say(&found);
+    let stopped = if stopped {
+        if let (Some(store), Some(owner)) = (&store, &old) {
+            watchdog::journal(store, now(), "found", Some(owner), &found)?;
+        }
+        true
+    } else {
+        // A hung owner has a state dir: it wrote owner.json there.
+        let store = store.context("the owner's state dir vanished")?;
+        let owner = old.as_ref().context("a hung owner is recorded")?;
+        watchdog::journal(&store, now(), "found", Some(owner), &found)?;
+        let outcome = watchdog::stop(&store, owner, options.grace, now, &mut |line| say(line))?;
+        !matches!(outcome, Stop::Survived)
+    };
+    if !options.restart {
+        say(&format!(
+            "nothing supervises this project now; start `vigil watch` (under systemd, vigil@.service restarts by itself), or run `vigil check --restart`{}",
+            if stopped { "" } else { " once the old owner is gone" }
+        ));
+        return Ok(ExitCode::from(1));
+    }
+    if !stopped {
+        say("not starting a new supervisor while the old one is still there");
+        return Ok(ExitCode::from(1));
+    }
+    restart(project, old.as_ref(), &say)
+}
+
+/// Starts `vigil watch` detached from this process (its own process group, no
+/// terminal, output to `watch.log` in the state dir) and waits until a live owner
+/// newer than `old` has claimed the run and beaten once.
+fn restart(project: &Project, old: Option<&OwnerRecord>, say: &dyn Fn(&str)) -> Result<ExitCode> {
+    let store = Store::open(&project.state_dir)
+        .with_context(|| format!("opening the state dir {}", project.state_dir.display()))?;
+    let log_path = store.path(WATCH_LOG);
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&log_path)
+        .with_context(|| format!("opening {}", log_path.display()))?;
+    let exe = std::env::current_exe().context("finding the vigil binary")?;
+    let config = std::path::absolute(&project.config.path).unwrap_or_else(|_| project.config.path.clone());
+    let mut cmd = Command::new(exe);
+    cmd.arg("--config").arg(&config);
+    if let Some(socket) = project.tmux.socket() {
+        cmd.args(["--socket", socket]);
+    }
+    cmd.arg("watch")
+        .env(crate::store::STATE_DIR_ENV, &project.state_dir)
+        .env_remove(systemd::NOTIFY_SOCKET)
+        .env_remove(systemd::WATCHDOG_USEC)
+        .env_remove(systemd::WATCHDOG_PID)
+        .stdin(Stdio::null())
+        .stdout(
+            log.try_clone()
+                .with_context(|| format!("opening {}", log_path.display()))?,
+        )
+        .stderr(log)
+        .process_group(0);
+    let mut child = cmd.spawn().context("starting `vigil watch`")?;
+    let pid = child.id();
+    say(&format!(
+        "started `vigil watch` as pid {pid} (output in {})",
+        log_path.display()
+    ));
+    let old_epoch = old.map_or(0, |o| o.epoch);
+    let deadline = Instant::now() + CLAIM_WAIT + project.config.poll_interval;
+    loop {
+        let owner = store.live_owner().filter(|o| o.epoch > old_epoch);
+        let beaten = |o: &OwnerRecord| store.heartbeat().is_some_and(|h| h.pid == o.pid && h.epoch == o.epoch);
+        if let Some(o) = owner.filter(beaten) {
+            let message = if o.pid == pid {
+                format!(
+                    "new supervisor pid {pid} claimed the project (epoch {}) and adopted the agents",
+                    o.epoch
+                )
+            } else {
+                format!(
+                    "pid {} (epoch {}) claimed the project first (systemd's restart?); pid {pid} stands down",
+                    o.pid, o.epoch
+                )
+            };
+            say(&message);
+            watchdog::journal(&store, now(), "restarted", Some(&o), &message)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let message = format!(
+                "the new `vigil watch` (pid {pid}) exited ({status}) before claiming; see {}",
+                log_path.display()
+            );
+            say(&message);
+            watchdog::journal(&store, now(), "restart_failed", None, &message)?;
+            return Ok(ExitCode::from(1));
+        }
+        if Instant::now() >= deadline {
+            let message = format!(
+                "the new `vigil watch` (pid {pid}) has not claimed the project within {}; see {}",
+                human(CLAIM_WAIT),
+                log_path.display()
+            );
+            say(&message);
+            watchdog::journal(&store, now(), "restart_failed", None, &message)?;
+            return Ok(ExitCode::from(1));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
