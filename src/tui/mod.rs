@@ -277,17 +277,7 @@ impl Feed {
                 app.problem = None;
                 app.absorb(&records);
                 if !asked.is_empty() {
-                    let words: Vec<String> = asked.iter().map(command_words).collect();
-                    let failed: Vec<&str> = records
-                        .iter()
-                        .filter(|r| r["kind"] == "failed")
-                        .filter_map(|r| r["error"].as_str())
-                        .collect();
-                    if failed.is_empty() {
-                        app.note(format!("{}: done", words.join(", ")));
-                    } else {
-                        app.note(format!("{}: failed: {}", words.join(", "), failed.join("; ")));
-                    }
+                    app.note(outcome(&asked, &records));
                 }
                 Ok(())
             }
@@ -317,6 +307,26 @@ impl Feed {
             )?;
         }
         Ok(())
+    }
+}
+
+/// How the commands a pass carried went, in a line: failures and refusals (the
+/// engine's notes about those agents) say why; otherwise "done".
+fn outcome(asked: &[Command], records: &[Value]) -> String {
+    let words: Vec<String> = asked.iter().map(command_words).collect();
+    let about = |r: &Value| asked.iter().any(|c| r["agent"] == c.agent().as_str());
+    let why: Vec<&str> = records
+        .iter()
+        .filter_map(|r| match r["kind"].as_str() {
+            Some("failed") => r["error"].as_str(),
+            Some("event") if r["event"] == "note" && about(r) => r["reason"].as_str(),
+            _ => None,
+        })
+        .collect();
+    if why.is_empty() {
+        format!("{}: done", words.join(", "))
+    } else {
+        format!("{}: {}", words.join(", "), why.join("; "))
     }
 }
 

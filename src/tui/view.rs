@@ -81,7 +81,7 @@ pub fn render(frame: &mut Frame, app: &App) {
     ])
     .areas(body);
 
-    title_bar(frame, title, app, &rows);
+    title_bar(frame, title, app);
     fleet_table(frame, fleet_area, app, &rows, selected);
     detail(frame, detail_area, app, selected.map(|i| &rows[i]));
     event_log(frame, log_area, app);
@@ -113,7 +113,7 @@ fn paint(app: &App, color: Color) -> Style {
     }
 }
 
-fn title_bar(frame: &mut Frame, area: Rect, app: &App, rows: &[Row]) {
+fn title_bar(frame: &mut Frame, area: Rect, app: &App) {
     let who = match &app.mode {
         Mode::Owner { poll, socket } => format!(
             "OWNER · supervising {} agents every {} · tmux {}",
@@ -132,7 +132,7 @@ fn title_bar(frame: &mut Frame, area: Rect, app: &App, rows: &[Row]) {
                     )
                 });
                 format!(
-                    "VIEWER of pid {} (vigil {}, epoch {}) · {beat} · keys go to its inbox",
+                    "VIEWER · owner pid {} (vigil {}, epoch {}) · {beat}",
                     o.pid,
                     o.role.as_str(),
                     o.epoch
@@ -141,20 +141,25 @@ fn title_bar(frame: &mut Frame, area: Rect, app: &App, rows: &[Row]) {
             None => "VIEWER · no vigil owns this project now: nothing supervises".to_owned(),
         },
     };
-    let counts: Vec<String> = [Health::Bad, Health::Human, Health::Unsure, Health::Good]
+    let bar = Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD);
+    frame.render_widget(
+        Paragraph::new(format!(" vigil {who} · {}", app.project)).style(bar),
+        area,
+    );
+}
+
+/// "2 !!  1 HUMAN  5 OK": how the whole fleet does, filter or not.
+fn counts(app: &App) -> String {
+    let agents = app.agents.iter().map(|a| (&a.name, a.session.as_str()));
+    let all = super::fleet::rows(agents, &app.mind, app.now);
+    let counts: Vec<String> = [Health::Bad, Health::Human, Health::Unsure, Health::Good, Health::Off]
         .into_iter()
         .filter_map(|h| {
-            let n = rows.iter().filter(|r| r.health == h).count();
+            let n = all.iter().filter(|r| r.health == h).count();
             (n > 0).then(|| format!("{n} {}", h.word()))
         })
         .collect();
-    let left = format!(" vigil {who} · {}", app.project);
-    let right = format!(" {} ", counts.join("  "));
-    let bar = Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD);
-    let width = u16::try_from(right.chars().count()).unwrap_or(0).min(area.width);
-    let [left_area, right_area] = Layout::horizontal([Constraint::Fill(1), Constraint::Length(width)]).areas(area);
-    frame.render_widget(Paragraph::new(left).style(bar), left_area);
-    frame.render_widget(Paragraph::new(right).style(bar), right_area);
+    counts.join("  ")
 }
 
 fn fleet_table(frame: &mut Frame, area: Rect, app: &App, rows: &[Row], selected: Option<usize>) {
@@ -220,13 +225,11 @@ fn fleet_table(frame: &mut Frame, area: Rect, app: &App, rows: &[Row], selected:
         };
         TableRow::new(cells).style(style)
     });
-    let mut title = format!(
-        " fleet: {} of {} agents, most urgent first ",
-        rows.len(),
-        app.agents.len()
-    );
-    if !app.filter.is_empty() {
-        title.push_str(&format!("· filter “{}” ", app.filter));
+    let mut title = format!(" fleet: {} ", counts(app));
+    if app.filter.is_empty() {
+        title.push_str("· most urgent first ");
+    } else {
+        title.push_str(&format!("· {} shown by filter “{}” ", rows.len(), app.filter));
     }
     let table = Table::new(body, widths)
         .header(TableRow::new(header).style(Style::new().add_modifier(Modifier::BOLD)))

@@ -7,3 +7,4 @@ mod durability;
 mod harness;
 mod presets;
 mod supervise;
+mod tui;
