@@ -19,4 +19,5 @@ pub mod supervisor;
 pub mod systemd;
 pub mod tmux;
 pub mod triage;
+pub mod tui;
 pub mod watchdog;

@@ -8,6 +8,8 @@ mod render;
 mod units;
 mod watch;
 
+pub(crate) use render::{command_words, record_line};
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -111,6 +113,9 @@ enum Cmd {
     /// Triage an agent now (the configured command, or the built-in rules) and act on
     /// the verdict.
     Triage { agent: String },
+    /// The dashboard: supervises (or, when another vigil owns the project, follows it)
+    /// with keys to nudge, restart, stop and attach.
+    Tui,
     /// Run vigil on fake agents in a private tmux server, to see it work.
     Demo {
         /// Stop after this long (e.g. "60s"); default: until Ctrl-C.
@@ -173,6 +178,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Restart { agent } => project.command(&agent, Command::Restart),
         Cmd::Nudge { agent } => project.command(&agent, Command::Nudge),
         Cmd::Triage { agent } => project.command(&agent, Command::Triage),
+        Cmd::Tui => project.tui(),
         Cmd::Demo { .. } => unreachable!("handled above"),
     }
 }
@@ -376,6 +382,20 @@ impl Project {
             None => println!("vigil watch --viewer: no vigil owns this project now; showing its journal as it grows"),
         }
         self.log(false, true, 20)
+    }
+
+    /// The dashboard: owner when the run is free, else a viewer of its owner.
+    fn tui(&self) -> Result<ExitCode> {
+        let face = match self.claim(Role::Tui)? {
+            Some(sup) => crate::tui::Face::Owner(Box::new(sup)),
+            None => crate::tui::Face::Viewer,
+        };
+        crate::tui::run(crate::tui::Setup {
+            config: self.config.clone(),
+            tmux: self.tmux.clone(),
+            store: self.store()?,
+            face,
+        })
     }
 
     fn status(&self, json: bool) -> Result<ExitCode> {

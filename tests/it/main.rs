@@ -10,3 +10,4 @@ mod presets;
 mod recovery;
 mod supervise;
 mod systemd;
+mod tui;

@@ -1,0 +1,581 @@
+//! `vigil tui`: the interactive dashboard. Owns the terminal (raw mode and alternate
+//! screen, set up and restored in [`Screen`] alone, with a panic hook that restores it
+//! first) and runs one `tokio::select!` loop: key → [`app::Effect`] → state change →
+//! [`view::render`]. As owner it drives the same [`Supervisor::pass`] as `vigil watch`;
+//! as viewer it reads the snapshot, heartbeat and journal and sends commands through
+//! the inbox. Decides nothing the engine does not; logs go to a file, never the screen.
+
+pub mod app;
+pub mod fleet;
+pub mod view;
+
+use std::io::{Read, Seek, SeekFrom, Stdout};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use ratatui::crossterm::event::{self, Event};
+use ratatui::crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode};
+use ratatui::crossterm::{cursor, execute};
+use serde_json::Value;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::cli::{command_words, now};
+use crate::config::Config;
+use crate::engine::{AgentName, Command};
+use crate::store::{Store, read_journal};
+use crate::supervisor::{Records, Supervisor, SupervisorError};
+use crate::tmux::{Tmux, TmuxCli};
+use app::{Agent, App, Effect, Mode};
+
+/// How often the screen is brought up to date (countdowns, the live pane, a viewer's
+/// snapshot), whatever the poll interval.
+const TICK: Duration = Duration::from_secs(1);
+/// Lines of the selected agent's pane shown live.
+const TAIL_LINES: usize = 40;
+/// Journal records read back into the event log at start.
+const HISTORY: usize = 200;
+
+/// Whether this process owns the run.
+pub enum Face {
+    Owner(Box<Supervisor<TmuxCli>>),
+    Viewer,
+}
+
+/// Everything `vigil tui` needs from the project.
+pub struct Setup {
+    pub config: Config,
+    pub tmux: TmuxCli,
+    pub store: Store,
+    pub face: Face,
+}
+
+/// Runs the dashboard until `q`, SIGTERM, SIGINT or SIGHUP. The agents keep running.
+pub fn run(setup: Setup) -> Result<ExitCode> {
+    init_log(&setup.store);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(dashboard(setup))
+}
+
+/// Sends this process's `tracing` output to `tui.log` in the state dir.
+fn init_log(store: &Store) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = store.path("tui.log");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&path);
+    if let Ok(file) = file {
+        let _ = tracing_subscriber::fmt()
+            .with_writer(Mutex::new(file))
+            .with_target(false)
+            .try_init();
+    }
+}
+
+async fn dashboard(setup: Setup) -> Result<ExitCode> {
+    let Setup {
+        config,
+        tmux,
+        store,
+        face,
+    } = setup;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let agents = config
+        .agents
+        .iter()
+        .map(|a| Agent {
+            name: a.name.clone(),
+            session: config.session_of(&a.name),
+        })
+        .collect();
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let mode = match face {
+        Face::Owner(_) => Mode::Owner {
+            poll: config.poll_interval,
+            socket: tmux.socket().map(str::to_owned),
+        },
+        Face::Viewer => Mode::Viewer {
+            owner: None,
+            heartbeat: None,
+        },
+    };
+    let mut app = App::new(config.project.clone(), mode, agents, now(), no_color);
+    let mut feed = match face {
+        Face::Owner(sup) => {
+            app.mind = sup.mind().clone();
+            Feed::Owner(Box::new(Owner {
+                sup: Some(*sup),
+                pending: Vec::new(),
+                asked: Vec::new(),
+                running: None,
+                next: Instant::now(),
+                poll: config.poll_interval,
+            }))
+        }
+        Face::Viewer => Feed::Viewer(Viewer {
+            store: store.clone(),
+            offset: 0,
+            partial: String::new(),
+        }),
+    };
+    let journal_path = store.journal().path().to_owned();
+    let history = read_journal(&journal_path).unwrap_or_default();
+    app.absorb(&history[history.len().saturating_sub(HISTORY)..]);
+    if let Feed::Viewer(v) = &mut feed {
+        v.offset = std::fs::metadata(&journal_path).map_or(0, |m| m.len());
+        v.refresh(&mut app);
+    }
+    tracing::info!(
+        pid = std::process::id(),
+        owner = matches!(feed, Feed::Owner(_)),
+        "vigil tui started"
+    );
+
+    let mut screen = Screen::enter().context("setting up the terminal")?;
+    let mut input = Input::spawn();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut looked = Looked::default();
+    let outcome = loop {
+        if let Feed::Owner(o) = &mut feed {
+            o.start_pass_if_due();
+        }
+        looked.refresh(&mut app, &tmux, &store);
+        if let Err(e) = screen.draw(&app) {
+            break Err(anyhow::Error::from(e).context("drawing the dashboard"));
+        }
+        tokio::select! {
+            ev = input.rx.recv() => match ev {
+                Some(Event::Key(key)) => match app.key(key) {
+                    Some(Effect::Quit) => break Ok(()),
+                    Some(Effect::Send(command)) => feed.send(command, &mut app),
+                    Some(Effect::Attach { session }) => attach(&mut screen, &input, &tmux, &session, &mut app),
+                    None => {}
+                },
+                Some(_) => {} // a resize (or anything else) just redraws
+                None => break Ok(()), // the terminal has gone
+            },
+            _ = tick.tick() => {
+                app.now = now();
+                looked.stale = true;
+                if let Feed::Viewer(v) = &mut feed {
+                    v.refresh(&mut app);
+                }
+            }
+            done = Owner::finished(&mut feed) => {
+                if let Err(e) = feed.absorb_pass(done, &mut app) {
+                    break Err(e);
+                }
+            }
+            _ = term.recv() => break Ok(()),
+            _ = int.recv() => break Ok(()),
+            _ = hup.recv() => break Ok(()),
+        }
+    };
+    let finished = feed.release().await;
+    drop(screen);
+    tracing::info!("vigil tui stopped");
+    outcome?;
+    finished?;
+    println!("vigil tui: stopped; the agents keep running (`vigil status` shows them)");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Where the fleet's state comes from.
+enum Feed {
+    Owner(Box<Owner>),
+    Viewer(Viewer),
+}
+
+type PassResult = (Supervisor<TmuxCli>, Result<Records, SupervisorError>);
+
+/// This process supervises: a pass every poll, and at once when a key asks for one.
+/// The pass runs on a blocking thread so keys and redraws never wait for tmux.
+struct Owner {
+    /// `None` while a pass has it.
+    sup: Option<Supervisor<TmuxCli>>,
+    pending: Vec<Command>,
+    /// The commands the running pass carries, to say how they went.
+    asked: Vec<Command>,
+    running: Option<JoinHandle<PassResult>>,
+    next: Instant,
+    poll: Duration,
+}
+
+impl Owner {
+    fn start_pass_if_due(&mut self) {
+        if self.running.is_some() || (self.pending.is_empty() && Instant::now() < self.next) {
+            return;
+        }
+        let Some(mut sup) = self.sup.take() else { return };
+        let commands = std::mem::take(&mut self.pending);
+        self.asked = commands.clone();
+        self.next = Instant::now() + self.poll;
+        self.running = Some(tokio::task::spawn_blocking(move || {
+            let result = sup.pass(commands, true, now());
+            (sup, result)
+        }));
+    }
+
+    /// Resolves when the running pass ends; never, when there is none.
+    async fn finished(feed: &mut Feed) -> Result<PassResult, tokio::task::JoinError> {
+        let Feed::Owner(o) = feed else {
+            return std::future::pending().await;
+        };
+        let Some(handle) = o.running.as_mut() else {
+            return std::future::pending().await;
+        };
+        let result = handle.await;
+        o.running = None;
+        result
+    }
+}
+
+impl Feed {
+    /// Carries out a command from a key, through the same paths as the CLI.
+    fn send(&mut self, command: Command, app: &mut App) {
+        let words = command_words(&command);
+        match self {
+            Feed::Owner(o) => {
+                app.note(format!("{words}: doing it now"));
+                o.pending.push(command);
+            }
+            Feed::Viewer(v) => match v.store.inbox().submit(&command, now()) {
+                Ok(()) => {
+                    let owner = v
+                        .store
+                        .live_owner()
+                        .map_or("the owner".to_owned(), |o| format!("pid {}", o.pid));
+                    app.note(format!(
+                        "{words}: asked {owner} through its inbox; it acts within one poll"
+                    ));
+                }
+                Err(e) => app.note(format!("{words}: could not ask the owner: {e}")),
+            },
+        }
+        tracing::info!(command = %words, "key");
+    }
+
+    fn absorb_pass(&mut self, done: Result<PassResult, tokio::task::JoinError>, app: &mut App) -> Result<()> {
+        let Feed::Owner(o) = self else { return Ok(()) };
+        let (sup, result) = done.context("the supervision pass did not finish")?;
+        app.mind = sup.mind().clone();
+        o.sup = Some(sup);
+        let asked = std::mem::take(&mut o.asked);
+        match result {
+            Ok(records) => {
+                app.problem = None;
+                app.absorb(&records);
+                if !asked.is_empty() {
+                    app.note(outcome(&asked, &records));
+                }
+                Ok(())
+            }
+            Err(SupervisorError::Observe(e)) => {
+                tracing::warn!("cannot observe tmux: {e}");
+                app.problem = Some(format!("cannot observe tmux ({e}); retrying every poll"));
+                o.pending.splice(0..0, asked);
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Lets a pass in progress finish (a quit never cuts one in half), then says in the
+    /// journal that this owner let go.
+    async fn release(self) -> Result<()> {
+        let Feed::Owner(o) = self else { return Ok(()) };
+        let sup = match o.running {
+            Some(handle) => handle.await.ok().map(|(sup, _)| sup),
+            None => o.sup,
+        };
+        if let Some(sup) = sup {
+            sup.store().journal().append(
+                now(),
+                "released",
+                &serde_json::json!({"pid": std::process::id(), "epoch": sup.epoch()}),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// How the commands a pass carried went, in a line: failures and refusals (the
+/// engine's notes about those agents) say why; otherwise "done".
+fn outcome(asked: &[Command], records: &[Value]) -> String {
+    let words: Vec<String> = asked.iter().map(command_words).collect();
+    let about = |r: &Value| asked.iter().any(|c| r["agent"] == c.agent().as_str());
+    let why: Vec<&str> = records
+        .iter()
+        .filter_map(|r| match r["kind"].as_str() {
+            Some("failed") => r["error"].as_str(),
+            Some("event") if r["event"] == "note" && about(r) => r["reason"].as_str(),
+            _ => None,
+        })
+        .collect();
+    if why.is_empty() {
+        format!("{}: done", words.join(", "))
+    } else {
+        format!("{}: {}", words.join(", "), why.join("; "))
+    }
+}
+
+/// Another process owns the run: follow its snapshot, heartbeat and journal.
+struct Viewer {
+    store: Store,
+    /// How far into the journal has been read.
+    offset: u64,
+    partial: String,
+}
+
+impl Viewer {
+    fn refresh(&mut self, app: &mut App) {
+        match self.store.peek_mind() {
+            Ok(Some((mind, _))) => {
+                app.mind = mind;
+                app.problem = None;
+            }
+            Ok(None) => {}
+            Err(e) => app.problem = Some(e),
+        }
+        let owner = self.store.live_owner();
+        let heartbeat = self
+            .store
+            .heartbeat()
+            .filter(|h| owner.as_ref().is_some_and(|o| o.pid == h.pid && o.epoch == h.epoch))
+            .map(|h| h.t);
+        app.mode = Mode::Viewer { owner, heartbeat };
+        let records = self.read_new();
+        app.absorb(&records);
+    }
+
+    /// The journal records written since the last look.
+    fn read_new(&mut self) -> Vec<Value> {
+        let path = self.store.journal().path().to_owned();
+        let Ok(mut file) = std::fs::File::open(&path) else {
+            return Vec::new();
+        };
+        let len = file.metadata().map_or(0, |m| m.len());
+        if len < self.offset {
+            self.offset = 0; // rotated
+            self.partial.clear();
+        }
+        if len == self.offset || file.seek(SeekFrom::Start(self.offset)).is_err() {
+            return Vec::new();
+        }
+        let mut chunk = String::new();
+        if file.read_to_string(&mut chunk).is_err() {
+            return Vec::new();
+        }
+        self.offset = len;
+        self.partial.push_str(&chunk);
+        let mut records = Vec::new();
+        while let Some(end) = self.partial.find('\n') {
+            let line: String = self.partial.drain(..=end).collect();
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                records.push(v);
+            }
+        }
+        records
+    }
+}
+
+/// Keeps the selected agent's live pane and checkpoint in the state: read again when
+/// the selection changes and once per tick.
+#[derive(Default)]
+struct Looked {
+    stale: bool,
+}
+
+impl Looked {
+    fn refresh(&mut self, app: &mut App, tmux: &TmuxCli, store: &Store) {
+        let Some(row) = app.current() else { return };
+        let moved = app.tail.as_ref().is_none_or(|(a, _)| a != &row.name);
+        if !moved && !self.stale {
+            return;
+        }
+        self.stale = false;
+        let lines = match tmux.capture(&row.session, TAIL_LINES) {
+            Ok(lines) => lines,
+            Err(e) => {
+                tracing::debug!("capture {}: {e}", row.session);
+                Vec::new()
+            }
+        };
+        app.tail = Some((row.name.clone(), lines));
+        app.checkpoint = checkpoint(store, &row.name).map(|c| (row.name.clone(), c));
+    }
+}
+
+/// A line about the agent's last checkpoint, when there is one.
+fn checkpoint(store: &Store, agent: &AgentName) -> Option<String> {
+    let cp = store.checkpoint(agent)?;
+    let git = cp.git.as_ref().map_or(String::new(), |g| {
+        format!("; branch {}, {} changed file(s)", g.branch, g.modified.len())
+    });
+    Some(format!("{} at {}: {}{git}", cp.incarnation, cp.at.clock(), cp.reason))
+}
+
+/// The terminal while the dashboard owns it. Set up and restored here and nowhere
+/// else; dropping it restores the terminal, and so does a panic (see [`install_panic_hook`]).
+struct Screen {
+    terminal: Terminal<CrosstermBackend<Stdout>>,
+}
+
+impl Screen {
+    fn enter() -> std::io::Result<Self> {
+        install_panic_hook();
+        take_over()?;
+        let terminal = Terminal::new(CrosstermBackend::new(std::io::stdout()));
+        match terminal {
+            Ok(terminal) => Ok(Self { terminal }),
+            Err(e) => {
+                let _ = give_back();
+                Err(e)
+            }
+        }
+    }
+
+    fn draw(&mut self, app: &App) -> std::io::Result<()> {
+        self.terminal.draw(|frame| view::render(frame, app)).map(|_| ())
+    }
+
+    /// Hands the terminal to another program for a while (tmux attach), then takes it back.
+    fn lend<T>(&mut self, f: impl FnOnce() -> T) -> std::io::Result<T> {
+        give_back()?;
+        let out = f();
+        take_over()?;
+        self.terminal.clear()?;
+        Ok(out)
+    }
+}
+
+impl Drop for Screen {
+    fn drop(&mut self) {
+        let _ = give_back();
+    }
+}
+
+fn take_over() -> std::io::Result<()> {
+    enable_raw_mode()?;
+    execute!(std::io::stdout(), EnterAlternateScreen, cursor::Hide)
+}
+
+fn give_back() -> std::io::Result<()> {
+    let raw = disable_raw_mode();
+    execute!(std::io::stdout(), LeaveAlternateScreen, cursor::Show)?;
+    raw
+}
+
+/// Restores the terminal before the panic message is printed, so it is readable.
+fn install_panic_hook() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let _ = give_back();
+            previous(info);
+        }));
+    });
+}
+
+/// Terminal events, read on a thread of their own and sent to the loop. Paused while
+/// another program (tmux attach) reads the terminal.
+struct Input {
+    rx: mpsc::UnboundedReceiver<Event>,
+    paused: Arc<AtomicBool>,
+    /// Held by the reader while it polls; taken by whoever lends the terminal out.
+    gate: Arc<Mutex<()>>,
+}
+
+impl Input {
+    fn spawn() -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let paused = Arc::new(AtomicBool::new(false));
+        let gate = Arc::new(Mutex::new(()));
+        let (p, g) = (paused.clone(), gate.clone());
+        std::thread::spawn(move || {
+            loop {
+                if p.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                }
+                let Ok(_held) = g.lock() else { return };
+                match event::poll(Duration::from_millis(200)) {
+                    Ok(true) => match event::read() {
+                        Ok(ev) => {
+                            if tx.send(ev).is_err() {
+                                return;
+                            }
+                        }
+                        Err(_) => return,
+                    },
+                    Ok(false) => {}
+                    Err(_) => return,
+                }
+            }
+        });
+        Self { rx, paused, gate }
+    }
+
+    /// Runs `f` while no event is read.
+    fn paused<T>(&self, f: impl FnOnce() -> T) -> T {
+        self.paused.store(true, Ordering::SeqCst);
+        let out = {
+            let _held = self.gate.lock();
+            f()
+        };
+        self.paused.store(false, Ordering::SeqCst);
+        out
+    }
+}
+
+/// `a`: shows the agent's tmux session. Inside tmux on the same server, switches this
+/// client to it; otherwise suspends the dashboard and runs `tmux attach` until the
+/// user detaches.
+fn attach(screen: &mut Screen, input: &Input, tmux: &TmuxCli, session: &str, app: &mut App) {
+    let target = format!("={session}");
+    let argv = tmux.base_argv();
+    let (program, socket_args) = argv.split_first().map_or(("tmux", &[][..]), |(p, a)| (p.as_str(), a));
+    let inside_tmux = std::env::var_os("TMUX").is_some();
+    if inside_tmux {
+        let switched = std::process::Command::new(program)
+            .args(socket_args)
+            .args(["switch-client", "-t", &target])
+            .stdin(std::process::Stdio::null())
+            .output();
+        if switched.is_ok_and(|o| o.status.success()) {
+            app.note(format!(
+                "switched this tmux client to {session}; `tmux switch-client -l` (prefix L) comes back"
+            ));
+            return;
+        }
+    }
+    tracing::info!(session, "attach");
+    let ran = input.paused(|| {
+        screen.lend(|| {
+            let mut cmd = std::process::Command::new(program);
+            cmd.args(socket_args).args(["attach-session", "-t", &target]);
+            if inside_tmux {
+                cmd.env_remove("TMUX"); // a nested client, on another server
+            }
+            cmd.status()
+        })
+    });
+    match ran {
+        Ok(Ok(status)) if status.success() => app.note(format!("back from {session}")),
+        Ok(Ok(status)) => app.note(format!("tmux attach to {session} ended with {status}")),
+        Ok(Err(e)) => app.note(format!("cannot run tmux attach: {e}")),
+        Err(e) => app.note(format!("terminal trouble around attach: {e}")),
+    }
+}
