@@ -77,7 +77,10 @@ impl Lcg {
 }
 
 fn suite_config() -> String {
-    agent("worker", "worker.sh", "restart = \"always\"")
+    // Still in `[vigil]`: the cycler restarts every poll, and this suite is about
+    // durability, not the fleet-wide restart cap.
+    "max_restarts_per_hour = 100000\n".to_owned()
+        + &agent("worker", "worker.sh", "restart = \"always\"")
         + &agent(
             "cycler",
             "finisher.sh",
