@@ -63,6 +63,8 @@ pub struct Supervisor<T: Tmux> {
     loops: u64,
     intents: u64,
     triager: Triager,
+    /// The machine's zone, read once: for limit messages and times in reasons.
+    tz: jiff::tz::TimeZone,
 }
 
 impl<T: Tmux> Supervisor<T> {
@@ -126,6 +128,7 @@ impl<T: Tmux> Supervisor<T> {
             loops: 0,
             intents: 0,
             triager: Triager::default(),
+            tz: jiff::tz::TimeZone::system(),
         };
         records.extend(sup.reconcile(now)?);
         Ok((sup, records))
@@ -306,6 +309,12 @@ impl<T: Tmux> Supervisor<T> {
         Ok(records)
     }
 
+    /// Tells the engine an action failed and journals what it made of that.
+    fn failed(&mut self, action: &Action, error: &str, now: Time) -> Result<Records, StoreError> {
+        let events = engine::action_failed(&mut self.mind, &self.fleet, action, error, now, &self.tz);
+        events.iter().map(|e| self.journal.append(now, "event", e)).collect()
+    }
+
     /// Carries out a dead owner's action again; a failure goes to the engine.
     fn redo(
         &mut self,
@@ -317,9 +326,7 @@ impl<T: Tmux> Supervisor<T> {
         match self.execute(action, panes) {
             Ok(()) => Ok(("redone", "it had not happened; done now".to_owned())),
             Err(error) => {
-                for event in engine::action_failed(&mut self.mind, &self.fleet, action, &error, now) {
-                    records.push(self.journal.append(now, "event", &event)?);
-                }
+                records.extend(self.failed(action, &error, now)?);
                 Ok(("failed", format!("redoing it failed: {error}")))
             }
         }
@@ -382,7 +389,7 @@ impl<T: Tmux> Supervisor<T> {
             commands,
             supervise,
             triage: answers,
-            tz: jiff::tz::TimeZone::system(),
+            tz: self.tz.clone(),
         };
         let step = engine::step(&mut self.mind, &self.fleet, &inputs, now);
         for event in &step.events {
@@ -528,9 +535,7 @@ impl<T: Tmux> Supervisor<T> {
             }
             Err(error) => {
                 records.push(self.journal.append(now, "failed", &json!({"id": id, "error": error}))?);
-                for event in engine::action_failed(&mut self.mind, &self.fleet, action, &error, now) {
-                    records.push(self.journal.append(now, "event", &event)?);
-                }
+                records.extend(self.failed(action, &error, now)?);
                 Ok((records, false))
             }
         }
@@ -566,9 +571,7 @@ impl<T: Tmux> Supervisor<T> {
                         self.journal
                             .append(now, "failed", &json!({"action": action, "error": error}))?,
                     ];
-                for event in engine::action_failed(&mut self.mind, &self.fleet, action, &error, now) {
-                    records.push(self.journal.append(now, "event", &event)?);
-                }
+                records.extend(self.failed(action, &error, now)?);
                 records.extend(self.persist(now)?);
                 Ok((records, false))
             }

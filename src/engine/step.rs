@@ -75,7 +75,14 @@ pub fn step(mind: &mut Mind, fleet: &Fleet, inputs: &Inputs, now: Time) -> Step 
 }
 
 /// Tells the engine that carrying out `action` failed, so the record reflects it.
-pub fn action_failed(mind: &mut Mind, fleet: &Fleet, action: &Action, error: &str, now: Time) -> Vec<Event> {
+pub fn action_failed(
+    mind: &mut Mind,
+    fleet: &Fleet,
+    action: &Action,
+    error: &str,
+    now: Time,
+    tz: &TimeZone,
+) -> Vec<Event> {
     let mut out = Step::default();
     let Some(agent) = fleet.agents.iter().find(|a| &a.name == action.agent()) else {
         return out.events;
@@ -83,12 +90,11 @@ pub fn action_failed(mind: &mut Mind, fleet: &Fleet, action: &Action, error: &st
     let Some(rec) = mind.agents.get_mut(&agent.name) else {
         return out.events;
     };
-    let utc = TimeZone::UTC;
     let mut ctx = Ctx {
         agent,
         fleet,
         now,
-        tz: &utc,
+        tz,
         out: &mut out,
         stopped: &mut mind.stopped,
         restarts: &mut mind.fleet,
@@ -116,18 +122,7 @@ fn action_name(action: &Action) -> &'static str {
     match action {
         Action::Start { .. } => "start",
         Action::Kill { .. } => "kill",
-        Action::Send {
-            purpose: Purpose::Nudge,
-            ..
-        } => "nudge",
-        Action::Send {
-            purpose: Purpose::Resume,
-            ..
-        } => "resume",
-        Action::Send {
-            purpose: Purpose::Handoff,
-            ..
-        } => "handoff",
+        Action::Send { purpose, .. } => purpose_name(*purpose),
         Action::Notify { .. } => "notify",
         Action::Triage { .. } => "triage",
         Action::Checkpoint { .. } => "checkpoint",
@@ -519,7 +514,7 @@ impl Ctx<'_> {
                 let answer = triage::rules(read, self.now.since(r.last_change));
                 let by = format!(
                     "built-in rules, as the triage command's answer never came (asked at {})",
-                    asked.clock()
+                    self.clock(asked)
                 );
                 self.verdict(r, read, answer, &by);
             }
@@ -614,7 +609,7 @@ impl Ctx<'_> {
                 r.reason = match limited.flatten() {
                     Some(until) => format!(
                         "rate limited («{line}»); cooling down until {}, then told to resume",
-                        until.clock()
+                        self.clock(until)
                     ),
                     None => format!(
                         "limit that waiting will not lift («{line}»): a human must act; never nudged or restarted meanwhile"
@@ -683,7 +678,7 @@ impl Ctx<'_> {
                         r.unchanged_checks
                     );
                 } else if activity == Activity::Active {
-                    r.reason = format!("working: screen changed at {}", r.last_change.clock());
+                    r.reason = format!("working: screen changed at {}", self.clock(r.last_change));
                 } else {
                     r.reason = format!(
                         "quiet: screen unchanged for {} ({}; stalled at {})",
@@ -907,7 +902,7 @@ impl Ctx<'_> {
                 let words = format!(
                     "{} (it resets at {}, plus a {} margin)",
                     human(until.since(self.now)),
-                    at.clock(),
+                    self.clock(*at),
                     human(policy.rate_limit_margin)
                 );
                 (until, words)
@@ -939,11 +934,11 @@ impl Ctx<'_> {
             ),
             LimitKind::Throttle if renewal.is_some() => format!(
                 "{again}«{line}»; cooling down {wait} (cooldown / renewals), until {}",
-                until.clock()
+                self.clock(until)
             ),
             _ => format!(
                 "{again}«{line}»; no nudges or restarts for {wait}, until {}",
-                until.clock()
+                self.clock(until)
             ),
         };
         self.event(r, What::Activity(Activity::RateLimited), reason.clone());
@@ -1015,7 +1010,7 @@ impl Ctx<'_> {
                 "crash loop: {recent} crashes within {}; no restart for {}, until {}",
                 human(policy.crash_window),
                 human(policy.crash_cooldown),
-                until.clock()
+                self.clock(until)
             );
             r.reason = format!(
                 "zombie ({}); {reason}",
@@ -1031,7 +1026,7 @@ impl Ctx<'_> {
                     "{} failures in a row; backing off {} before restarting, until {}",
                     r.failures_in_row,
                     human(wait),
-                    until.clock()
+                    self.clock(until)
                 );
                 self.event(r, What::Held, reason);
             }
@@ -1074,7 +1069,7 @@ impl Ctx<'_> {
         let reason = format!(
             "fleet-wide cap: {} automatic restarts across all agents within the hour (max_restarts_per_hour = {cap}); observe-only until {} — check the config and the agents' last words",
             self.restarts.times.len(),
-            room_at.clock()
+            self.clock(room_at)
         );
         r.reason = format!("{} ({}); restart held: {reason}", r.lifecycle.as_str(), r.incarnation);
         if !self.restarts.capped {
@@ -1108,14 +1103,14 @@ impl Ctx<'_> {
             r.reason = format!(
                 "{} ({ended}); restart held until {}, when the rate-limit cooldown ends",
                 r.lifecycle.as_str(),
-                until.clock()
+                self.clock(until)
             );
         } else if let Some(until) = r.cooldown_until.filter(|u| self.now < *u) {
             if !r.reason.contains("until") {
                 r.reason = format!(
                     "{} ({ended}); restart held until {}",
                     r.lifecycle.as_str(),
-                    until.clock()
+                    self.clock(until)
                 );
             }
         } else {
@@ -1179,6 +1174,11 @@ impl Ctx<'_> {
             .replace("{reason}", why)
             .replace("{checkpoint}", &checkpoint)
             .replace(['\n', '\r'], " ")
+    }
+
+    /// A time of day for a reason, in the zone the step was given.
+    fn clock(&self, t: Time) -> String {
+        t.clock_in(self.tz)
     }
 
     fn note(&mut self, r: &AgentRecord, reason: String) {

@@ -650,7 +650,14 @@ fn a_failed_start_is_a_crash_and_backs_off() {
     let mut sim = Sim::new(&["a"], Policy::default());
     let step = sim.step();
     sim.panes.clear();
-    let events = action_failed(&mut sim.mind, &sim.fleet, &step.actions[0], "no server", sim.now);
+    let events = action_failed(
+        &mut sim.mind,
+        &sim.fleet,
+        &step.actions[0],
+        "no server",
+        sim.now,
+        &sim.tz,
+    );
     assert_eq!(events[0].what, What::Lifecycle(Lifecycle::Zombie));
     assert_eq!(
         sim.rec("a").last_exit.as_ref().unwrap().reason,

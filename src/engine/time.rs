@@ -40,12 +40,15 @@ impl Time {
         })
     }
 
-    /// The local wall-clock time of day, for human messages ("at 14:03:12").
+    /// The time of day in `tz`, for human messages ("at 14:03:12"). The engine passes
+    /// the zone it was given; it never asks the system.
+    pub fn clock_in(self, tz: &jiff::tz::TimeZone) -> String {
+        self.to_jiff().to_zoned(tz.clone()).strftime("%H:%M:%S").to_string()
+    }
+
+    /// The time of day in the system's zone, for the faces (CLI, TUI); not for the engine.
     pub fn clock(self) -> String {
-        self.to_jiff()
-            .to_zoned(jiff::tz::TimeZone::system())
-            .strftime("%H:%M:%S")
-            .to_string()
+        self.clock_in(&jiff::tz::TimeZone::system())
     }
 }
 
