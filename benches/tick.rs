@@ -8,10 +8,10 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use vigil::adapters::tmux::TmuxCli;
 use vigil::config::Config;
 use vigil::store::{Role, Store};
 use vigil::supervisor::Supervisor;
-use vigil::tmux::TmuxCli;
 
 const VIGIL: &str = env!("CARGO_BIN_EXE_vigil");
 

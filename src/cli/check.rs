@@ -1,6 +1,6 @@
 //! `vigil check`: the external watchdog pass, for a systemd timer or cron. Says whether
 //! the owner is alive and its heartbeat fresh; stops a hung or stopped owner (see
-//! [`crate::watchdog`]); with `--restart`, starts a new detached `vigil watch` that
+//! [`crate::supervisor::watchdog`]); with `--restart`, starts a new detached `vigil watch` that
 //! claims and adopts, and waits until it has. Exit 0 when the project is supervised by
 //! a live, fresh owner at the end, 1 when it is not.
 
@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use super::{Project, now};
+use crate::adapters::systemd;
 use crate::engine::time::human;
 use crate::store::{OwnerRecord, Store};
-use crate::systemd;
-use crate::watchdog::{self, DEFAULT_STALE_AFTER, Proc, Stop, Verdict};
+use crate::supervisor::watchdog::{self, DEFAULT_STALE_AFTER, Proc, Stop, Verdict};
 
 /// Where a watch started by `--restart` writes what it prints, in the state dir.
 pub const WATCH_LOG: &str = "watch.log";

@@ -4,11 +4,11 @@
 
 mod check;
 mod demo;
-mod render;
 mod units;
 mod watch;
 
-pub(crate) use render::{command_words, record_line};
+use crate::adapters::clock::now;
+use crate::present as render;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,12 +17,12 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 use clap::{Args, Parser, Subcommand};
 
+use crate::adapters::tmux::TmuxCli;
 use crate::config::{Config, ConfigError};
-use crate::engine::{AgentName, Command, Incarnation, Time};
-use crate::spawn::{self, Outcome, UpResult};
+use crate::engine::{AgentName, Command, Incarnation};
 use crate::store::{Role, Store, StoreError};
+use crate::supervisor::spawn::{self, Outcome, UpResult};
 use crate::supervisor::{Supervisor, SupervisorError};
-use crate::tmux::TmuxCli;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -181,11 +181,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Tui => project.tui(),
         Cmd::Demo { .. } => unreachable!("handled above"),
     }
-}
-
-/// The time, read once per use; the engine only ever gets it as an argument.
-pub fn now() -> Time {
-    Time::from_millis(jiff::Timestamp::now().as_millisecond())
 }
 
 /// A loaded project: its config, where its state lives, its tmux.

@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, anyhow};
 
 use super::{Project, Usage};
+use crate::adapters::systemd::{UNITS, escape_path, render_unit};
 use crate::store::STATE_DIR_ENV;
-use crate::systemd::{UNITS, escape_path, render_unit};
 
 pub fn run(project: &Project, user: bool, dir: Option<PathBuf>) -> Result<ExitCode> {
     let dir = match (dir, user) {

@@ -16,12 +16,12 @@ use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 use tokio::time::Instant;
 
 use super::{Project, now, render};
+use crate::adapters::systemd::Notifier;
+use crate::adapters::tmux::TmuxCli;
 use crate::config::Config;
 use crate::engine::time::human;
 use crate::store::Role;
 use crate::supervisor::{Supervisor, SupervisorError};
-use crate::systemd::Notifier;
-use crate::tmux::TmuxCli;
 
 /// Edits come in bursts (truncate, write, rename): wait this long after the first
 /// before reading the file.
@@ -160,7 +160,7 @@ impl Systemd {
         self.0.as_ref()?.watchdog().map(|w| w / 2)
     }
 
-    fn say(&self, result: Option<Result<(), crate::systemd::NotifyError>>) {
+    fn say(&self, result: Option<Result<(), crate::adapters::systemd::NotifyError>>) {
         if let Some(Err(e)) = result {
             eprintln!("vigil watch: {e}");
         }

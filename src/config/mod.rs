@@ -4,6 +4,7 @@
 //! the key. Reads the file and checks directories exist; touches nothing else.
 
 mod diagnostic;
+pub mod preset;
 mod raw;
 
 use std::collections::{BTreeMap, HashMap};
@@ -19,7 +20,7 @@ use raw::{RawAgent, RawCommand, RawConfig, Tuning};
 
 use crate::engine::screen::PatternKind;
 use crate::engine::{AgentName, Fleet, FleetAgent, Patterns, Policy};
-use crate::preset::{self, Preset, Sources};
+use preset::{Preset, Sources};
 
 /// Parses a duration as the config writes them (`"90s"`, `"5m"`, `"1h30m"`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {

@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::config::preset::Sources;
 use crate::engine::RestartPolicy;
-use crate::preset::Sources;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

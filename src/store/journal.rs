@@ -77,9 +77,9 @@ impl Journal {
         }
         let value = Value::Object(line);
         let text = value.to_string();
-        if crate::failpoint::armed("mid-journal") {
+        if crate::store::failpoint::armed("mid-journal") {
             let _ = file::append_bytes(&self.path, &text.as_bytes()[..text.len() / 2]);
-            crate::failpoint::abort("mid-journal");
+            crate::store::failpoint::abort("mid-journal");
         }
         file::append_line(&self.path, &text)?;
         Ok(value)

@@ -5,6 +5,7 @@
 //! Files 0600, directories 0700.
 
 mod checkpoint;
+pub mod failpoint;
 mod file;
 mod inbox;
 mod journal;

@@ -10,8 +10,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError, file};
+use crate::adapters::process;
 use crate::engine::Time;
-use crate::process;
 
 /// What the owning process is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

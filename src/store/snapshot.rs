@@ -44,9 +44,9 @@ impl Store {
             path: path.clone(),
             source: e.into(),
         })?;
-        if crate::failpoint::armed("mid-snapshot") {
+        if crate::store::failpoint::armed("mid-snapshot") {
             let _ = std::fs::write(file::temp_path(&path), &bytes[..bytes.len() / 2]);
-            crate::failpoint::abort("mid-snapshot");
+            crate::store::failpoint::abort("mid-snapshot");
         }
         file::write_atomic(&path, &bytes)
     }

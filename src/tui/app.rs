@@ -10,8 +10,8 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use serde_json::Value;
 
 use super::fleet::{self, Row};
-use crate::cli::record_line;
 use crate::engine::{AgentName, Command, Mind, Time};
+use crate::present::record_line;
 use crate::store::OwnerRecord;
 
 /// How many lines the event log and each agent's decision list keep.
@@ -177,7 +177,7 @@ impl App {
                 if matches!(key.code, KeyCode::Char('y' | 'Y') | KeyCode::Enter) {
                     Some(Effect::Send(command))
                 } else {
-                    self.note(format!("cancelled: {}", crate::cli::command_words(&command)));
+                    self.note(format!("cancelled: {}", crate::present::command_words(&command)));
                     None
                 }
             }

@@ -26,12 +26,13 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::cli::{command_words, now};
+use crate::adapters::clock::now;
+use crate::adapters::tmux::{Tmux, TmuxCli};
 use crate::config::Config;
 use crate::engine::{AgentName, Command};
+use crate::present::command_words;
 use crate::store::{Store, read_journal};
 use crate::supervisor::{Records, Supervisor, SupervisorError};
-use crate::tmux::{Tmux, TmuxCli};
 use app::{Agent, App, Effect, Mode};
 
 /// How often the screen is brought up to date (countdowns, the live pane, a viewer's

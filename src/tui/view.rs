@@ -399,7 +399,7 @@ fn confirm(frame: &mut Frame, area: Rect, app: &App, command: &Command) {
             format!("It stays stopped until `u` or `vigil up {agent}`."),
         ),
         Command::Up(_) | Command::Nudge(_) | Command::Triage(_) => {
-            (format!("{}?", crate::cli::command_words(command)), String::new())
+            (format!("{}?", crate::present::command_words(command)), String::new())
         }
     };
     let lines = vec![

@@ -83,7 +83,7 @@ fn every_captured_screen_is_read_as_its_index_says() {
 #[test]
 fn every_preset_has_captured_screens() {
     let index = std::fs::read_to_string(fixtures().join("screens/index.toml")).unwrap();
-    for preset in vigil::preset::names() {
+    for preset in vigil::config::preset::names() {
         assert!(
             index.contains(&format!("preset = \"{preset}\"")),
             "no screens for {preset}"

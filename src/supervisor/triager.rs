@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::command;
+use crate::adapters::helper;
 use crate::engine::{AgentName, Answer, Incarnation, TriageOutcome, TriageResult};
 
 /// Most a triage command may print; an answer is a line.
@@ -32,7 +32,7 @@ pub struct Request {
 /// Runs a triage command and reads its answer (blocking; see [`Triager`]).
 pub fn run(request: &Request) -> TriageOutcome {
     let input = request.input.to_string();
-    let out = match command::run(
+    let out = match helper::run(
         &request.argv,
         &request.cwd,
         input.as_bytes(),

@@ -8,19 +8,22 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::checkpoint;
+pub mod spawn;
+pub mod triager;
+pub mod watchdog;
+
+use crate::adapters::git;
+use crate::adapters::process;
+use crate::adapters::tmux::{Pane, Tmux, TmuxError};
 use crate::config::Config;
 use crate::engine::{
     self, Action, AgentName, Command, Exit, Fleet, Incarnation, Inputs, Mind, Observation, PaneSeen, PaneState, Time,
 };
-use crate::failpoint;
-use crate::process;
-use crate::spawn;
+use crate::store::failpoint;
 use crate::store::{
     CHECKPOINT_VERSION, Checkpoint, Journal, Lock, Role, Store, StoreError, material, materials, read_journal,
 };
-use crate::tmux::{Pane, Tmux, TmuxError};
-use crate::triage::{self, Triager};
+use triager::Triager;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SupervisorError {
@@ -601,7 +604,7 @@ impl<T: Tmux> Supervisor<T> {
             "recent_decisions": self.recent_decisions(agent),
             "answer_with": {"verdict": "continue | nudge | restart | kill", "reason": "one line: why"},
         });
-        let request = triage::Request {
+        let request = triager::Request {
             agent: agent.clone(),
             incarnation,
             argv: argv.clone(),
@@ -656,7 +659,7 @@ impl<T: Tmux> Supervisor<T> {
             at: now,
             cwd: config.cwd.clone(),
             last_lines,
-            git: checkpoint::git_state(&config.cwd),
+            git: git::git_state(&config.cwd),
         };
         self.store.write_checkpoint(&checkpoint).map_err(|e| e.to_string())
     }
@@ -756,9 +759,9 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+    use crate::adapters::tmux::FakeTmux;
     use crate::engine::{AgentName, Lifecycle};
     use crate::store::read_journal;
-    use crate::tmux::FakeTmux;
 
     fn config(dir: &Path) -> Config {
         let text = "[vigil]\npoll_interval = 1\n[[agent]]\nname = \"a\"\ncommand = [\"agent\"]\n[[agent]]\nname = \"b\"\ncommand = \"agent --b\"\n";
@@ -854,7 +857,7 @@ mod tests {
             fn send_text(&self, _: &str, _: &str) -> Result<(), TmuxError> {
                 unreachable!()
             }
-            fn spawn(&self, _: &crate::tmux::SpawnSpec) -> Result<(), TmuxError> {
+            fn spawn(&self, _: &crate::adapters::tmux::SpawnSpec) -> Result<(), TmuxError> {
                 unreachable!("no start on missing facts")
             }
             fn kill(&self, _: &str) -> Result<(), TmuxError> {

@@ -9,11 +9,11 @@ use crate::engine::screen::PatternKind;
 
 /// The presets vigil ships, by name, with their embedded TOML.
 const EMBEDDED: [(&str, &str); 5] = [
-    ("claude", include_str!("../assets/presets/claude.toml")),
-    ("codex", include_str!("../assets/presets/codex.toml")),
-    ("gemini", include_str!("../assets/presets/gemini.toml")),
-    ("aider", include_str!("../assets/presets/aider.toml")),
-    ("shell", include_str!("../assets/presets/shell.toml")),
+    ("claude", include_str!("../../assets/presets/claude.toml")),
+    ("codex", include_str!("../../assets/presets/codex.toml")),
+    ("gemini", include_str!("../../assets/presets/gemini.toml")),
+    ("aider", include_str!("../../assets/presets/aider.toml")),
+    ("shell", include_str!("../../assets/presets/shell.toml")),
 ];
 
 /// The generic preset for any terminal program.

@@ -4,9 +4,9 @@
 
 use serde::Serialize;
 
+use crate::adapters::tmux::SpawnSpec;
 use crate::config::{AgentConfig, CommandLine};
 use crate::engine::{AgentName, AgentRecord, Incarnation, Lifecycle};
-use crate::tmux::SpawnSpec;
 
 /// The shell a pane runs the agent under. It records the agent's exit status as the
 /// pane option `@vigil-exit` before the pane dies, because tmux 3.3a sometimes never

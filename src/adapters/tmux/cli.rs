@@ -55,9 +55,9 @@ impl TmuxCli {
         // A tmux server started here passes its environment to every agent; systemd's
         // notification socket and watchdog are vigil's alone.
         for var in [
-            crate::systemd::NOTIFY_SOCKET,
-            crate::systemd::WATCHDOG_USEC,
-            crate::systemd::WATCHDOG_PID,
+            crate::adapters::systemd::NOTIFY_SOCKET,
+            crate::adapters::systemd::WATCHDOG_USEC,
+            crate::adapters::systemd::WATCHDOG_PID,
         ] {
             cmd.env_remove(var);
         }

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::command;
+use crate::adapters::helper;
 use crate::store::GitState;
 
 const GIT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -17,7 +17,7 @@ const MODIFIED_MAX: usize = 200;
 fn git(cwd: &Path, args: &[&str]) -> Option<String> {
     let mut argv = vec!["git".to_owned(), "-C".to_owned(), cwd.to_string_lossy().into_owned()];
     argv.extend(args.iter().map(|a| (*a).to_owned()));
-    command::run(&argv, cwd, b"", GIT_TIMEOUT, GIT_OUTPUT).ok()
+    helper::run(&argv, cwd, b"", GIT_TIMEOUT, GIT_OUTPUT).ok()
 }
 
 /// The git state of `cwd`, or `None` when it is not a work tree git can read.

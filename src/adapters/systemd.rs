@@ -150,20 +150,23 @@ pub fn escape_path(path: &Path) -> String {
 
 /// The unit files, with `{vigil}` (the binary) and `{environment}` still to fill.
 pub const UNITS: [(&str, &str); 5] = [
-    ("vigil@.service", include_str!("../assets/systemd/vigil@.service")),
+    ("vigil@.service", include_str!("../../assets/systemd/vigil@.service")),
     (
         "vigil-check@.service",
-        include_str!("../assets/systemd/vigil-check@.service"),
+        include_str!("../../assets/systemd/vigil-check@.service"),
     ),
     (
         "vigil-check@.timer",
-        include_str!("../assets/systemd/vigil-check@.timer"),
+        include_str!("../../assets/systemd/vigil-check@.timer"),
     ),
     (
         "vigil-tick@.service",
-        include_str!("../assets/systemd/vigil-tick@.service"),
+        include_str!("../../assets/systemd/vigil-tick@.service"),
     ),
-    ("vigil-tick@.timer", include_str!("../assets/systemd/vigil-tick@.timer")),
+    (
+        "vigil-tick@.timer",
+        include_str!("../../assets/systemd/vigil-tick@.timer"),
+    ),
 ];
 
 /// A unit file with the binary and the environment filled in. `%` is doubled, since

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
 use serde_json::{Value, json};
 
+use crate::adapters::process;
 use crate::engine::Time;
 use crate::engine::time::human;
-use crate::process;
 use crate::store::{Heartbeat, OwnerRecord, Store, StoreError};
 
 /// An owner silent this long is hung (seed 004: 600 s).

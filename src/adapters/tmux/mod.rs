@@ -4,12 +4,14 @@
 //! never shell strings; targets are exact (`=name:`).
 
 mod cli;
+#[cfg(test)]
 mod fake;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub use cli::TmuxCli;
+#[cfg(test)]
 pub use fake::FakeTmux;
 
 /// The user options that tag a session as vigil's.

@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 use crate::config::Config;
 use crate::engine::time::human;
 use crate::engine::{AgentRecord, Command, Time};
-use crate::spawn::UpResult;
 use crate::store::{Store, read_journal};
+use crate::supervisor::spawn::UpResult;
 
 pub fn command_words(command: &Command) -> String {
     match command {
