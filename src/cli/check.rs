@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use super::{Project, now};
+use super::Project;
+use crate::adapters::clock::now;
 use crate::adapters::systemd;
 use crate::engine::time::human;
 use crate::store::{OwnerRecord, Store};

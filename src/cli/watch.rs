@@ -15,11 +15,13 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 use tokio::time::Instant;
 
-use super::{Project, now, render};
+use super::{Project, log};
+use crate::adapters::clock::now;
 use crate::adapters::systemd::Notifier;
 use crate::adapters::tmux::TmuxCli;
 use crate::config::Config;
 use crate::engine::time::human;
+use crate::present;
 use crate::store::Role;
 use crate::supervisor::{Supervisor, SupervisorError};
 
@@ -82,7 +84,7 @@ async fn watch(project: &Project, options: Options) -> Result<ExitCode> {
         if Instant::now() >= next_pass {
             next_pass = Instant::now() + sup.config().poll_interval;
             match sup.pass(Vec::new(), true, now()) {
-                Ok(records) => render::print_records(&records, false),
+                Ok(records) => log::print_records(&records, false),
                 // Journaled already; try again next poll rather than act blind.
                 Err(SupervisorError::Observe(e)) => eprintln!("vigil watch: cannot observe tmux ({e}); retrying"),
                 Err(e) => return Err(e.into()),
@@ -98,7 +100,7 @@ async fn watch(project: &Project, options: Options) -> Result<ExitCode> {
             {
                 last_status = Instant::now();
                 println!();
-                render::print_status(sup.config(), Some(sup.store()), now(), false)?;
+                present::status::print_status(sup.config(), Some(sup.store()), now(), false)?;
                 println!();
             }
         }
@@ -227,7 +229,7 @@ impl Reloader {
         match Config::parse(&text, &self.path) {
             Ok(config) => {
                 let records = sup.reload(config, now())?;
-                render::print_records(&records, false);
+                log::print_records(&records, false);
                 self.status = format!("config reloaded ({why})");
                 Ok(true)
             }
