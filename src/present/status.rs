@@ -4,97 +4,210 @@
 
 use std::time::Duration;
 
+use std::path::PathBuf;
+
 use anyhow::Result;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::engine::time::human;
-use crate::engine::{AgentRecord, Time};
-use crate::store::Store;
+use crate::engine::{Activity, AgentName, AgentRecord, CheckpointNote, Escalation, Lifecycle, LimitKind, Mind, Time};
+use crate::store::{Role, Store};
 
-fn text<'a>(v: &'a Value, key: &str) -> &'a str {
-    v.get(key).and_then(Value::as_str).unwrap_or("")
+/// `vigil status --json`: the whole report, with the field names of the CLI contract.
+/// Public and deserializable so tests (and other programs) read it typed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatusReport {
+    pub project: String,
+    pub config: PathBuf,
+    /// When the owner last wrote the snapshot this report is read from.
+    pub saved_at: Option<Time>,
+    /// Why the snapshot could not be read, when it could not.
+    pub problem: Option<String>,
+    pub owner: Option<OwnerStatus>,
+    pub agents: Vec<AgentStatus>,
 }
 
-/// One agent in `status --json`, with the contract's field names.
-fn agent_json(name: &str, session: String, rec: Option<&AgentRecord>, stopped: bool) -> Value {
-    let Some(r) = rec else {
-        return json!({
-            "name": name, "incarnation": 0, "lifecycle": null, "activity": null,
-            "escalation": "none", "session": session, "pane_pid": null, "since": null,
-            "last_change": null, "unchanged_checks": 0, "restarts": 0, "crashes": [],
-            "cooldown_until": null, "rate_limit": null, "last_exit": null,
-            "checkpoint": null, "handoff_pending": false, "stopped": stopped,
-            "reason": if stopped { "stopped by the user; `vigil up` starts it" } else { "not started yet (`vigil up` or `vigil watch` starts it)" },
-        });
-    };
-    json!({
-        "name": name,
-        "incarnation": r.incarnation.0,
-        "lifecycle": r.lifecycle,
-        "activity": r.activity,
-        "escalation": r.escalation,
-        "session": r.session,
-        "pane_pid": r.pane_pid,
-        "since": r.since,
-        "last_change": r.last_change,
-        "unchanged_checks": r.unchanged_checks,
-        "restarts": r.restarts,
-        "crashes": r.crashes,
-        "cooldown_until": r.cooldown_until,
-        "rate_limit": r.rate_limit.as_ref().map(|rl| json!({"until": rl.until, "renewals": rl.renewals, "kind": rl.kind, "line": rl.line})),
-        "checkpoint": r.checkpoint,
-        "handoff_pending": r.handoff.is_some(),
-        "last_exit": r.last_exit.as_ref().map(|e| json!({"code": e.code, "reason": e.reason, "last_lines": e.last_lines})),
-        "stopped": stopped,
-        "reason": r.reason,
-    })
+/// The live process that owns the run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OwnerStatus {
+    pub pid: u32,
+    pub epoch: u64,
+    /// Seconds since its last heartbeat, to a tenth; `None` before its first.
+    pub heartbeat_age_s: Option<f64>,
+    pub role: Role,
+    pub since: Time,
 }
 
-pub fn print_status(config: &Config, store: Option<&Store>, now: Time, json: bool) -> Result<()> {
-    let (mind, saved_at, problem) = match store.map(Store::peek_mind) {
-        Some(Ok(Some((m, t)))) => (m, Some(t), None),
-        Some(Err(e)) => (Default::default(), None, Some(e)),
-        _ => (Default::default(), None, None),
-    };
-    let owner = store.and_then(Store::live_owner);
-    let heartbeat = store.and_then(Store::heartbeat);
-    let owner_json = owner.as_ref().map(|o| {
-        let age = heartbeat
-            .as_ref()
-            .filter(|h| h.pid == o.pid && h.epoch == o.epoch)
-            .map(|h| (now.since(h.t).as_secs_f64() * 10.0).round() / 10.0);
-        json!({"pid": o.pid, "epoch": o.epoch, "heartbeat_age_s": age, "role": o.role, "since": o.started_at})
-    });
-    let agents: Vec<Value> = config
-        .agents
-        .iter()
-        .map(|a| {
-            let stopped = mind.stopped.contains(&a.name);
-            agent_json(
-                a.name.as_str(),
-                config.session_of(&a.name),
-                mind.agents.get(&a.name),
+/// One configured agent as vigil last recorded it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgentStatus {
+    pub name: String,
+    /// 0 before its first start.
+    pub incarnation: u32,
+    /// `None` before its first start.
+    pub lifecycle: Option<Lifecycle>,
+    pub activity: Option<Activity>,
+    pub escalation: Escalation,
+    pub session: String,
+    pub pane_pid: Option<u32>,
+    pub since: Option<Time>,
+    pub last_change: Option<Time>,
+    pub unchanged_checks: u32,
+    pub restarts: u32,
+    pub crashes: Vec<Time>,
+    pub cooldown_until: Option<Time>,
+    pub rate_limit: Option<RateLimitStatus>,
+    pub checkpoint: Option<CheckpointNote>,
+    pub handoff_pending: bool,
+    pub last_exit: Option<ExitStatus>,
+    pub stopped: bool,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RateLimitStatus {
+    pub until: Time,
+    pub renewals: u32,
+    pub kind: LimitKind,
+    pub line: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExitStatus {
+    pub code: Option<i32>,
+    pub reason: String,
+    pub last_lines: Vec<String>,
+}
+
+impl AgentStatus {
+    /// An agent as recorded, or (`rec` is `None`) one never started.
+    fn new(name: &str, session: String, rec: Option<&AgentRecord>, stopped: bool) -> Self {
+        let Some(r) = rec else {
+            let reason = if stopped {
+                "stopped by the user; `vigil up` starts it"
+            } else {
+                "not started yet (`vigil up` or `vigil watch` starts it)"
+            };
+            return Self {
+                name: name.to_owned(),
+                incarnation: 0,
+                lifecycle: None,
+                activity: None,
+                escalation: Escalation::None,
+                session,
+                pane_pid: None,
+                since: None,
+                last_change: None,
+                unchanged_checks: 0,
+                restarts: 0,
+                crashes: Vec::new(),
+                cooldown_until: None,
+                rate_limit: None,
+                checkpoint: None,
+                handoff_pending: false,
+                last_exit: None,
                 stopped,
-            )
-        })
-        .collect();
-    if json {
-        let doc = json!({
-            "project": config.project,
-            "config": config.path,
-            "saved_at": saved_at,
-            "problem": problem,
-            "owner": owner_json,
-            "agents": agents,
+                reason: reason.to_owned(),
+            };
+        };
+        Self {
+            name: name.to_owned(),
+            incarnation: r.incarnation.0,
+            lifecycle: Some(r.lifecycle),
+            activity: r.activity,
+            escalation: r.escalation,
+            session: r.session.clone(),
+            pane_pid: r.pane_pid,
+            since: Some(r.since),
+            last_change: Some(r.last_change),
+            unchanged_checks: r.unchanged_checks,
+            restarts: r.restarts,
+            crashes: r.crashes.clone(),
+            cooldown_until: r.cooldown_until,
+            rate_limit: r.rate_limit.as_ref().map(|rl| RateLimitStatus {
+                until: rl.until,
+                renewals: rl.renewals,
+                kind: rl.kind.clone(),
+                line: rl.line.clone(),
+            }),
+            checkpoint: r.checkpoint.clone(),
+            handoff_pending: r.handoff.is_some(),
+            last_exit: r.last_exit.as_ref().map(|e| ExitStatus {
+                code: e.code,
+                reason: e.reason.clone(),
+                last_lines: e.last_lines.clone(),
+            }),
+            stopped,
+            reason: r.reason.clone(),
+        }
+    }
+}
+
+impl StatusReport {
+    /// Reads what the state dir holds about `config`'s agents (`store` is `None` when
+    /// the project has no state dir yet). Never writes.
+    pub fn read(config: &Config, store: Option<&Store>, now: Time) -> Self {
+        let (mind, saved_at, problem) = match store.map(Store::peek_mind) {
+            Some(Ok(Some((m, t)))) => (m, Some(t), None),
+            Some(Err(e)) => (Mind::default(), None, Some(e)),
+            _ => (Mind::default(), None, None),
+        };
+        let heartbeat = store.and_then(Store::heartbeat);
+        let owner = store.and_then(Store::live_owner).map(|o| OwnerStatus {
+            pid: o.pid,
+            epoch: o.epoch,
+            heartbeat_age_s: heartbeat
+                .as_ref()
+                .filter(|h| h.pid == o.pid && h.epoch == o.epoch)
+                .map(|h| (now.since(h.t).as_secs_f64() * 10.0).round() / 10.0),
+            role: o.role,
+            since: o.started_at,
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        let agents = config
+            .agents
+            .iter()
+            .map(|a| {
+                let stopped = mind.stopped.contains(&a.name);
+                AgentStatus::new(
+                    a.name.as_str(),
+                    config.session_of(&a.name),
+                    mind.agents.get(&a.name),
+                    stopped,
+                )
+            })
+            .collect();
+        Self {
+            project: config.project.clone(),
+            config: config.path.clone(),
+            saved_at,
+            problem,
+            owner,
+            agents,
+        }
+    }
+
+    pub fn agent(&self, name: &str) -> Option<&AgentStatus> {
+        self.agents.iter().find(|a| a.name == name)
+    }
+}
+
+/// Prints the report: JSON for programs, else a table for people.
+pub fn print_status(config: &Config, store: Option<&Store>, now: Time, json: bool) -> Result<()> {
+    let report = StatusReport::read(config, store, now);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
-    match (&owner, &owner_json) {
-        (Some(o), Some(j)) => {
-            let age = j["heartbeat_age_s"]
-                .as_f64()
+    print_table(&report, store, now);
+    Ok(())
+}
+
+fn print_table(report: &StatusReport, store: Option<&Store>, now: Time) {
+    match &report.owner {
+        Some(o) => {
+            let age = o
+                .heartbeat_age_s
                 .map_or("no heartbeat yet".into(), |a| format!("heartbeat {a:.0}s ago"));
             println!(
                 "owner: pid {} (`vigil {}`, epoch {}), {age}",
@@ -103,40 +216,42 @@ pub fn print_status(config: &Config, store: Option<&Store>, now: Time, json: boo
                 o.epoch
             );
         }
-        _ => println!(
+        None => println!(
             "owner: none — nothing supervises this project now (run `vigil watch`, or `vigil tick` from a timer)"
         ),
     }
-    if let Some(t) = saved_at {
+    if let Some(t) = report.saved_at {
         println!("state: recorded {} ago", human(now.since(t)));
     }
-    if let Some(p) = problem {
+    if let Some(p) = &report.problem {
         println!("state: {p}");
     }
     println!();
-    let width = agents.iter().map(|a| text(a, "name").len()).max().unwrap_or(5).max(5);
+    let width = report.agents.iter().map(|a| a.name.len()).max().unwrap_or(5).max(5);
     println!(
         "{:width$}  {:>4}  {:9}  {:12}  {:9}  {:>8}  {:>7}  REASON",
         "AGENT", "INC", "LIFECYCLE", "ACTIVITY", "ESCALATE", "RESTARTS", "FOR"
     );
-    for (a, agent) in agents.iter().zip(&config.agents) {
-        let since: Option<Time> = serde_json::from_value(a["since"].clone()).ok();
-        let for_ = since.map_or("-".into(), |s| human(Duration::from_secs(now.since(s).as_secs())));
+    for a in &report.agents {
+        let for_ = a
+            .since
+            .map_or("-".into(), |s| human(Duration::from_secs(now.since(s).as_secs())));
         println!(
             "{:width$}  {:>4}  {:9}  {:12}  {:9}  {:>8}  {:>7}  {}",
-            text(a, "name"),
-            format!("#{}", a["incarnation"]),
-            a["lifecycle"].as_str().unwrap_or("-"),
-            a["activity"].as_str().unwrap_or("-"),
-            text(a, "escalation"),
-            a["restarts"],
+            a.name,
+            format!("#{}", a.incarnation),
+            a.lifecycle.map_or("-", Lifecycle::as_str),
+            a.activity.map_or("-", Activity::as_str),
+            a.escalation.as_str(),
+            a.restarts,
             for_,
-            text(a, "reason"),
+            a.reason,
         );
-        if let Some(cp) = mind.agents.get(&agent.name).and_then(|r| r.checkpoint.as_ref()) {
-            let path = store.map_or_else(String::new, |s| {
-                format!(" ({})", s.checkpoint_path(&agent.name).display())
-            });
+        if let Some(cp) = &a.checkpoint {
+            let path = match (store, AgentName::new(&a.name)) {
+                (Some(s), Some(n)) => format!(" ({})", s.checkpoint_path(&n).display()),
+                _ => String::new(),
+            };
             println!(
                 "{:width$}  checkpoint of {} at {}: {}{path}",
                 "",
@@ -146,5 +261,4 @@ pub fn print_status(config: &Config, store: Option<&Store>, now: Time, json: boo
             );
         }
     }
-    Ok(())
 }

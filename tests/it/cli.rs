@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::harness::{World, agent};
+use super::harness::*;
 
 fn up_json(w: &World, args: &[&str]) -> (i32, Value) {
     let mut all = vec!["up", "--json"];
@@ -32,7 +32,7 @@ fn outcomes(doc: &Value) -> Vec<(String, String)> {
 fn up_starts_each_agent_once_and_a_second_up_starts_nothing() {
     let w = World::new(&(agent("a", "worker.sh", "") + &agent("b", "prompt.sh", "")));
     let (code, doc) = up_json(&w, &[]);
-    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(code, 0, "{doc:#?}");
     assert_eq!(
         outcomes(&doc),
         [("a".into(), "started".into()), ("b".into(), "started".into())]
@@ -70,7 +70,7 @@ fn up_reports_an_agent_that_cannot_start_with_its_last_words_and_exits_1() {
         + "[[agent]]\nname = \"broken\"\ncommand = [\"no-such-agent-binary\", \"--flag\"]\n";
     let w = World::new(&body);
     let (code, doc) = up_json(&w, &[]);
-    assert_eq!(code, 1, "{doc:#}");
+    assert_eq!(code, 1, "{doc:#?}");
     assert_eq!(
         outcomes(&doc),
         [("ok".into(), "started".into()), ("broken".into(), "failed".into())]
@@ -78,12 +78,12 @@ fn up_reports_an_agent_that_cannot_start_with_its_last_words_and_exits_1() {
     let broken = &doc["agents"][1];
     assert!(
         broken["reason"].as_str().unwrap().contains("exited with status 127"),
-        "{broken:#}"
+        "{broken:#?}"
     );
     let words = broken["last_lines"].to_string();
     assert!(
         words.contains("no-such-agent-binary") && words.contains("not found"),
-        "{broken:#}"
+        "{broken:#?}"
     );
 }
 
@@ -97,26 +97,23 @@ fn stop_holds_an_agent_down_and_up_brings_it_back() {
     assert!(w.vigil(&["tick"]).status.success());
     assert!(w.sessions().is_empty(), "a tick does not restart a stopped agent");
     let a = w.agent("a");
-    assert_eq!(a["stopped"], true);
-    assert!(
-        a["reason"].as_str().unwrap().starts_with("stopped by the user"),
-        "{a:#}"
-    );
+    assert!(a.stopped);
+    assert!(a.reason.as_str().starts_with("stopped by the user"), "{a:#?}");
     let (_, doc) = up_json(&w, &["a"]);
     assert_eq!(outcomes(&doc), [("a".into(), "started".into())]);
-    assert_eq!(w.agent("a")["incarnation"], 2);
+    assert_eq!(w.agent("a").incarnation, 2);
 }
 
 #[test]
 fn restart_replaces_the_incarnation() {
     let w = World::new(&agent("a", "worker.sh", ""));
     assert!(w.vigil(&["up"]).status.success());
-    let pid = w.agent("a")["pane_pid"].clone();
+    let pid = w.agent("a").pane_pid;
     assert!(w.vigil(&["restart", "a"]).status.success());
     assert!(w.vigil(&["tick"]).status.success());
     let a = w.agent("a");
-    assert_eq!(a["incarnation"], 2);
-    assert_ne!(a["pane_pid"], pid);
+    assert_eq!(a.incarnation, 2);
+    assert_ne!(a.pane_pid, pid);
     assert_eq!(w.sessions().len(), 1);
 }
 
@@ -124,7 +121,7 @@ fn restart_replaces_the_incarnation() {
 fn a_command_while_watch_runs_goes_through_the_owners_inbox() {
     let mut w = World::new(&agent("a", "worker.sh", ""));
     w.watch();
-    w.wait_for("a", 20, "working", |a| a["lifecycle"] == "working");
+    w.wait_for("a", 20, "working", |a| a.lifecycle == Some(Lifecycle::Working));
     let out = w.vigil(&["stop", "a"]);
     assert!(out.status.success());
     assert!(
@@ -133,13 +130,13 @@ fn a_command_while_watch_runs_goes_through_the_owners_inbox() {
         String::from_utf8_lossy(&out.stdout)
     );
     w.wait_for("a", 20, "stopped", |a| {
-        a["stopped"] == true && a["lifecycle"] == "completed"
+        a.stopped && a.lifecycle == Some(Lifecycle::Completed)
     });
     let (code, doc) = up_json(&w, &["a"]);
     assert_eq!(
         (code, outcomes(&doc)),
         (0, vec![("a".into(), "started".into())]),
-        "{doc:#}"
+        "{doc:#?}"
     );
 }
 
@@ -147,7 +144,7 @@ fn a_command_while_watch_runs_goes_through_the_owners_inbox() {
 fn a_second_supervisor_is_refused_with_who_owns_the_run() {
     let mut w = World::new(&agent("a", "worker.sh", ""));
     w.watch();
-    w.wait_for("a", 20, "working", |a| a["lifecycle"] == "working");
+    w.wait_for("a", 20, "working", |a| a.lifecycle == Some(Lifecycle::Working));
     let out = w.vigil(&["tick"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -170,7 +167,9 @@ fn unknown_agents_and_bad_usage_exit_2() {
 fn log_shows_decisions_with_reasons() {
     let w = World::new(&agent("a", "finisher.sh", "env = { FINISH_AFTER = \"0\" }"));
     assert!(w.vigil(&["up"]).status.success());
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    w.eventually(std::time::Duration::from_secs(10), "the finisher's pane dead", || {
+        (w.tmux(&["list-panes", "-a", "-F", "#{pane_dead}"]).trim() == "1").then_some(())
+    });
     assert!(w.vigil(&["tick"]).status.success());
     let out = w.vigil(&["log"]);
     let log = String::from_utf8_lossy(&out.stdout);

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::harness::{VIGIL, World, agent};
+use super::harness::*;
 
 fn spawn_vigil(w: &World, args: &[&str], env: &[(&str, String)]) -> Child {
     let mut cmd = Command::new(VIGIL);
@@ -28,16 +28,7 @@ fn spawn_vigil(w: &World, args: &[&str], env: &[(&str, String)]) -> Child {
 }
 
 fn wait_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        if Instant::now() > deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    poll_every(limit, Duration::from_millis(10), || child.try_wait().unwrap())
 }
 
 fn kill9(child: &mut Child) {
@@ -102,8 +93,8 @@ fn crash_suite_killed_at_every_failpoint_and_at_random_the_fleet_stays_whole() {
     let mut rng = Lcg(20261122);
     let mut counts: HashMap<String, u32> = HashMap::new();
     let mut last_inc: HashMap<String, u64> = HashMap::new();
-    let mut last_crashes: HashMap<String, Vec<Value>> = HashMap::new();
-    let mut held_until: Option<Value> = None;
+    let mut last_crashes: HashMap<String, Vec<vigil::engine::Time>> = HashMap::new();
+    let mut held_until: Option<Option<vigil::engine::Time>> = None;
     let rounds = 220;
     for round in 0..rounds {
         // Kill a supervisor: at a failpoint, or with SIGKILL at a random moment.
@@ -123,7 +114,10 @@ fn crash_suite_killed_at_every_failpoint_and_at_random_the_fleet_stays_whole() {
             }
         } else {
             let mut child = spawn_vigil(&w, &["watch"], &[]);
-            std::thread::sleep(Duration::from_millis(rng.next(500)));
+            wait_out(
+                Duration::from_millis(rng.next(500)),
+                "a random moment of the run to kill it in",
+            );
             kill9(&mut child);
             *counts.entry("sigkill".into()).or_default() += 1;
         }
@@ -142,9 +136,9 @@ fn crash_suite_killed_at_every_failpoint_and_at_random_the_fleet_stays_whole() {
         }
         assert_eq!(sessions.len(), names.len(), "round {round}: orphans in {sessions:?}");
         let status = w.status();
-        for a in status["agents"].as_array().unwrap() {
-            let name = a["name"].as_str().unwrap().to_owned();
-            let inc = a["incarnation"].as_u64().unwrap();
+        for a in &status.agents {
+            let name = a.name.clone();
+            let inc = u64::from(a.incarnation);
             let tag = sessions.iter().find(|(n, _, _)| *n == name).unwrap().2;
             assert_eq!(inc, tag, "round {round}: {name} record and tmux tag agree");
             assert!(
@@ -152,7 +146,7 @@ fn crash_suite_killed_at_every_failpoint_and_at_random_the_fleet_stays_whole() {
                 "round {round}: {name} incarnation went down"
             );
             last_inc.insert(name.clone(), inc);
-            let crashes = a["crashes"].as_array().unwrap().clone();
+            let crashes = a.crashes.clone();
             if let Some(before) = last_crashes.get(&name)
                 && let Some(newest) = before.last()
             {
@@ -163,13 +157,13 @@ fn crash_suite_killed_at_every_failpoint_and_at_random_the_fleet_stays_whole() {
             }
             last_crashes.insert(name.clone(), crashes);
             if name == "crasher" {
-                let in_loop_hold = a["reason"].as_str().unwrap().contains("crash loop");
+                let in_loop_hold = a.reason.as_str().contains("crash loop");
                 match &held_until {
                     Some(held) => {
-                        assert!(in_loop_hold, "round {round}: the crash-loop hold was lost: {a:#}");
-                        assert_eq!(&a["cooldown_until"], held, "round {round}: the crash-loop hold changed");
+                        assert!(in_loop_hold, "round {round}: the crash-loop hold was lost: {a:#?}");
+                        assert_eq!(&a.cooldown_until, held, "round {round}: the crash-loop hold changed");
                     }
-                    None if in_loop_hold => held_until = Some(a["cooldown_until"].clone()),
+                    None if in_loop_hold => held_until = Some(a.cooldown_until),
                     None => {}
                 }
             }
@@ -202,9 +196,8 @@ fn eight_supervisors_started_at_once_make_exactly_one_owner() {
     let w = World::new(&agent("worker", "worker.sh", ""));
     for rep in 0..50 {
         let mut children: Vec<Child> = (0..8).map(|_| spawn_vigil(&w, &["watch"], &[])).collect();
-        let deadline = Instant::now() + Duration::from_secs(15);
         let mut exited: Vec<(u32, std::process::ExitStatus)> = Vec::new();
-        while exited.len() < 7 && Instant::now() < deadline {
+        poll_every(Duration::from_secs(15), Duration::from_millis(5), || {
             for child in &mut children {
                 if !exited.iter().any(|(pid, _)| *pid == child.id())
                     && let Some(status) = child.try_wait().unwrap()
@@ -212,10 +205,12 @@ fn eight_supervisors_started_at_once_make_exactly_one_owner() {
                     exited.push((child.id(), status));
                 }
             }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        // Give an eighth refusal, if any, the time to show itself too.
-        std::thread::sleep(Duration::from_millis(200));
+            (exited.len() >= 7).then_some(())
+        });
+        wait_out(
+            Duration::from_millis(200),
+            "an eighth refusal, if there were one, to show itself",
+        );
         let mut running = Vec::new();
         for child in &mut children {
             if child.try_wait().unwrap().is_none() {
@@ -231,7 +226,7 @@ fn eight_supervisors_started_at_once_make_exactly_one_owner() {
             assert_eq!(status.code(), Some(1), "rep {rep}: {err}");
             assert!(err.contains("another vigil owns this project: pid"), "rep {rep}: {err}");
         }
-        let owner = w.status()["owner"]["pid"].as_u64();
+        let owner = w.status().owner.map(|o| u64::from(o.pid));
         assert_eq!(owner, Some(u64::from(owners[0])), "rep {rep}: status names the owner");
         Command::new("kill")
             .args(["-TERM", &owners[0].to_string()])
@@ -260,11 +255,7 @@ fn unusable_snapshots_are_quarantined_and_the_mind_rebuilt_from_the_journal() {
         std::thread::sleep(Duration::from_millis(300));
         assert!(w.vigil(&["tick"]).status.success());
         let before = w.status();
-        assert_eq!(
-            before["agents"][1]["crashes"].as_array().unwrap().len(),
-            1,
-            "{before:#}"
-        );
+        assert_eq!(before.agents[1].crashes.len(), 1, "{before:#?}");
         let state = w.state().join("state.json");
         let bytes = std::fs::read(&state).unwrap();
         let broken = content
@@ -296,18 +287,13 @@ fn unusable_snapshots_are_quarantined_and_the_mind_rebuilt_from_the_journal() {
             "{what}: {warning}"
         );
         let after = w.status();
-        for (a, b) in before["agents"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .zip(after["agents"].as_array().unwrap())
-        {
-            assert_eq!(a["incarnation"], b["incarnation"], "{what}: {}", a["name"]);
-            let (was, now) = (a["crashes"].as_array().unwrap(), b["crashes"].as_array().unwrap());
+        for (a, b) in before.agents.iter().zip(&after.agents) {
+            assert_eq!(a.incarnation, b.incarnation, "{what}: {}", a.name);
+            let (was, now) = (&a.crashes, &b.crashes);
             assert!(
                 now.starts_with(was),
                 "{what}: crash times survive in {}: {was:?} then {now:?}",
-                a["name"]
+                a.name
             );
         }
         assert_eq!(tagged_sessions(&w).len(), 2, "{what}: no duplicates");
@@ -322,68 +308,51 @@ fn after_kill_9_a_fresh_watch_adopts_every_live_agent_without_restarting_any() {
         .collect();
     let mut w = World::new(&body);
     w.watch();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let before = loop {
-        let s = w.status();
-        if s["agents"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|a| a["lifecycle"] == "working")
-        {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "fleet never came up: {s:#}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let old_owner = before["owner"]["pid"].as_u64().unwrap();
+    let before = w.eventually(Duration::from_secs(30), "the whole fleet working", || {
+        Some(w.status()).filter(|s| s.agents.iter().all(|a| a.lifecycle == Some(Lifecycle::Working)))
+    });
+    let old_owner = before.owner.as_ref().unwrap().pid;
     Command::new("kill")
         .args(["-9", &old_owner.to_string()])
         .status()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(100));
+    eventually(Duration::from_secs(5), "the killed owner gone", || {
+        gone(old_owner).then_some(())
+    });
     let starts_before = w.journal().iter().filter(|r| r["kind"] == "intent").count();
 
     let t0 = Instant::now();
     let mut fresh = spawn_vigil(&w, &["watch"], &[]);
-    let adopted = loop {
-        let s = w.status();
+    // Polled every 5 ms: this is a measurement as well as a check.
+    let adopted = poll_every(Duration::from_secs(20), Duration::from_millis(5), || {
+        let owner = w.status().owner.map(|o| o.pid);
         let hb = std::fs::read_to_string(w.state().join("heartbeat"))
             .ok()
             .and_then(|t| serde_json::from_str::<Value>(&t).ok());
-        if s["owner"]["pid"].as_u64() == Some(u64::from(fresh.id()))
-            && hb.is_some_and(|h| h["pid"].as_u64() == Some(u64::from(fresh.id())))
-        {
-            break t0.elapsed();
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "the fresh watch never took over"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    };
+        let beat = hb.is_some_and(|h| h["pid"].as_u64() == Some(u64::from(fresh.id())));
+        (owner == Some(fresh.id()) && beat).then(|| t0.elapsed())
+    })
+    .expect("the fresh watch never took over");
     println!(
         "adoption: a fresh `vigil watch` claimed and adopted {n} live agents in {} ms (process start to first heartbeat)",
         adopted.as_millis()
     );
-    std::thread::sleep(Duration::from_millis(600));
+    wait_out(
+        Duration::from_millis(600),
+        "three passes of the new owner, in which nothing may restart",
+    );
     let after = w.status();
-    for (a, b) in before["agents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .zip(after["agents"].as_array().unwrap())
-    {
-        assert_eq!(a["pane_pid"], b["pane_pid"], "{} kept its process", a["name"]);
-        assert_eq!(a["incarnation"], b["incarnation"]);
-        assert_eq!(b["restarts"], 0);
-        assert_eq!(b["lifecycle"], "working");
+    for (a, b) in before.agents.iter().zip(&after.agents) {
+        assert_eq!(a.pane_pid, b.pane_pid, "{} kept its process", a.name);
+        assert_eq!(a.incarnation, b.incarnation);
+        assert_eq!(b.restarts, 0);
+        assert_eq!(b.lifecycle, Some(Lifecycle::Working));
     }
     let starts_after = w.journal().iter().filter(|r| r["kind"] == "intent").count();
     assert_eq!(starts_before, starts_after, "nothing was started or killed");
     assert_eq!(
-        after["owner"]["epoch"].as_u64(),
-        before["owner"]["epoch"].as_u64().map(|e| e + 1)
+        after.owner.as_ref().map(|o| o.epoch),
+        before.owner.as_ref().map(|o| o.epoch + 1)
     );
     kill9(&mut fresh);
 }
@@ -392,14 +361,16 @@ fn after_kill_9_a_fresh_watch_adopts_every_live_agent_without_restarting_any() {
 fn the_lock_is_never_inherited_by_agents_so_a_new_vigil_claims_at_once() {
     let mut w = World::new(&agent("worker", "worker.sh", ""));
     w.watch();
-    let a = w.wait_for("worker", 20, "working", |a| a["lifecycle"] == "working");
-    let owner = w.status()["owner"]["pid"].as_u64().unwrap();
+    let a = w.wait_for("worker", 20, "working", |a| a.lifecycle == Some(Lifecycle::Working));
+    let owner = w.status().owner.map(|o| u64::from(o.pid)).unwrap();
     Command::new("kill").args(["-9", &owner.to_string()]).status().unwrap();
-    std::thread::sleep(Duration::from_millis(50));
+    eventually(Duration::from_secs(5), "the killed owner gone", || {
+        gone(owner as u32).then_some(())
+    });
     // No agent or tmux process holds the lock file open.
     let lock = std::fs::canonicalize(w.state().join("lock")).unwrap();
     let tmux_pid = w.tmux(&["display-message", "-p", "#{pid}"]).trim().to_owned();
-    for pid in [a["pane_pid"].to_string(), tmux_pid] {
+    for pid in [a.pane_pid.unwrap().to_string(), tmux_pid] {
         for fd in std::fs::read_dir(format!("/proc/{pid}/fd"))
             .unwrap()
             .filter_map(Result::ok)

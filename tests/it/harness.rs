@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+pub use vigil::engine::{Activity, Lifecycle};
+pub use vigil::present::status::{AgentStatus, StatusReport};
 
 pub const VIGIL: &str = env!("CARGO_BIN_EXE_vigil");
 
@@ -94,16 +96,12 @@ impl World {
             .args(["-TERM", &child.id().to_string()])
             .status()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                return status.code();
-            }
-            if Instant::now() > deadline {
+        match poll(Duration::from_secs(10), || child.try_wait().unwrap()) {
+            Some(status) => status.code(),
+            None => {
                 let _ = child.kill();
                 panic!("vigil watch did not stop on SIGTERM");
             }
-            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -116,19 +114,13 @@ impl World {
 
     /// Waits (up to `secs`) until a journal record satisfies `check`; returns it.
     pub fn wait_journal(&self, secs: u64, what: &str, check: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            if let Some(r) = self.journal().into_iter().find(|r| check(r)) {
-                return r;
-            }
-            if Instant::now() > deadline {
-                panic!("timed out waiting for {what}; journal:\n{}", self.journal_text());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        self.eventually(Duration::from_secs(secs), what, || {
+            self.journal().into_iter().find(|r| check(r))
+        })
     }
 
-    pub fn status(&self) -> Value {
+    /// `vigil status --json`, typed.
+    pub fn status(&self) -> StatusReport {
         let out = self.vigil(&["status", "--json"]);
         assert!(
             out.status.success(),
@@ -138,32 +130,26 @@ impl World {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
-    pub fn agent(&self, name: &str) -> Value {
-        let status = self.status();
-        status["agents"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["name"] == name)
-            .cloned()
-            .unwrap()
+    pub fn agent(&self, name: &str) -> AgentStatus {
+        self.status().agent(name).cloned().unwrap()
     }
 
     /// Waits (up to `secs`) until `check` holds for the agent's status; returns it.
-    pub fn wait_for(&self, name: &str, secs: u64, what: &str, check: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let agent = self.agent(name);
-            if check(&agent) {
-                return agent;
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "{name}: timed out waiting for {what}; last status: {agent:#}\njournal:\n{}",
-                    self.journal_text()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
+    pub fn wait_for(&self, name: &str, secs: u64, what: &str, check: impl Fn(&AgentStatus) -> bool) -> AgentStatus {
+        let what = format!("{name}: {what}");
+        self.eventually(Duration::from_secs(secs), &what, || {
+            Some(self.agent(name)).filter(|a| check(a))
+        })
+    }
+
+    /// [`eventually`], with the journal in the failure message.
+    pub fn eventually<T>(&self, timeout: Duration, what: &str, probe: impl FnMut() -> Option<T>) -> T {
+        match poll(timeout, probe) {
+            Some(v) => v,
+            None => panic!(
+                "timed out after {timeout:?} waiting for {what}; journal:\n{}",
+                self.journal_text()
+            ),
         }
     }
 
@@ -186,6 +172,25 @@ impl World {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Waits (up to `secs`) until the session's pane shows `text`; returns the screen.
+    pub fn wait_screen(&self, session: &str, secs: u64, text: &str) -> String {
+        let found = poll(Duration::from_secs(secs), || {
+            Some(self.capture(session)).filter(|s| s.contains(text))
+        });
+        found.unwrap_or_else(|| panic!("`{text}` never showed in {session}:\n{}", self.capture(session)))
+    }
+
+    /// `vigil status --json` as the raw document, for tests of the wire format itself.
+    pub fn status_json(&self) -> Value {
+        let out = self.vigil(&["status", "--json"]);
+        assert!(
+            out.status.success(),
+            "status failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
     pub fn capture(&self, session: &str) -> String {
         self.tmux(&["capture-pane", "-p", "-J", "-t", &format!("={session}:"), "-S", "-50"])
     }
@@ -206,10 +211,7 @@ impl Drop for World {
         if let Some(mut child) = self.watch.take() {
             // TERM lets a pass finish, so no tmux client it started outlives it.
             let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
+            poll(Duration::from_secs(5), || child.try_wait().ok().flatten());
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -233,6 +235,44 @@ fn socket_path(name: &str) -> PathBuf {
         .to_owned();
     let base = std::env::var_os("TMUX_TMPDIR").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
     base.join(format!("tmux-{uid}")).join(name)
+}
+
+/// Polls `probe` (every 20 ms) until it gives a value or `timeout` has passed; `None`
+/// then. The one way tests wait for something to happen.
+pub fn poll<T>(timeout: Duration, probe: impl FnMut() -> Option<T>) -> Option<T> {
+    poll_every(timeout, Duration::from_millis(20), probe)
+}
+
+/// [`poll`], looking every `every`.
+pub fn poll_every<T>(timeout: Duration, every: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = probe() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(every);
+    }
+}
+
+/// Waits until `probe` gives a value; panics naming `what` after `timeout`.
+pub fn eventually<T>(timeout: Duration, what: &str, probe: impl FnMut() -> Option<T>) -> T {
+    poll(timeout, probe).unwrap_or_else(|| panic!("timed out after {timeout:?} waiting for {what}"))
+}
+
+/// Lets `span` pass in which the test expects nothing to happen (no restart, no nudge):
+/// the one kind of fixed wait a test may have, named for what it gives time to.
+pub fn wait_out(span: Duration, _nothing_happens: &str) {
+    std::thread::sleep(span);
+}
+
+/// Whether the process `pid` has exited (gone, or a zombie not yet reaped).
+pub fn gone(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next());
+    state.is_none_or(|s| s == 'Z' || s == 'X')
 }
 
 /// A `[[agent]]` table for a fake agent script.

@@ -1,27 +1,24 @@
 //! `vigil watch` on a real private tmux server with the fake agents, short thresholds
 //! from the config, and what `vigil status --json` and the panes show.
 
-use super::harness::{World, agent};
+use super::harness::*;
 
-fn lifecycle(a: &serde_json::Value) -> &str {
-    a["lifecycle"].as_str().unwrap_or("")
+fn lifecycle(a: &AgentStatus) -> &str {
+    a.lifecycle.map_or("", Lifecycle::as_str)
 }
 
 #[test]
 fn a_crashed_agent_is_recorded_zombie_with_its_exit_code_and_restarted_as_incarnation_2() {
     let mut w = World::new(&agent("crasher", "crasher.sh", "env = { CRASH_AFTER = \"1\" }"));
     w.watch();
-    let a = w.wait_for("crasher", 20, "incarnation 2", |a| a["incarnation"] == 2);
-    assert_eq!(a["last_exit"]["code"], 3);
+    let a = w.wait_for("crasher", 20, "incarnation 2", |a| a.incarnation == 2);
+    assert_eq!(a.last_exit.as_ref().unwrap().code.unwrap(), 3);
     assert!(
-        a["last_exit"]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("exited with status 3"),
-        "{a:#}"
+        a.last_exit.as_ref().unwrap().reason.contains("exited with status 3"),
+        "{a:#?}"
     );
-    assert_eq!(a["crashes"].as_array().unwrap().len(), 1);
-    assert_eq!(a["restarts"], 1);
+    assert_eq!(a.crashes.len(), 1);
+    assert_eq!(a.restarts, 1);
     let zombie = w
         .journal()
         .into_iter()
@@ -42,7 +39,7 @@ fn an_agent_killed_by_a_signal_is_a_zombie_and_replaced() {
     let mut w = World::new(&agent("worker", "worker.sh", ""));
     w.watch();
     let a = w.wait_for("worker", 20, "working", |a| lifecycle(a) == "working");
-    let pane_pid = a["pane_pid"].as_u64().unwrap();
+    let pane_pid = a.pane_pid.map(u64::from).unwrap();
     // The agent is the child of the pane's wrapper shell; kill it as the OOM killer would.
     let children = std::fs::read_to_string(format!("/proc/{pane_pid}/task/{pane_pid}/children")).unwrap();
     let agent_pid = children.split_whitespace().next().unwrap().to_owned();
@@ -50,16 +47,13 @@ fn an_agent_killed_by_a_signal_is_a_zombie_and_replaced() {
         .args(["-9", &agent_pid])
         .status()
         .unwrap();
-    let a = w.wait_for("worker", 20, "incarnation 2", |a| a["incarnation"] == 2);
-    assert_eq!(a["last_exit"]["code"], 137);
+    let a = w.wait_for("worker", 20, "incarnation 2", |a| a.incarnation == 2);
+    assert_eq!(a.last_exit.as_ref().unwrap().code.unwrap(), 137);
     assert!(
-        a["last_exit"]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("killed by signal 9"),
-        "{a:#}"
+        a.last_exit.as_ref().unwrap().reason.contains("killed by signal 9"),
+        "{a:#?}"
     );
-    assert_ne!(a["pane_pid"].as_u64(), Some(pane_pid));
+    assert_ne!(a.pane_pid.map(u64::from), Some(pane_pid));
 }
 
 #[test]
@@ -67,12 +61,15 @@ fn a_completed_agent_is_not_restarted_under_on_failure() {
     let mut w = World::new(&agent("finisher", "finisher.sh", "env = { FINISH_AFTER = \"0\" }"));
     w.watch();
     let a = w.wait_for("finisher", 20, "completed", |a| lifecycle(a) == "completed");
-    assert_eq!(a["last_exit"]["code"], 0);
-    std::thread::sleep(std::time::Duration::from_secs(2)); // ten polls
+    assert_eq!(a.last_exit.as_ref().unwrap().code.unwrap(), 0);
+    wait_out(
+        std::time::Duration::from_secs(2),
+        "ten polls in which nothing restarts it",
+    );
     let a = w.agent("finisher");
-    assert_eq!(a["incarnation"], 1);
+    assert_eq!(a.incarnation, 1);
     assert_eq!(lifecycle(&a), "completed");
-    assert!(a["reason"].as_str().unwrap().contains("on-failure"), "{a:#}");
+    assert!(a.reason.as_str().contains("on-failure"), "{a:#?}");
 }
 
 #[test]
@@ -80,11 +77,11 @@ fn the_spinner_reads_unchanged_and_is_stalled_after_the_timeout_then_restarted()
     let mut w = World::new(&agent("spinner", "spinner.sh", "stale_after = \"3s\""));
     w.watch();
     let a = w.wait_for("spinner", 20, "quiet", |a| {
-        a["activity"] == "quiet" && a["unchanged_checks"].as_u64() >= Some(5)
+        a.activity == Some(Activity::Quiet) && a.unchanged_checks >= 5
     });
-    assert_eq!(a["incarnation"], 1, "still the first incarnation while unchanged");
-    let a = w.wait_for("spinner", 20, "incarnation 2", |a| a["incarnation"] == 2);
-    assert_eq!(a["restarts"], 1);
+    assert_eq!(a.incarnation, 1, "still the first incarnation while unchanged");
+    let a = w.wait_for("spinner", 20, "incarnation 2", |a| a.incarnation == 2);
+    assert_eq!(a.restarts, 1);
     let stalled = w
         .journal()
         .into_iter()
@@ -103,19 +100,10 @@ fn the_spinner_reads_unchanged_and_is_stalled_after_the_timeout_then_restarted()
 fn the_prompt_agent_is_nudged_after_three_unchanged_checks_and_the_text_arrives() {
     let mut w = World::new(&agent("prompt", "prompt.sh", "nudge = \"keep going, step 2\""));
     w.watch();
-    let session = w.wait_for("prompt", 20, "working", |a| lifecycle(a) == "working")["session"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !w.capture(&session).contains("got instruction: keep going, step 2") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "nudge never arrived:\n{}",
-            w.capture(&session)
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let session = w
+        .wait_for("prompt", 20, "working", |a| lifecycle(a) == "working")
+        .session;
+    w.wait_screen(&session, 20, "got instruction: keep going, step 2");
     let nudge = w
         .journal()
         .into_iter()
@@ -134,19 +122,16 @@ fn the_prompt_agent_is_nudged_after_three_unchanged_checks_and_the_text_arrives(
 fn the_dialog_agent_is_waiting_and_never_nudged_or_killed() {
     let mut w = World::new(&agent("dialog", "dialog.sh", "stale_after = \"2s\"\nidle_checks = 1"));
     w.watch();
-    let a = w.wait_for("dialog", 20, "waiting", |a| a["activity"] == "waiting");
-    assert!(
-        a["reason"]
-            .as_str()
-            .unwrap()
-            .contains("Do you trust the files in this folder?"),
-        "{a:#}"
+    let a = w.wait_for("dialog", 20, "waiting", |a| a.activity == Some(Activity::Waiting));
+    assert!(a.reason.contains("Do you trust the files in this folder?"), "{a:#?}");
+    wait_out(
+        std::time::Duration::from_secs(4),
+        "twice the stale timeout, in which it is neither nudged nor killed",
     );
-    std::thread::sleep(std::time::Duration::from_secs(4)); // twice the stale timeout
     let a = w.agent("dialog");
     assert_eq!(
-        (a["incarnation"].as_u64(), lifecycle(&a), a["activity"].as_str()),
-        (Some(1), "working", Some("waiting"))
+        (a.incarnation, a.lifecycle, a.activity),
+        (1, Some(Lifecycle::Working), Some(Activity::Waiting))
     );
     let journal = w.journal();
     assert!(
@@ -159,7 +144,7 @@ fn the_dialog_agent_is_waiting_and_never_nudged_or_killed() {
         1,
         "the user is told once"
     );
-    let screen = w.capture(a["session"].as_str().unwrap());
+    let screen = w.capture(a.session.as_str());
     assert!(
         !screen.contains("answered"),
         "nothing was typed into the dialog:\n{screen}"
@@ -175,18 +160,12 @@ fn the_rate_limited_agent_cools_down_then_is_told_to_resume() {
     );
     let mut w = World::new(&body);
     w.watch();
-    let a = w.wait_for("limited", 20, "rate limited", |a| a["activity"] == "rate_limited");
-    assert!(a["rate_limit"]["until"].is_string(), "{a:#}");
-    let session = a["session"].as_str().unwrap().to_owned();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !w.capture(&session).contains("resumed (got: continue)") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "never resumed:\n{}",
-            w.capture(&session)
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let a = w.wait_for("limited", 20, "rate limited", |a| {
+        a.activity == Some(Activity::RateLimited)
+    });
+    assert!(a.rate_limit.is_some(), "{a:#?}");
+    let session = a.session.as_str().to_owned();
+    w.wait_screen(&session, 20, "resumed (got: continue)");
     let nudges = w
         .journal()
         .into_iter()
@@ -202,7 +181,7 @@ fn status_json_carries_the_contract_fields() {
     );
     w.watch();
     w.wait_for("worker", 20, "working", |a| lifecycle(a) == "working");
-    let status = w.status();
+    let status = w.status_json();
     let owner = &status["owner"];
     assert!(owner["pid"].is_u64() && owner["epoch"].is_u64(), "{owner}");
     assert!(owner["heartbeat_age_s"].as_f64().is_some_and(|s| s < 5.0), "{owner}");
@@ -232,10 +211,6 @@ fn status_json_carries_the_contract_fields() {
         }
     }
     assert_eq!(w.stop_watch(), Some(0));
-    assert_eq!(
-        w.status()["owner"],
-        serde_json::Value::Null,
-        "no owner once watch stopped"
-    );
+    assert_eq!(w.status().owner, None, "no owner once watch stopped");
     assert!(!w.sessions().is_empty(), "agents keep running after watch stops");
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::harness::{VIGIL, World, agent};
+use super::harness::*;
 
 /// Stops, at the end of a test, a process the test did not start as its child (a
 /// `vigil watch` started by `vigil check --restart`).
@@ -18,10 +18,9 @@ struct StopOnDrop(u64);
 impl Drop for StopOnDrop {
     fn drop(&mut self) {
         let _ = Command::new("kill").args(["-TERM", &self.0.to_string()]).status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while state_of(self.0).is_some_and(|s| s != 'Z') && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        poll(Duration::from_secs(5), || {
+            state_of(self.0).is_none_or(|s| s == 'Z').then_some(())
+        });
     }
 }
 
@@ -72,7 +71,7 @@ fn intents(w: &World) -> usize {
 fn check_against_a_fresh_owner_exits_0_and_touches_nothing() {
     let mut w = World::new(&agent("worker", "worker.sh", ""));
     w.watch();
-    w.wait_for("worker", 20, "working", |a| a["lifecycle"] == "working");
+    w.wait_for("worker", 20, "working", |a| a.lifecycle == Some(Lifecycle::Working));
     let out = w.vigil(&["check"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("ok: pid"), "{}", text(&out));
@@ -97,24 +96,27 @@ fn no_owner_at_all_is_exit_1_with_a_clear_message_and_restart_starts_one() {
     let _stop = StopOnDrop(owner["pid"].as_u64().unwrap());
     assert_eq!(owner["epoch"], 1);
     assert_eq!(owner["role"], "watch");
-    w.wait_for("worker", 20, "working", |a| a["lifecycle"] == "working");
+    w.wait_for("worker", 20, "working", |a| a.lifecycle == Some(Lifecycle::Working));
 }
 
 #[test]
 fn a_stopped_owner_with_an_old_heartbeat_is_termed_then_killed_and_a_new_owner_adopts_the_agents() {
     let mut w = World::new(&(agent("worker", "worker.sh", "") + &agent("other", "worker.sh", "")));
     w.watch();
-    w.wait_for("worker", 20, "working", |a| a["lifecycle"] == "working");
-    w.wait_for("other", 20, "working", |a| a["lifecycle"] == "working");
+    w.wait_for("worker", 20, "working", |a| a.lifecycle == Some(Lifecycle::Working));
+    w.wait_for("other", 20, "working", |a| a.lifecycle == Some(Lifecycle::Working));
     let before = w.status();
-    let old_pid = before["owner"]["pid"].as_u64().unwrap();
-    let old_epoch = before["owner"]["epoch"].as_u64().unwrap();
+    let old_owner = before.owner.clone().unwrap();
+    let (old_pid, old_epoch) = (u64::from(old_owner.pid), old_owner.epoch);
     let intents_before = intents(&w);
     Command::new("kill")
         .args(["-STOP", &old_pid.to_string()])
         .status()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1300));
+    wait_out(
+        Duration::from_millis(1300),
+        "the stopped owner's heartbeat grows older than 1s",
+    );
     assert_eq!(state_of(old_pid), Some('T'));
 
     let t0 = Instant::now();
@@ -155,19 +157,17 @@ fn a_stopped_owner_with_an_old_heartbeat_is_termed_then_killed_and_a_new_owner_a
         Some(old_epoch + 1),
         "the lock was free for a new claim"
     );
-    std::thread::sleep(Duration::from_millis(800));
-    let after = w.status();
-    assert_eq!(after["owner"]["pid"].as_u64(), Some(new_pid));
-    for (a, b) in before["agents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .zip(after["agents"].as_array().unwrap())
-    {
-        assert_eq!(a["pane_pid"], b["pane_pid"], "{} kept its process", a["name"]);
-        assert_eq!(a["incarnation"], b["incarnation"], "{} kept its incarnation", a["name"]);
-        assert_eq!(b["lifecycle"], "working");
-        assert!(alive(b["pane_pid"].as_u64().unwrap()));
+    let after = w.eventually(Duration::from_secs(10), "the new owner's first pass", || {
+        let s = w.status();
+        let adopted = s.owner.as_ref().map(|o| u64::from(o.pid)) == Some(new_pid)
+            && s.saved_at.zip(s.owner.as_ref()).is_some_and(|(t, o)| t >= o.since);
+        adopted.then_some(s)
+    });
+    for (a, b) in before.agents.iter().zip(&after.agents) {
+        assert_eq!(a.pane_pid, b.pane_pid, "{} kept its process", a.name);
+        assert_eq!(a.incarnation, b.incarnation, "{} kept its incarnation", a.name);
+        assert_eq!(b.lifecycle, Some(Lifecycle::Working));
+        assert!(alive(b.pane_pid.map(u64::from).unwrap()));
     }
     assert_eq!(intents(&w), intents_before, "nothing was started or killed in tmux");
 }
@@ -182,7 +182,10 @@ fn a_recorded_pid_that_now_belongs_to_another_process_is_never_signalled() {
     let mut owner = read_json(&owner_path);
     owner["pid"] = stranger.id().into();
     std::fs::write(&owner_path, owner.to_string()).unwrap();
-    std::thread::sleep(Duration::from_millis(1100));
+    wait_out(
+        Duration::from_millis(1100),
+        "the recorded heartbeat grows older than 1s",
+    );
 
     let out = w.vigil(&["check", "--stale-after", "1s", "--grace", "1s"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -193,7 +196,10 @@ fn a_recorded_pid_that_now_belongs_to_another_process_is_never_signalled() {
     let _stop = StopOnDrop(new_owner["pid"].as_u64().unwrap());
     assert_eq!(new_owner["epoch"], 2);
 
-    std::thread::sleep(Duration::from_millis(300));
+    wait_out(
+        Duration::from_millis(300),
+        "a signal sent to the stranger, were there one, to land",
+    );
     assert!(stranger.try_wait().unwrap().is_none(), "the stranger was not signalled");
     assert_eq!(state_of(u64::from(stranger.id())), Some('S'));
     let steps: Vec<Value> = checks(&w).iter().map(|r| r["step"].clone()).collect();
@@ -227,7 +233,7 @@ fn watch_under_systemd_says_ready_then_watchdog_then_stopping_and_leaves_the_age
     let w = World::new(&agent("worker", "worker.sh", ""));
     // A live agent to adopt.
     assert!(w.vigil(&["up"]).status.success());
-    let pane_pid = w.agent("worker")["pane_pid"].as_u64().unwrap();
+    let pane_pid = w.agent("worker").pane_pid.map(u64::from).unwrap();
     let socket_path = w.dir.path().join("notify.sock");
     let sock = UnixDatagram::bind(&socket_path).unwrap();
     sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
@@ -278,7 +284,7 @@ fn watch_under_systemd_says_ready_then_watchdog_then_stopping_and_leaves_the_age
     assert!(first("READY=1") < first("WATCHDOG=1") && first("WATCHDOG=1") < first("STOPPING=1"));
     assert!(alive(pane_pid), "the agent outlives vigil");
     assert_eq!(
-        w.agent("worker")["pane_pid"].as_u64(),
+        w.agent("worker").pane_pid.map(u64::from),
         Some(pane_pid),
         "adopted, not restarted"
     );
@@ -311,7 +317,7 @@ fn config_plus(w: &World, extra: &str) -> String {
 fn a_config_edit_applies_without_restarting_agents_and_a_bad_one_is_refused_with_its_place() {
     let mut w = World::new(&agent("a", "worker.sh", ""));
     w.watch();
-    let a = w.wait_for("a", 20, "working", |a| a["lifecycle"] == "working");
+    let a = w.wait_for("a", 20, "working", |a| a.lifecycle == Some(Lifecycle::Working));
 
     // A good edit, as editors save: a new file renamed over the old one.
     let good = config_plus(&w, &agent("b", "worker.sh", "idle_checks = 7"));
@@ -320,44 +326,36 @@ fn a_config_edit_applies_without_restarting_agents_and_a_bad_one_is_refused_with
     std::fs::write(&tmp, &good).unwrap();
     std::fs::rename(&tmp, w.config()).unwrap();
     w.wait_for("b", 20, "b started by the reloaded config", |b| {
-        b["lifecycle"] == "working"
+        b.lifecycle == Some(Lifecycle::Working)
     });
     let reloaded: Vec<Value> = w.journal().into_iter().filter(|r| r["kind"] == "reloaded").collect();
     assert_eq!(reloaded.len(), 1, "{reloaded:?}");
     assert_eq!(reloaded[0]["added"], serde_json::json!(["b"]));
     let a_now = w.agent("a");
-    assert_eq!(a_now["pane_pid"], a["pane_pid"], "a was not restarted");
-    assert_eq!(a_now["incarnation"], a["incarnation"]);
+    assert_eq!(a_now.pane_pid, a.pane_pid, "a was not restarted");
+    assert_eq!(a_now.incarnation, a.incarnation);
 
     // A bad edit, written in place: refused with file:line:column, old config kept.
     let bad = format!("{good}bogus_key = 1\n");
     let line = bad.lines().count();
     std::fs::write(w.config(), &bad).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let warning = loop {
-        let found = w.journal().into_iter().find(|r| {
-            r["kind"] == "warning" && r["message"].as_str().is_some_and(|m| m.contains("config not reloaded"))
-        });
-        if let Some(found) = found {
-            break found;
-        }
-        assert!(Instant::now() < deadline, "the bad config was never refused");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let warning = w.wait_journal(10, "the bad config refused", |r| {
+        r["kind"] == "warning" && r["message"].as_str().is_some_and(|m| m.contains("config not reloaded"))
+    });
     let message = warning["message"].as_str().unwrap();
     let place = format!("{}:{line}:1", w.config().display());
     assert!(message.contains(&place) && message.contains("bogus_key"), "{message}");
     assert!(message.contains("the running config stays"), "{message}");
     // Still supervising both, with the same processes.
     let hb1 = read_json(&w.state().join("heartbeat"))["loops"].as_u64().unwrap();
-    std::thread::sleep(Duration::from_millis(600));
+    wait_out(Duration::from_millis(600), "three polls");
     let hb2 = read_json(&w.state().join("heartbeat"))["loops"].as_u64().unwrap();
     assert!(hb2 > hb1, "the owner keeps looping");
     assert_eq!(w.sessions().len(), 2, "a and b keep running");
     // Fixed again (status needs a valid file): a kept its process throughout.
     std::fs::write(w.config(), &good).unwrap();
-    assert_eq!(w.agent("a")["pane_pid"], a["pane_pid"]);
-    assert_eq!(w.agent("a")["incarnation"], a["incarnation"]);
+    assert_eq!(w.agent("a").pane_pid, a.pane_pid);
+    assert_eq!(w.agent("a").incarnation, a.incarnation);
     assert_eq!(w.stop_watch(), Some(0));
 }
 
@@ -365,17 +363,13 @@ fn a_config_edit_applies_without_restarting_agents_and_a_bad_one_is_refused_with
 fn sighup_reloads_the_config() {
     let mut w = World::new(&agent("a", "worker.sh", ""));
     w.watch();
-    w.wait_for("a", 20, "working", |a| a["lifecycle"] == "working");
-    let owner = w.status()["owner"]["pid"].as_u64().unwrap();
+    w.wait_for("a", 20, "working", |a| a.lifecycle == Some(Lifecycle::Working));
+    let owner = w.status().owner.map(|o| u64::from(o.pid)).unwrap();
     Command::new("kill")
         .args(["-HUP", &owner.to_string()])
         .status()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !w.journal().iter().any(|r| r["kind"] == "reloaded") {
-        assert!(Instant::now() < deadline, "SIGHUP did not reload");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    w.wait_journal(10, "SIGHUP to reload", |r| r["kind"] == "reloaded");
     assert!(alive(owner), "SIGHUP does not end vigil");
     assert_eq!(w.stop_watch(), Some(0));
 }

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::harness::{VIGIL, World, agent};
+use super::harness::*;
 
 const DASH: &str = "dash";
 
@@ -144,7 +144,7 @@ fn a_key_nudges_the_selected_agent_and_the_decision_shows_in_the_event_log() {
 fn sigterm_restores_the_terminal_and_a_second_tui_is_a_viewer() {
     let mut w = World::new(&agent("worker", "worker.sh", ""));
     w.watch();
-    w.wait_for("worker", 20, "working", |a| a["lifecycle"] == "working");
+    w.wait_for("worker", 20, "working", |a| a.lifecycle == Some(Lifecycle::Working));
     start_tui(&w);
     let screen = wait_screen(&w, DASH, 20, "the viewer title", |s| s.contains("VIEWER · owner pid"));
     assert!(screen.contains("(vigil watch, epoch 1)"), "{screen}");
