@@ -52,6 +52,16 @@ pub enum CommandLine {
     Shell(String),
 }
 
+impl CommandLine {
+    /// Bytes it takes on a command line: every argument and a separator each.
+    fn byte_len(&self) -> usize {
+        match self {
+            CommandLine::Argv(argv) => argv.iter().map(|a| a.len() + 1).sum(),
+            CommandLine::Shell(s) => s.len(),
+        }
+    }
+}
+
 /// One `[[agent]]`, with everything resolved.
 #[derive(Clone, Debug)]
 pub struct AgentConfig {
@@ -143,10 +153,33 @@ impl Config {
     }
 }
 
-/// The project id for a config file: its directory's name made tmux-safe, and a short
-/// hash of the absolute path so two checkouts with the same name differ.
-fn project_id(path: &Path) -> String {
+/// `path` with every symlink resolved, so that one project reached through two paths
+/// (`app` and `alias -> app`) is one project with one state dir and one lock. The part of
+/// the path that does not exist yet (a state dir about to be made) is kept as written,
+/// after the longest prefix that does exist has been resolved.
+pub fn canonical(path: &Path) -> PathBuf {
     let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let mut missing = Vec::new();
+    let mut existing = abs.as_path();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(existing) {
+            return missing.iter().rev().fold(real, |p: PathBuf, part| p.join(part));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                missing.push(name.to_owned());
+                existing = parent;
+            }
+            _ => return abs,
+        }
+    }
+}
+
+/// The project id for a config file: its directory's name made tmux-safe, and a short
+/// hash of its canonical path so two checkouts with the same name differ and one
+/// checkout reached through a symlink does not.
+fn project_id(path: &Path) -> String {
+    let abs = canonical(path);
     let dir = abs
         .parent()
         .and_then(|d| d.file_name())
@@ -162,6 +195,23 @@ fn project_id(path: &Path) -> String {
     }
     let hash = format!("{:x}", md5::compute(abs.to_string_lossy().as_bytes()));
     format!("{safe}-{}", &hash[..8])
+}
+
+/// Longest env value, and longest command with its env, that fit in one tmux command
+/// (tmux's own messages carry at most 16 KiB, with room kept for vigil's tags).
+const MAX_ENV_VALUE: usize = 4096;
+const MAX_COMMAND: usize = 8192;
+/// Longest text (nudge, resume, handoff template) typed into a pane in one go.
+const MAX_TYPED: usize = 2048;
+
+/// A name `tmux -L` turns into a socket file of its own: no path, no `.`/`..`.
+fn usable_socket(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 struct Loader<'a> {
@@ -202,16 +252,16 @@ impl Loader<'_> {
             None => Duration::from_secs(5),
         };
         let socket = match &raw.vigil.socket {
-            Some(s) if s.get_ref().is_empty() || s.get_ref().contains('/') => {
+            Some(s) if !usable_socket(s.get_ref()) => {
                 return Err(self.error(
                     Some(s.span()),
                     "vigil.socket",
-                    "a tmux socket name must be non-empty and contain no `/` (it is passed as `tmux -L NAME`)",
+                    "a tmux socket name must be 1 to 64 ASCII letters, digits, `-`, `_` or `.`, not starting with `.` (it is passed as `tmux -L NAME` and names a file)",
                 ));
             }
             s => s.as_ref().map(|s| s.get_ref().clone()),
         };
-        let state_dir = raw.vigil.state_dir.as_ref().map(|s| base.join(s.get_ref()));
+        let state_dir = raw.vigil.state_dir.as_ref().map(|s| canonical(&base.join(s.get_ref())));
         if raw.agent.is_empty() {
             return Err(self.error(
                 None,
@@ -252,36 +302,48 @@ impl Loader<'_> {
             socket,
             state_dir,
             project: project_id(self.path),
-            journal_max_bytes: raw
-                .vigil
-                .journal_max_mb
-                .as_ref()
-                .map_or(16, |v| v.get_ref().0.max(1) as u64)
+            journal_max_bytes: self.count(&raw.vigil.journal_max_mb, "vigil.journal_max_mb", 1..=4096, 16)?
                 * 1024
                 * 1024,
-            journal_keep: raw
-                .vigil
-                .journal_keep
-                .as_ref()
-                .map_or(4, |v| v.get_ref().0.max(1) as usize),
-            max_restarts_per_hour: match &raw.vigil.max_restarts_per_hour {
-                None => crate::engine::policy::FLEET_RESTARTS_PER_HOUR,
-                Some(v) if (1..=100_000).contains(&v.get_ref().0) => v.get_ref().0 as u32,
-                Some(v) => {
-                    return Err(self.error(
-                        Some(v.span()),
-                        "vigil.max_restarts_per_hour",
-                        format!("expected a whole number from 1 to 100000, found {}", v.get_ref().0),
-                    ));
-                }
-            },
+            journal_keep: self.count(&raw.vigil.journal_keep, "vigil.journal_keep", 1..=100, 4)?,
+            max_restarts_per_hour: self.count(
+                &raw.vigil.max_restarts_per_hour,
+                "vigil.max_restarts_per_hour",
+                1..=100_000,
+                crate::engine::policy::FLEET_RESTARTS_PER_HOUR,
+            )?,
             agents,
         })
     }
 
+    /// A whole number within `range`, or `default` when absent; anything else is an
+    /// error naming the key and the range.
+    fn count<T: TryFrom<i64>>(
+        &self,
+        value: &Option<Spanned<raw::Count>>,
+        key: &str,
+        range: std::ops::RangeInclusive<i64>,
+        default: T,
+    ) -> Result2<T> {
+        let Some(v) = value else { return Ok(default) };
+        let n = v.get_ref().0;
+        match T::try_from(n) {
+            Ok(t) if range.contains(&n) => Ok(t),
+            _ => Err(self.error(
+                Some(v.span()),
+                key,
+                format!(
+                    "expected a whole number from {} to {}, found {n}",
+                    range.start(),
+                    range.end()
+                ),
+            )),
+        }
+    }
+
+    /// The canonical directory of the config file: relative paths in it start here.
     fn base_dir(&self) -> PathBuf {
-        let abs = std::path::absolute(self.path).unwrap_or_else(|_| self.path.to_owned());
-        abs.parent().map(Path::to_owned).unwrap_or_default()
+        canonical(self.path).parent().map(Path::to_owned).unwrap_or_default()
     }
 
     fn deserialize(&self) -> Result2<RawConfig> {
@@ -345,7 +407,7 @@ impl Loader<'_> {
                         ),
                     ));
                 }
-                dir
+                canonical(&dir)
             }
         };
 
@@ -358,7 +420,25 @@ impl Loader<'_> {
                     "an environment variable needs a name without `=` and a value without NUL bytes",
                 ));
             }
+            if value.get_ref().len() > MAX_ENV_VALUE {
+                return Err(self.error(
+                    Some(value.span()),
+                    format!("{key}.env.{var}"),
+                    format!(
+                        "this value is {} bytes; at most {MAX_ENV_VALUE} fit through tmux (put a long value in a file and pass its path)",
+                        value.get_ref().len()
+                    ),
+                ));
+            }
             env.insert(var.clone(), value.get_ref().clone());
+        }
+        let size = command.byte_len() + env.iter().map(|(k, v)| k.len() + v.len() + 4).sum::<usize>();
+        if size > MAX_COMMAND {
+            return Err(self.error(
+                Some(raw.command.span()),
+                format!("{key}.command"),
+                format!("the command and env come to {size} bytes; at most {MAX_COMMAND} fit through tmux"),
+            ));
         }
 
         let preset_name = match &raw.preset {
@@ -434,7 +514,20 @@ impl Loader<'_> {
                 Some(s) => Ok(s.get_ref().0),
             }
         };
-        let text = |v: &Option<Spanned<String>>, default: String| v.as_ref().map_or(default, |s| s.get_ref().clone());
+        let text = |v: &Option<Spanned<String>>, field: &str, default: String| -> Result2<String> {
+            match v {
+                None => Ok(default),
+                Some(s) if s.get_ref().len() > MAX_TYPED => Err(self.error(
+                    Some(s.span()),
+                    format!("{key}.{field}"),
+                    format!(
+                        "this text is {} bytes; vigil types at most {MAX_TYPED} into a pane",
+                        s.get_ref().len()
+                    ),
+                )),
+                Some(s) => Ok(s.get_ref().clone()),
+            }
+        };
         let preset_lines = preset.rate_limit_lines.unwrap_or(d.rate_limit_lines) as i64;
         Ok(Policy {
             restart: t.restart.as_ref().map_or(d.restart, |r| *r.get_ref()),
@@ -446,8 +539,8 @@ impl Loader<'_> {
             crash_window: dur(&t.crash_window, "crash_window", d.crash_window)?,
             crash_max: count(&t.crash_max, "crash_max", 1, 1000, i64::from(d.crash_max))? as u32,
             crash_cooldown: dur(&t.crash_cooldown, "crash_cooldown", d.crash_cooldown)?,
-            nudge: text(&t.nudge, d.nudge),
-            resume: text(&t.resume, preset.resume.clone().unwrap_or(d.resume)),
+            nudge: text(&t.nudge, "nudge", d.nudge)?,
+            resume: text(&t.resume, "resume", preset.resume.clone().unwrap_or(d.resume))?,
             rate_limit_margin: match &t.rate_limit_margin {
                 Some(s) => s.get_ref().0,
                 None => d.rate_limit_margin,
@@ -461,7 +554,7 @@ impl Loader<'_> {
                 Some(c) => Some(self.command_argv(c, &format!("{key}.triage"))?),
             },
             triage_timeout: dur(&t.triage_timeout, "triage_timeout", d.triage_timeout)?,
-            handoff: text(&t.handoff, d.handoff),
+            handoff: text(&t.handoff, "handoff", d.handoff)?,
         })
     }
 
@@ -577,5 +670,41 @@ mod tests {
             project_id(Path::new("/b/app/vigil.toml"))
         );
         assert!(project_id(Path::new("/a/my.app/vigil.toml")).starts_with("my_app-"));
+    }
+
+    #[test]
+    fn a_project_reached_through_a_symlink_is_the_same_project() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = dir.path().join("app");
+        std::fs::create_dir_all(app.join("svc")).unwrap();
+        std::os::unix::fs::symlink(&app, dir.path().join("alias")).unwrap();
+        let text = "[vigil]\nstate_dir = \"state\"\n[[agent]]\nname = \"a\"\ncommand = \"x\"\ncwd = \"svc\"\n";
+        let direct = Config::parse(text, &app.join("vigil.toml")).unwrap();
+        let aliased = Config::parse(text, &dir.path().join("alias/vigil.toml")).unwrap();
+        assert_eq!(direct.project, aliased.project);
+        assert_eq!(direct.state_dir, aliased.state_dir);
+        assert_eq!(direct.agents[0].cwd, aliased.agents[0].cwd);
+        assert_eq!(direct.agents[0].cwd, std::fs::canonicalize(app.join("svc")).unwrap());
+    }
+
+    #[test]
+    fn text_too_long_for_tmux_is_refused_at_load() {
+        let agent = |extra: &str| format!("[[agent]]\nname = \"a\"\ncommand = \"x\"\ncwd = \"/tmp\"\n{extra}\n");
+        let long = "y".repeat(20_000);
+        for (extra, key) in [
+            (format!("env = {{ BIG = \"{long}\" }}"), "agent[0].env.BIG"),
+            (format!("nudge = \"{long}\""), "agent[0].nudge"),
+            (format!("resume = \"{long}\""), "agent[0].resume"),
+            (format!("handoff = \"{long}\""), "agent[0].handoff"),
+        ] {
+            let err = parse(&agent(&extra)).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("`{key}`")) && err.contains("20000 bytes"),
+                "{key}: {err:.300}"
+            );
+        }
+        let many: String = (0..3).map(|i| format!("V{i} = \"{}\", ", "z".repeat(4000))).collect();
+        let err = parse(&agent(&format!("env = {{ {} }}", many.trim_end_matches(", ")))).unwrap_err();
+        assert!(err.to_string().contains("`agent[0].command`"), "{err}");
     }
 }

@@ -54,15 +54,16 @@ impl Store {
     /// Where a project's state lives: `VIGIL_STATE_DIR`, else `state_dir` from the
     /// config, else `$XDG_STATE_HOME/vigil/<project-id>/`.
     pub fn locate(config: &Config) -> Result<PathBuf, StoreError> {
+        // Canonical, like the project itself: two paths to one dir are one lock.
         if let Some(dir) = std::env::var_os(STATE_DIR_ENV).filter(|d| !d.is_empty()) {
-            return Ok(PathBuf::from(dir));
+            return Ok(crate::config::canonical(Path::new(&dir)));
         }
         if let Some(dir) = &config.state_dir {
             return Ok(dir.clone());
         }
         let dirs = directories::ProjectDirs::from("", "", "vigil").ok_or(StoreError::NoHome)?;
         let base = dirs.state_dir().unwrap_or_else(|| dirs.data_local_dir());
-        Ok(base.join(&config.project))
+        Ok(crate::config::canonical(&base.join(&config.project)))
     }
 
     /// Opens (creating, 0700) the state directory.

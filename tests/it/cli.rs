@@ -180,3 +180,50 @@ fn log_shows_decisions_with_reasons() {
         let _: Value = serde_json::from_str(line).unwrap();
     }
 }
+
+#[test]
+fn a_project_reached_through_a_symlink_has_one_owner_and_one_agent() {
+    let w = World::new(&agent("a", "worker.sh", ""));
+    let elsewhere = tempfile::tempdir().unwrap();
+    let alias = elsewhere.path().join("alias");
+    std::os::unix::fs::symlink(w.dir.path(), &alias).unwrap();
+    // No VIGIL_STATE_DIR: each process finds the state dir from the project itself.
+    let xdg = elsewhere.path().join("xdg");
+    let vigil = |config: &std::path::Path| {
+        let mut cmd = std::process::Command::new(VIGIL);
+        cmd.arg("--config")
+            .arg(config)
+            .env_remove("VIGIL_STATE_DIR")
+            .env("XDG_STATE_HOME", &xdg)
+            .stdin(std::process::Stdio::null());
+        cmd
+    };
+    let mut watch = vigil(&w.config())
+        .arg("watch")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    w.eventually(std::time::Duration::from_secs(20), "the watch's agent started", || {
+        (w.sessions().len() == 1).then_some(())
+    });
+    let out = vigil(&alias.join("vigil.toml")).arg("tick").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "the second path is refused: {err}");
+    assert!(err.contains("another vigil owns this project"), "{err}");
+    let out = vigil(&alias.join("vigil.toml"))
+        .args(["up", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        w.sessions().len(),
+        1,
+        "one agent, not two: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    std::process::Command::new("kill")
+        .args(["-TERM", &watch.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(poll(std::time::Duration::from_secs(10), || watch.try_wait().unwrap()).is_some());
+}
