@@ -146,10 +146,15 @@ impl Config {
         self.agents.iter().find(|a| a.name.as_str() == name)
     }
 
-    /// The tmux session of an agent: `<project dir>-<agent>`, short enough to type.
+    /// The tmux session of an agent: `<project dir>-<4 hex of the project hash>-<agent>`,
+    /// short enough to type and unique per project, so `~/a/app` and `~/b/app` on one
+    /// tmux server never want the same name. (vigil recognises its sessions by their
+    /// tags, never by this name.)
     pub fn session_of(&self, agent: &AgentName) -> String {
-        let dir = self.project.rsplit_once('-').map_or(self.project.as_str(), |(d, _)| d);
-        format!("{dir}-{agent}")
+        match self.project.rsplit_once('-') {
+            Some((dir, hash)) => format!("{dir}-{}-{agent}", hash.get(..4).unwrap_or(hash)),
+            None => format!("{}-{agent}", self.project),
+        }
     }
 }
 
@@ -635,7 +640,7 @@ mod tests {
         assert_eq!(a.policy.idle_checks, 3);
         assert_eq!(a.command, CommandLine::Argv(vec!["claude".into(), "--continue".into()]));
         assert!(c.project.starts_with("proj-"));
-        assert_eq!(c.session_of(&a.name), "proj-a");
+        assert_eq!(c.session_of(&a.name), format!("proj-{}-a", &c.project[5..9]));
     }
 
     #[test]

@@ -227,3 +227,42 @@ fn a_project_reached_through_a_symlink_has_one_owner_and_one_agent() {
         .unwrap();
     assert!(poll(std::time::Duration::from_secs(10), || watch.try_wait().unwrap()).is_some());
 }
+
+#[test]
+fn two_projects_whose_directories_share_a_name_both_run_on_one_tmux_server() {
+    let w = World::new("");
+    let root = tempfile::tempdir().unwrap();
+    let agents = fixtures().join("agents");
+    let projects: Vec<std::path::PathBuf> = ["a", "b"].iter().map(|p| root.path().join(p).join("app")).collect();
+    for (i, dir) in projects.iter().enumerate() {
+        std::fs::create_dir_all(dir).unwrap();
+        let config = format!(
+            "[vigil]\nsocket = \"{}\"\nstate_dir = \"state\"\n\n{}",
+            w.socket,
+            agent("backend", "worker.sh", "").replace("{agents}", agents.to_str().unwrap())
+        );
+        std::fs::write(dir.join("vigil.toml"), config).unwrap();
+        let out = std::process::Command::new(VIGIL)
+            .arg("--config")
+            .arg(dir.join("vigil.toml"))
+            .arg("up")
+            .env_remove("VIGIL_STATE_DIR")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "project {i} started: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let sessions = w.sessions();
+    assert_eq!(sessions.len(), 2, "one session per project: {sessions:?}");
+    assert_ne!(sessions[0], sessions[1]);
+    assert!(
+        sessions
+            .iter()
+            .all(|s| s.starts_with("app-") && s.ends_with("-backend")),
+        "{sessions:?}"
+    );
+}
