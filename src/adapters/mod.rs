@@ -3,6 +3,7 @@
 //! (and plain errors) for the supervisor; none of them decides anything.
 
 pub mod clock;
+pub mod fs;
 pub mod git;
 pub mod helper;
 pub mod process;

@@ -108,11 +108,17 @@ impl Config {
             })
     }
 
+    /// Reads and parses the file. A FIFO or device in its place, or a file over 1 MiB,
+    /// is refused at once (never waited on); so is text that is not UTF-8.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let read = |source| ConfigError::Read {
             path: path.to_owned(),
             source,
-        })?;
+        };
+        let bytes = crate::adapters::fs::read_regular(path, MAX_CONFIG_BYTES, crate::adapters::fs::Links::Follow)
+            .map_err(read)?;
+        let text = String::from_utf8(bytes)
+            .map_err(|e| read(std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error())))?;
         Self::parse(&text, path)
     }
 
@@ -201,6 +207,9 @@ fn project_id(path: &Path) -> String {
     let hash = format!("{:x}", md5::compute(abs.to_string_lossy().as_bytes()));
     format!("{safe}-{}", &hash[..8])
 }
+
+/// Largest config file read.
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
 /// Longest env value, and longest command with its env, that fit in one tmux command
 /// (tmux's own messages carry at most 16 KiB, with room kept for vigil's tags).

@@ -103,3 +103,25 @@ fn the_config_is_found_from_a_subdirectory() {
     assert_eq!(none.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&none.stderr).contains("no vigil.toml"));
 }
+
+#[test]
+fn a_fifo_in_place_of_the_config_is_refused_at_once_not_waited_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("vigil.toml");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let mut child = Command::new(VIGIL)
+        .arg("--config")
+        .arg(&fifo)
+        .arg("status")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = super::harness::poll(std::time::Duration::from_secs(5), || child.try_wait().unwrap());
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(status.and_then(|s| s.code()), Some(2), "refused, not hung: {stderr}");
+    assert!(stderr.contains("a FIFO, not a regular file"), "{stderr}");
+}
