@@ -16,6 +16,7 @@ use super::Project;
 use crate::adapters::clock::now;
 use crate::adapters::systemd;
 use crate::engine::time::human;
+use crate::store::record::CheckStep;
 use crate::store::{OwnerRecord, Store};
 use crate::supervisor::watchdog::{self, DEFAULT_STALE_AFTER, Proc, Stop, Verdict};
 
@@ -54,14 +55,14 @@ pub fn run(project: &Project, options: Options) -> Result<ExitCode> {
     say(&found);
     let stopped = if stopped {
         if let (Some(store), Some(owner)) = (&store, &old) {
-            watchdog::journal(store, now(), "found", Some(owner), &found)?;
+            watchdog::journal(store, now(), CheckStep::Found, Some(owner), &found)?;
         }
         true
     } else {
         // A hung owner has a state dir: it wrote owner.json there.
         let store = store.context("the owner's state dir vanished")?;
         let owner = old.as_ref().context("a hung owner is recorded")?;
-        watchdog::journal(&store, now(), "found", Some(owner), &found)?;
+        watchdog::journal(&store, now(), CheckStep::Found, Some(owner), &found)?;
         let outcome = watchdog::stop(&store, owner, options.grace, now, &mut |line| say(line))?;
         !matches!(outcome, Stop::Survived)
     };
@@ -135,7 +136,7 @@ fn restart(project: &Project, old: Option<&OwnerRecord>, say: &dyn Fn(&str)) -> 
                 )
             };
             say(&message);
-            watchdog::journal(&store, now(), "restarted", Some(&o), &message)?;
+            watchdog::journal(&store, now(), CheckStep::Restarted, Some(&o), &message)?;
             return Ok(ExitCode::SUCCESS);
         }
         if let Ok(Some(status)) = child.try_wait() {
@@ -144,7 +145,7 @@ fn restart(project: &Project, old: Option<&OwnerRecord>, say: &dyn Fn(&str)) -> 
                 log_path.display()
             );
             say(&message);
-            watchdog::journal(&store, now(), "restart_failed", None, &message)?;
+            watchdog::journal(&store, now(), CheckStep::RestartFailed, None, &message)?;
             return Ok(ExitCode::from(1));
         }
         if Instant::now() >= deadline {
@@ -154,7 +155,7 @@ fn restart(project: &Project, old: Option<&OwnerRecord>, say: &dyn Fn(&str)) -> 
                 log_path.display()
             );
             say(&message);
-            watchdog::journal(&store, now(), "restart_failed", None, &message)?;
+            watchdog::journal(&store, now(), CheckStep::RestartFailed, None, &message)?;
             return Ok(ExitCode::from(1));
         }
         std::thread::sleep(Duration::from_millis(50));

@@ -2,17 +2,16 @@
 //! decision with its reason, as lines for people or raw JSON; and printing what one
 //! pass journaled for the commands that run passes.
 
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Result;
-use serde_json::Value;
 
 use super::Project;
 use crate::present::record_line;
-use crate::store::{Store, read_journal};
+use crate::store::{Entry, Follower, Line, Store};
 
 impl Project {
     /// Follows the owner's journal without claiming anything.
@@ -36,73 +35,58 @@ impl Project {
     }
 }
 
-/// Prints what a pass journaled: a line each for people, or raw JSON lines.
-pub(super) fn print_records(records: &[Value], json: bool) {
+/// Prints what a pass journaled: a line each for people, or JSON lines as on disk.
+pub(super) fn print_records(records: &[Entry], json: bool) {
     let mut out = std::io::stdout().lock();
     for r in records {
-        let line = if json {
-            Some(r.to_string())
-        } else {
-            record_line(r, false)
-        };
+        let line = if json { r.to_line().ok() } else { record_line(r, false) };
         if let Some(line) = line {
             let _ = writeln!(out, "{line}");
         }
     }
 }
 
-/// Prints the last `lines` records, then (with `follow`) new ones as they come.
+/// Prints the last `lines` records, then (with `follow`) new ones as they come. With
+/// `json` every line that is JSON is printed as written, a kind this vigil does not
+/// know included.
 fn print_log(path: &Path, json: bool, follow: bool, lines: usize) -> Result<()> {
-    let records = read_journal(path)?;
-    let shown: Vec<&Value> = records
-        .iter()
-        .filter(|r| json || record_line(r, true).is_some())
+    let mut follower = Follower::new(path.to_owned());
+    let shown: Vec<String> = follower
+        .read_new_lines()
+        .into_iter()
+        .filter_map(|l| shown_line(l, json))
         .collect();
     let skip = shown.len().saturating_sub(lines);
-    for r in &shown[skip..] {
-        print_one(r, json);
+    for line in &shown[skip..] {
+        print_one(line);
     }
     if !follow {
         return Ok(());
     }
-    let mut offset = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    let mut pending = String::new();
     loop {
         std::thread::sleep(Duration::from_millis(300));
-        let Ok(mut file) = std::fs::File::open(path) else {
-            continue;
-        };
-        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-        if len < offset {
-            offset = 0; // rotated or replaced
-        }
-        if len == offset {
-            continue;
-        }
-        file.seek(SeekFrom::Start(offset))?;
-        let mut chunk = String::new();
-        file.read_to_string(&mut chunk)?;
-        offset = len;
-        pending.push_str(&chunk);
-        while let Some(end) = pending.find('\n') {
-            let line: String = pending.drain(..=end).collect();
-            if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                print_one(&v, json);
+        for line in follower.read_new_lines() {
+            if let Some(line) = shown_line(line, json) {
+                print_one(&line);
             }
         }
     }
 }
 
-fn print_one(v: &Value, json: bool) {
-    let line = if json {
-        Some(v.to_string())
+/// What `vigil log` prints for one journal line, if anything.
+fn shown_line(line: Line, json: bool) -> Option<String> {
+    if json {
+        serde_json::from_str::<serde_json::Value>(&line.raw)
+            .ok()
+            .map(|_| line.raw)
     } else {
-        record_line(v, true)
-    };
-    if let Some(line) = line {
-        let mut out = std::io::stdout().lock();
-        if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
-            std::process::exit(0); // the reader went away (e.g. `| head`)
-        }
+        line.entry.as_ref().and_then(|e| record_line(e, true))
+    }
+}
+
+fn print_one(line: &str) {
+    let mut out = std::io::stdout().lock();
+    if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
+        std::process::exit(0); // the reader went away (e.g. `| head`)
     }
 }

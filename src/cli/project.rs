@@ -11,7 +11,7 @@ use crate::adapters::clock::now;
 use crate::adapters::tmux::TmuxCli;
 use crate::config::Config;
 use crate::engine::AgentName;
-use crate::store::{Role, Store, StoreError};
+use crate::store::{Record, Role, Store, StoreError};
 use crate::supervisor::{Supervisor, SupervisorError};
 
 /// A loaded project: its config, where its state lives, its tmux.
@@ -61,8 +61,10 @@ impl Project {
         match Supervisor::claim(self.config.clone(), self.tmux.clone(), store, role, now()) {
             Ok((sup, records)) => {
                 // Only what the user must hear (a quarantined snapshot); the rest is in the journal.
-                for r in records.iter().filter(|r| r["kind"] == "warning") {
-                    eprintln!("vigil: {}", r["message"].as_str().unwrap_or_default());
+                for r in &records {
+                    if let Record::Warning { message } = &r.record {
+                        eprintln!("vigil: {message}");
+                    }
                 }
                 Ok(Some(sup))
             }

@@ -21,7 +21,7 @@ impl Project {
                 let mut records = sup.pass(vec![command], false, now())?;
                 records.extend(sup.settle_triage(false, now)?);
                 log::print_records(&records, false);
-                let failed = records.iter().any(|r| r["kind"] == "failed");
+                let failed = records.iter().any(|r| r.record.is_failure());
                 Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
             }
             None => {

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::Project;
 use crate::adapters::clock::now;
 use crate::engine::{AgentName, Command, Incarnation};
-use crate::store::Role;
+use crate::store::{Record, Role};
 use crate::supervisor::spawn::{self, Outcome, UpResult};
 
 impl Project {
@@ -26,7 +26,7 @@ impl Project {
             Some(mut sup) => {
                 let before = incarnations(sup.mind(), &agents);
                 let records = sup.pass(commands, false, now())?;
-                if records.iter().any(|r| r["kind"] == "intent") {
+                if records.iter().any(|r| matches!(r.record, Record::Intent { .. })) {
                     // Let a command that dies at once die, so it is reported as failed.
                     std::thread::sleep(SETTLE);
                     sup.pass(Vec::new(), false, now())?;

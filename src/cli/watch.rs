@@ -22,7 +22,7 @@ use crate::adapters::tmux::TmuxCli;
 use crate::config::Config;
 use crate::engine::time::human;
 use crate::present;
-use crate::store::Role;
+use crate::store::{Record, Role};
 use crate::supervisor::{Supervisor, SupervisorError};
 
 /// Edits come in bursts (truncate, write, rename): wait this long after the first
@@ -133,11 +133,11 @@ async fn watch(project: &Project, options: Options) -> Result<ExitCode> {
     }
     systemd.stopping("stopping; the agents keep running");
     let journal = sup.store().journal();
-    journal.append(
-        now(),
-        "released",
-        &serde_json::json!({"pid": std::process::id(), "epoch": sup.epoch()}),
-    )?;
+    let released = Record::Released {
+        pid: std::process::id(),
+        epoch: sup.epoch(),
+    };
+    journal.append(now(), released)?;
     println!("vigil watch: stopped; the agents keep running (`vigil status` shows them)");
     Ok(ExitCode::SUCCESS)
 }
@@ -217,7 +217,12 @@ impl Reloader {
                     self.path.display()
                 );
                 eprintln!("vigil watch: {message}");
-                journal.append(now(), "warning", &serde_json::json!({ "message": message }))?;
+                journal.append(
+                    now(),
+                    Record::Warning {
+                        message: message.clone(),
+                    },
+                )?;
                 self.status = message;
                 return Ok(false);
             }
@@ -236,7 +241,7 @@ impl Reloader {
             Err(e) => {
                 let message = format!("config not reloaded ({why}), the running config stays: {e}");
                 eprintln!("vigil watch: {message}");
-                journal.append(now(), "warning", &serde_json::json!({ "message": message }))?;
+                journal.append(now(), Record::Warning { message })?;
                 self.status = format!("config not reloaded ({why}): see `vigil log`");
                 Ok(false)
             }

@@ -126,7 +126,7 @@ impl Default for Inputs {
 }
 
 /// What a user asked for, through the CLI or the inbox.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "command", content = "agent", rename_all = "snake_case")]
 pub enum Command {
     /// Start it if it is not running (and lift a `stop`).
@@ -237,7 +237,7 @@ impl Action {
 }
 
 /// Something the engine noticed or decided, with its reason, for the journal.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     pub agent: String,
     pub incarnation: Incarnation,
@@ -246,7 +246,7 @@ pub struct Event {
     pub reason: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", content = "to", rename_all = "snake_case")]
 pub enum What {
     Lifecycle(Lifecycle),

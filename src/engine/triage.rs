@@ -46,14 +46,14 @@ pub struct Answer {
 }
 
 /// How a triage of one incarnation ended, handed to the engine by the supervisor.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TriageResult {
     pub agent: AgentName,
     pub incarnation: Incarnation,
     pub outcome: TriageOutcome,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum TriageOutcome {
     Answered(Answer),

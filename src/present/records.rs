@@ -1,102 +1,168 @@
 //! One journal record as a line for a person, for `vigil log`, `vigil watch` and the
 //! dashboard's event log. Formats only.
 
-use serde_json::Value;
+use crate::engine::{Action, Command, Purpose, TriageOutcome, TriageResult, What};
+use crate::store::Entry;
+use crate::store::record::{Check, Checkpoint, Failure, Record};
 
-use crate::engine::Time;
-
-fn text<'a>(v: &'a Value, key: &str) -> &'a str {
-    v.get(key).and_then(Value::as_str).unwrap_or("")
-}
-
-fn time_of(v: &Value, full: bool) -> String {
-    let t: Option<Time> = serde_json::from_value(v["t"].clone()).ok();
-    match t {
-        Some(t) if full => t.to_string(),
-        Some(t) => t.clock(),
-        None => "--:--:--".into(),
-    }
+/// Who an agent-and-incarnation record is about: "backend #3".
+fn who(agent: &str, incarnation: impl std::fmt::Display) -> String {
+    format!("{agent} #{incarnation}")
 }
 
 /// One journal record as a line for a person; `None` for records only machines need.
-pub fn record_line(v: &Value, full_time: bool) -> Option<String> {
-    let t = time_of(v, full_time);
-    let who = |v: &Value| {
-        let agent = text(v, "agent");
-        match v.get("incarnation").and_then(Value::as_u64) {
-            Some(i) => format!("{agent} #{i}"),
-            None => agent.to_owned(),
-        }
+pub fn record_line(entry: &Entry, full_time: bool) -> Option<String> {
+    let t = if full_time {
+        entry.t.to_string()
+    } else {
+        entry.t.clock()
     };
-    let line = match text(v, "kind") {
-        "event" => {
-            let what = match (text(v, "event"), text(v, "to")) {
-                ("lifecycle", to) => format!("is {to}"),
-                ("activity", to) => format!("is {}", to.replace('_', " ")),
-                ("adopted", _) => "adopted".into(),
-                ("held", _) => "held".into(),
-                ("stray", _) => "stray session".into(),
-                _ => "note".into(),
+    let line = match &entry.record {
+        Record::Event(e) => {
+            let what = match &e.what {
+                What::Lifecycle(to) => format!("is {}", to.as_str()),
+                What::Activity(to) => format!("is {}", to.as_str().replace('_', " ")),
+                What::Adopted => "adopted".into(),
+                What::Held => "held".into(),
+                What::Stray => "stray session".into(),
+                What::Note => "note".into(),
             };
-            format!("{t} {} {what}: {}", who(v), text(v, "reason"))
+            format!("{t} {} {what}: {}", who(&e.agent, e.incarnation.0), e.reason)
         }
-        "intent" => {
-            let a = &v["action"];
-            let verb = match (text(a, "action"), text(a, "purpose")) {
-                ("start", _) => "start".to_owned(),
-                ("kill", _) => "kill".to_owned(),
-                ("send", "resume") => format!("resume (types {:?})", text(a, "text")),
-                ("send", "handoff") => format!("handoff (types {:?})", text(a, "text")),
-                ("send", _) => format!("nudge (types {:?})", text(a, "text")),
-                (other, _) => other.to_owned(),
+        Record::Intent { action, .. } => intent_line(&t, action),
+        Record::Notify {
+            agent,
+            incarnation,
+            reason,
+            ..
+        } => format!("{t} {} NEEDS A HUMAN: {reason}", who(agent.as_str(), incarnation.0)),
+        Record::Failed(Failure { id, error, .. }) => {
+            format!("{t} ✗ action {} failed: {error}", id.as_deref().unwrap_or(""))
+        }
+        Record::Warning { message } => format!("{t} warning: {message}"),
+        Record::Note { agent, reason } => format!("{t} {agent}: {reason}"),
+        Record::Command { request, .. } => {
+            format!("{t} command from inbox: {} {}", command_verb(request), request.agent())
+        }
+        Record::Triage {
+            agent,
+            incarnation,
+            command,
+            reason,
+        } => format!(
+            "{t} {} → triage: asked `{}` ({reason})",
+            who(agent.as_str(), incarnation.0),
+            command.join(" ")
+        ),
+        Record::Triaged(TriageResult {
+            agent,
+            incarnation,
+            outcome,
+        }) => {
+            let said = match outcome {
+                TriageOutcome::Answered(a) => format!("{} — {}", a.verdict, a.reason),
+                TriageOutcome::Failed { why } => format!("no usable answer: the command {why}"),
             };
-            format!("{t} {} → {verb}: {}", who(a), text(a, "reason"))
+            format!("{t} {} triage answer: {said}", who(agent.as_str(), incarnation.0))
         }
-        "notify" => format!("{t} {} NEEDS A HUMAN: {}", who(v), text(v, "reason")),
-        "failed" => format!("{t} ✗ action {} failed: {}", text(v, "id"), text(v, "error")),
-        "warning" => format!("{t} warning: {}", text(v, "message")),
-        "note" => format!("{t} {}: {}", who(v), text(v, "reason")),
-        "command" => {
-            let r = &v["request"];
-            format!(
-                "{t} command from {}: {} {}",
-                text(v, "from"),
-                text(r, "command"),
-                text(r, "agent")
-            )
+        Record::Checkpoint(Checkpoint::Written {
+            agent,
+            incarnation,
+            path,
+            ..
+        }) => format!(
+            "{t} {} checkpoint written to {}",
+            who(agent.as_str(), incarnation.0),
+            path.display()
+        ),
+        Record::Checkpoint(Checkpoint::Mind { .. }) => {
+            format!("{t} journal rotated: it opens with every agent's record")
         }
-        "triage" => format!(
-            "{t} {} → triage: asked `{}` ({})",
-            who(v),
-            v["command"]
-                .as_array()
-                .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" "))
-                .unwrap_or_default(),
-            text(v, "reason")
+        Record::Claimed {
+            pid,
+            epoch,
+            role,
+            project,
+        } => format!(
+            "{t} vigil pid {pid} (`vigil {}`) owns project {project} (epoch {epoch})",
+            role.as_str()
         ),
-        "triaged" => {
-            let o = &v["outcome"];
-            let said = match text(o, "outcome") {
-                "answered" => format!("{} — {}", text(o, "verdict"), text(o, "reason")),
-                _ => format!("no usable answer: the command {}", text(o, "why")),
-            };
-            format!("{t} {} triage answer: {said}", who(v))
+        Record::Check(Check { checker, message, .. }) => format!("{t} check (pid {checker}): {message}"),
+        Record::Reloaded(reload) => format!("{t} {}", reload.message),
+        Record::Released { pid, epoch } => {
+            format!("{t} vigil pid {pid} stopped (epoch {epoch}); the agents keep running")
         }
-        "checkpoint" => format!("{t} {} checkpoint written to {}", who(v), text(v, "path")),
-        "claimed" => format!(
-            "{t} vigil pid {} (`vigil {}`) owns project {} (epoch {})",
-            v["pid"],
-            text(v, "role"),
-            text(v, "project"),
-            v["epoch"]
-        ),
-        "check" => format!("{t} check (pid {}): {}", v["checker"], text(v, "message")),
-        "reloaded" => format!("{t} {}", text(v, "message")),
-        "released" => format!(
-            "{t} vigil pid {} stopped (epoch {}); the agents keep running",
-            v["pid"], v["epoch"]
-        ),
-        _ => return None,
+        Record::Record { .. } | Record::Done { .. } | Record::Reconciled { .. } => return None,
     };
     Some(line)
+}
+
+fn intent_line(t: &str, action: &Action) -> String {
+    let verb = match action {
+        Action::Start { .. } => "start".to_owned(),
+        Action::Kill { .. } => "kill".to_owned(),
+        Action::Send { text, purpose, .. } => match purpose {
+            Purpose::Resume => format!("resume (types {text:?})"),
+            Purpose::Handoff => format!("handoff (types {text:?})"),
+            Purpose::Nudge => format!("nudge (types {text:?})"),
+        },
+        Action::Notify { .. } => "notify".to_owned(),
+        Action::Triage { .. } => "triage".to_owned(),
+        Action::Checkpoint { .. } => "checkpoint".to_owned(),
+    };
+    let (agent, incarnation) = match action {
+        Action::Start { agent, incarnation, .. }
+        | Action::Kill { agent, incarnation, .. }
+        | Action::Send { agent, incarnation, .. }
+        | Action::Notify { agent, incarnation, .. }
+        | Action::Triage { agent, incarnation, .. }
+        | Action::Checkpoint { agent, incarnation, .. } => (agent, incarnation),
+    };
+    format!(
+        "{t} {} → {verb}: {}",
+        who(agent.as_str(), incarnation.0),
+        action.reason()
+    )
+}
+
+/// The command's name as the journal and inbox spell it.
+fn command_verb(command: &Command) -> &'static str {
+    match command {
+        Command::Up(_) => "up",
+        Command::Stop(_) => "stop",
+        Command::Restart(_) => "restart",
+        Command::Nudge(_) => "nudge",
+        Command::Triage(_) => "triage",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every line of a journal written by vigil 0.1 reads as a known record, and every
+    /// record a person should see renders.
+    #[test]
+    fn every_line_of_the_v1_journal_renders() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/v1/journal.jsonl");
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut shown = 0;
+        for line in text.lines() {
+            let entry = Entry::parse(line).unwrap_or_else(|| panic!("does not parse: {line}"));
+            match record_line(&entry, true) {
+                Some(l) => {
+                    assert!(l.starts_with(&entry.t.to_string()), "{l}");
+                    shown += 1;
+                }
+                None => assert!(
+                    matches!(
+                        entry.record,
+                        Record::Record { .. } | Record::Done { .. } | Record::Reconciled { .. }
+                    ),
+                    "{line}"
+                ),
+            }
+        }
+        assert!(shown > 20, "{shown}");
+    }
 }

@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::{StoreError, file};
+use super::record::{Checkpoint, Entry, Failure, Record};
+use super::{Line, StoreError, file};
 use crate::engine::{Action, AgentName, AgentRecord, Mind, Time};
 
 pub const FILE: &str = "journal.jsonl";
@@ -60,29 +60,19 @@ impl Journal {
             .map_err(StoreError::io(&self.path))
     }
 
-    /// Appends `{"t": now, "kind": kind, ...body}` durably.
-    pub fn append(&self, now: Time, kind: &str, body: &impl Serialize) -> Result<Value, StoreError> {
-        let mut line = Map::new();
-        line.insert("t".into(), Value::String(now.to_string()));
-        line.insert("kind".into(), Value::String(kind.into()));
-        match serde_json::to_value(body) {
-            Ok(Value::Object(fields)) => line.extend(fields),
-            Ok(Value::Null) => {}
-            Ok(other) => {
-                line.insert("value".into(), other);
-            }
-            Err(e) => {
-                line.insert("error".into(), Value::String(format!("unserializable record: {e}")));
-            }
-        }
-        let value = Value::Object(line);
-        let text = value.to_string();
+    /// Appends `{"t": now, "kind": …, …fields}` durably; returns the entry written.
+    pub fn append(&self, now: Time, record: Record) -> Result<Entry, StoreError> {
+        let entry = Entry::new(now, record);
+        let text = entry.to_line().map_err(|e| StoreError::Encode {
+            path: self.path.clone(),
+            source: e,
+        })?;
         if crate::store::failpoint::armed("mid-journal") {
             let _ = file::append_bytes(&self.path, &text.as_bytes()[..text.len() / 2]);
             crate::store::failpoint::abort("mid-journal");
         }
         file::append_line(&self.path, &text)?;
-        Ok(value)
+        Ok(entry)
     }
 
     /// Rotates when the journal has grown past `max_bytes`: `journal.jsonl` becomes
@@ -111,48 +101,36 @@ impl Journal {
     /// Intents in the journal's tail that no `done`, `failed` or `reconciled` record
     /// answers: what the last owner was doing when it died.
     pub fn open_intents(&self) -> Result<Vec<(String, Action)>, StoreError> {
-        let mut intents: Vec<(String, Value)> = Vec::new();
+        let mut intents: Vec<(String, Action)> = Vec::new();
         let mut answered: HashSet<String> = HashSet::new();
-        for record in read_tail(&self.path, TAIL_BYTES)? {
-            let id = record["id"].as_str().unwrap_or_default().to_owned();
-            match record["kind"].as_str() {
-                Some("intent") => intents.push((id, record["action"].clone())),
-                Some("done" | "failed" | "reconciled") => {
+        for entry in read_tail(&self.path, TAIL_BYTES)? {
+            match entry.record {
+                Record::Intent { id, action } => intents.push((id, action)),
+                Record::Done { id } | Record::Reconciled { id, .. } | Record::Failed(Failure { id: Some(id), .. }) => {
                     answered.insert(id);
                 }
                 _ => {}
             }
         }
-        Ok(intents
-            .into_iter()
-            .filter(|(id, _)| !answered.contains(id))
-            .filter_map(|(id, action)| serde_json::from_value(action).ok().map(|a| (id, a)))
-            .collect())
+        intents.retain(|(id, _)| !answered.contains(id));
+        Ok(intents)
     }
 
     /// The Mind as the journal last recorded it: the last checkpoint, then every agent
     /// record written after it. `None` when the journal holds none.
     pub fn rebuild(&self) -> Result<Option<Mind>, StoreError> {
         let mut mind: Option<Mind> = None;
-        for record in read_journal(&self.path)? {
-            match record["kind"].as_str() {
-                Some("checkpoint") => {
-                    if let Ok(m) = serde_json::from_value(record["mind"].clone()) {
-                        mind = Some(m);
+        for entry in read_journal(&self.path)? {
+            match entry.record {
+                Record::Checkpoint(Checkpoint::Mind { mind: m }) => mind = Some(*m),
+                Record::Record { agent, record, stopped } => {
+                    let m = mind.get_or_insert_with(Mind::default);
+                    if stopped {
+                        m.stopped.insert(agent.clone());
+                    } else {
+                        m.stopped.remove(&agent);
                     }
-                }
-                Some("record") => {
-                    let name: Option<AgentName> = serde_json::from_value(record["agent"].clone()).ok();
-                    let rec: Option<AgentRecord> = serde_json::from_value(record["record"].clone()).ok();
-                    if let (Some(name), Some(rec)) = (name, rec) {
-                        let m = mind.get_or_insert_with(Mind::default);
-                        if record["stopped"] == Value::Bool(true) {
-                            m.stopped.insert(name.clone());
-                        } else {
-                            m.stopped.remove(&name);
-                        }
-                        m.agents.insert(name, rec);
-                    }
+                    m.agents.insert(agent, *record);
                 }
                 _ => {}
             }
@@ -162,7 +140,7 @@ impl Journal {
 }
 
 /// Records of the last `bytes` of a journal (the first, probably partial, line dropped).
-fn read_tail(path: &Path, bytes: u64) -> Result<Vec<Value>, StoreError> {
+fn read_tail(path: &Path, bytes: u64) -> Result<Vec<Entry>, StoreError> {
     let mut f = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -183,12 +161,18 @@ fn read_tail(path: &Path, bytes: u64) -> Result<Vec<Value>, StoreError> {
     if start > 0 {
         lines.next();
     }
-    Ok(lines.filter_map(|l| serde_json::from_str(l).ok()).collect())
+    Ok(lines.filter_map(Entry::parse).collect())
 }
 
-/// Every complete record of the journal at `path`, oldest first. A line that does not
-/// parse is skipped.
-pub fn read_journal(path: &Path) -> Result<Vec<Value>, StoreError> {
+/// Every known record of the journal at `path`, oldest first. A line that is no known
+/// record (a torn line, a future kind) is skipped.
+pub fn read_journal(path: &Path) -> Result<Vec<Entry>, StoreError> {
+    Ok(read_lines(path)?.into_iter().filter_map(|l| l.entry).collect())
+}
+
+/// Every complete line of the journal at `path`, oldest first, each with its record
+/// when it is a known one.
+pub fn read_lines(path: &Path) -> Result<Vec<Line>, StoreError> {
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -200,11 +184,9 @@ pub fn read_journal(path: &Path) -> Result<Vec<Value>, StoreError> {
         }
     };
     let mut out = Vec::new();
-    for line in BufReader::new(file).lines() {
+    for line in BufReader::new(file).split(b'\n') {
         let line = line.map_err(StoreError::io(path))?;
-        if let Ok(v) = serde_json::from_str::<Value>(&line) {
-            out.push(v);
-        }
+        out.push(Line::new(String::from_utf8_lossy(&line).into_owned()));
     }
     Ok(out)
 }
@@ -248,29 +230,56 @@ mod tests {
         (dir, j)
     }
 
+    fn warning(message: &str) -> Record {
+        Record::Warning {
+            message: message.into(),
+        }
+    }
+
+    fn v1() -> Journal {
+        Journal::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/v1/journal.jsonl"))
+    }
+
     #[test]
     fn a_torn_last_line_is_cut_off_and_every_line_parses() {
         let (_dir, journal) = journal();
-        journal
-            .append(
-                Time::from_millis(0),
-                "event",
-                &serde_json::json!({"agent": "a", "reason": "r"}),
-            )
-            .unwrap();
-        journal
-            .append(Time::from_millis(1), "warning", &serde_json::json!({"message": "m"}))
-            .unwrap();
+        journal.append(Time::from_millis(0), warning("a")).unwrap();
+        journal.append(Time::from_millis(1), warning("m")).unwrap();
         let mut raw = std::fs::read_to_string(journal.path()).unwrap();
         raw.push_str("{\"t\": \"2026-");
         std::fs::write(journal.path(), raw).unwrap();
         journal.seal().unwrap();
-        journal
-            .append(Time::from_millis(2), "event", &serde_json::json!({"agent": "b"}))
-            .unwrap();
+        journal.append(Time::from_millis(2), warning("b")).unwrap();
         let text = std::fs::read_to_string(journal.path()).unwrap();
-        assert!(text.lines().all(|l| serde_json::from_str::<Value>(l).is_ok()), "{text}");
+        assert!(text.lines().all(|l| Entry::parse(l).is_some()), "{text}");
         assert_eq!(read_journal(journal.path()).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_line_is_written_as_vigil_0_1_wrote_it() {
+        let (_dir, journal) = journal();
+        let done = Record::Done { id: "1-1".into() };
+        journal.append(Time::from_millis(1_800_000_000_000), done).unwrap();
+        let text = std::fs::read_to_string(journal.path()).unwrap();
+        assert_eq!(
+            text,
+            "{\"id\":\"1-1\",\"kind\":\"done\",\"t\":\"2027-01-15T08:00:00Z\"}\n"
+        );
+    }
+
+    #[test]
+    fn lines_that_are_no_known_record_are_skipped() {
+        let (_dir, journal) = journal();
+        journal.append(Time::from_millis(0), warning("a")).unwrap();
+        let future = "{\"kind\":\"hologram\",\"t\":\"2030-01-01T00:00:00Z\"}\nnot json at all\n";
+        file::append_bytes(journal.path(), future.as_bytes()).unwrap();
+        journal.append(Time::from_millis(1), warning("b")).unwrap();
+        assert_eq!(read_journal(journal.path()).unwrap().len(), 2);
+        let lines = read_lines(journal.path()).unwrap();
+        assert_eq!(lines.len(), 4);
+        assert!(lines[1].entry.is_none() && lines[1].raw.contains("hologram"));
+        assert!(journal.open_intents().unwrap().is_empty());
+        assert_eq!(journal.rebuild().unwrap(), None);
     }
 
     #[test]
@@ -283,13 +292,13 @@ mod tests {
             reason: "r".into(),
         };
         let t = Time::from_millis(0);
-        journal
-            .append(t, "intent", &serde_json::json!({"id": "1-1", "action": start(1)}))
-            .unwrap();
-        journal.append(t, "done", &serde_json::json!({"id": "1-1"})).unwrap();
-        journal
-            .append(t, "intent", &serde_json::json!({"id": "1-2", "action": start(2)}))
-            .unwrap();
+        let intent = |id: &str, inc| Record::Intent {
+            id: id.into(),
+            action: start(inc),
+        };
+        journal.append(t, intent("1-1", 1)).unwrap();
+        journal.append(t, Record::Done { id: "1-1".into() }).unwrap();
+        journal.append(t, intent("1-2", 2)).unwrap();
         let open = journal.open_intents().unwrap();
         assert_eq!(open, vec![("1-2".to_owned(), start(2))]);
     }
@@ -302,18 +311,16 @@ mod tests {
         let mut mind = Mind::default();
         mind.agents
             .insert(a.clone(), AgentRecord::new(Incarnation(1), "p-a".into(), t, "x".into()));
-        journal
-            .append(t, "checkpoint", &serde_json::json!({ "mind": mind }))
-            .unwrap();
+        let checkpoint = Checkpoint::Mind { mind: Box::new(mind) };
+        journal.append(t, Record::Checkpoint(checkpoint)).unwrap();
         let mut later = AgentRecord::new(Incarnation(4), "p-a".into(), t, "y".into());
         later.crashes = vec![Time::from_millis(77)];
-        journal
-            .append(
-                t,
-                "record",
-                &serde_json::json!({"agent": a, "record": later, "stopped": true}),
-            )
-            .unwrap();
+        let record = Record::Record {
+            agent: a.clone(),
+            record: Box::new(later),
+            stopped: true,
+        };
+        journal.append(t, record).unwrap();
         let rebuilt = journal.rebuild().unwrap().unwrap();
         assert_eq!(rebuilt.agents[&a].incarnation, Incarnation(4));
         assert_eq!(rebuilt.agents[&a].crashes, vec![Time::from_millis(77)]);
@@ -321,15 +328,38 @@ mod tests {
     }
 
     #[test]
+    fn every_line_of_a_v1_journal_is_a_known_record() {
+        let text = std::fs::read_to_string(v1().path()).unwrap();
+        for line in text.lines() {
+            let entry = Entry::parse(line).unwrap_or_else(|| panic!("not a record: {line}"));
+            let again: Value = serde_json::from_str(&entry.to_line().unwrap()).unwrap();
+            assert_eq!(
+                again,
+                serde_json::from_str::<Value>(line).unwrap(),
+                "written back the same"
+            );
+        }
+    }
+
+    #[test]
+    fn a_v1_journal_rebuilds_its_six_agents_and_has_no_open_intent() {
+        let journal = v1();
+        let mind = journal.rebuild().unwrap().unwrap();
+        let names: Vec<&str> = mind.agents.keys().map(AgentName::as_str).collect();
+        assert_eq!(names, ["clash", "crasher", "finisher", "limited", "waiter", "worker"]);
+        assert_eq!(
+            mind.stopped.iter().map(AgentName::as_str).collect::<Vec<_>>(),
+            ["waiter", "worker"]
+        );
+        assert_eq!(journal.open_intents().unwrap(), []);
+    }
+
+    #[test]
     fn rotation_keeps_n_old_files() {
         let (dir, journal) = journal();
         for round in 0..5 {
             journal
-                .append(
-                    Time::from_millis(round),
-                    "warning",
-                    &serde_json::json!({"message": "x".repeat(100)}),
-                )
+                .append(Time::from_millis(round), warning(&"x".repeat(100)))
                 .unwrap();
             assert!(journal.rotate_if_over(50, 2).unwrap());
         }

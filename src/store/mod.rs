@@ -7,17 +7,21 @@
 mod checkpoint;
 pub mod failpoint;
 mod file;
+mod follow;
 mod inbox;
 mod journal;
 mod owner;
+pub mod record;
 mod snapshot;
 
 use std::path::{Path, PathBuf};
 
 pub use checkpoint::{CHECKPOINT_VERSION, Checkpoint, GitState};
+pub use follow::{Follower, Line};
 pub use inbox::Inbox;
-pub use journal::{Journal, material, materials, read_journal};
+pub use journal::{Journal, material, materials, read_journal, read_lines};
 pub use owner::{Heartbeat, Lock, OwnerRecord, Role};
+pub use record::{Entry, Record};
 pub use snapshot::Loaded;
 
 use crate::config::Config;
@@ -29,6 +33,8 @@ pub const STATE_DIR_ENV: &str = "VIGIL_STATE_DIR";
 pub enum StoreError {
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
+    #[error("{}: cannot encode a record: {source}", path.display())]
+    Encode { path: PathBuf, source: serde_json::Error },
     #[error("cannot find a home directory for the state dir; set {STATE_DIR_ENV} or `state_dir` in the config")]
     NoHome,
     #[error("{owner}")]

@@ -20,8 +20,10 @@ use crate::engine::{
     self, Action, AgentName, Command, Exit, Fleet, Incarnation, Inputs, Mind, Observation, PaneSeen, PaneState, Time,
 };
 use crate::store::failpoint;
+use crate::store::record::{Checkpoint as Checkpointed, CommandSource, Failure, NotifyTag, Reload, Settled};
 use crate::store::{
-    CHECKPOINT_VERSION, Checkpoint, Journal, Lock, Role, Store, StoreError, material, materials, read_journal,
+    CHECKPOINT_VERSION, Checkpoint, Entry, Journal, Lock, Record, Role, Store, StoreError, material, materials,
+    read_journal,
 };
 use triager::Triager;
 
@@ -51,7 +53,7 @@ fn fleet_of(config: &Config, store: &Store) -> Fleet {
 }
 
 /// What one pass wrote to the journal, for a face to show.
-pub type Records = Vec<Value>;
+pub type Records = Vec<Entry>;
 
 pub struct Supervisor<T: Tmux> {
     config: Config,
@@ -86,8 +88,13 @@ impl<T: Tmux> Supervisor<T> {
         let journal = store.journal();
         journal.seal()?;
         let owner = &lock.owner;
-        let claimed = json!({"pid": owner.pid, "epoch": owner.epoch, "role": role.as_str(), "project": config.project});
-        let mut records = vec![journal.append(now, "claimed", &claimed)?];
+        let claimed = Record::Claimed {
+            pid: owner.pid,
+            epoch: owner.epoch,
+            role,
+            project: config.project.clone(),
+        };
+        let mut records = vec![journal.append(now, claimed)?];
         let loaded = store.load_mind(now)?;
         let mut mind = loaded.mind;
         if let Some(warning) = loaded.warning {
@@ -105,15 +112,20 @@ impl<T: Tmux> Supervisor<T> {
                 ),
             };
             mind = rebuilt;
-            records.push(journal.append(now, "warning", &json!({ "message": format!("{warning}; {how}") }))?);
+            let message = format!("{warning}; {how}");
+            records.push(journal.append(now, Record::Warning { message })?);
         }
         // `always` (unlike `unless-stopped`) forgets a stop when a long-running supervisor
         // starts; a `tick` continues supervision and does not count as a restart.
         if matches!(role, Role::Watch | Role::Tui) {
             for agent in &config.agents {
                 if agent.policy.restart == engine::RestartPolicy::Always && mind.stopped.remove(&agent.name) {
-                    let reason = "restart policy `always`: a stop lasts until vigil restarts";
-                    records.push(journal.append(now, "note", &json!({"agent": agent.name, "reason": reason}))?);
+                    let reason = "restart policy `always`: a stop lasts until vigil restarts".to_owned();
+                    let note = Record::Note {
+                        agent: agent.name.clone(),
+                        reason,
+                    };
+                    records.push(journal.append(now, note)?);
                 }
             }
         }
@@ -230,17 +242,17 @@ impl<T: Tmux> Supervisor<T> {
         } else {
             format!("config reloaded: {}; no agent was restarted", summary.join("; "))
         };
-        let body = json!({
-            "path": config.path,
-            "added": added,
-            "removed": removed,
-            "changed": changed,
-            "poll_interval_ms": u64::try_from(config.poll_interval.as_millis()).unwrap_or(u64::MAX),
-            "message": message,
-        });
-        records.push(self.journal.append(now, "reloaded", &body)?);
+        let reload = Reload {
+            path: config.path.clone(),
+            added,
+            removed,
+            changed,
+            poll_interval_ms: u64::try_from(config.poll_interval.as_millis()).unwrap_or(u64::MAX),
+            message,
+        };
+        records.push(self.journal.append(now, Record::Reloaded(reload))?);
         for message in kept {
-            records.push(self.journal.append(now, "warning", &json!({ "message": message }))?);
+            records.push(self.journal.append(now, Record::Warning { message })?);
         }
         self.fleet = fleet_of(&config, &self.store);
         self.config = config;
@@ -264,7 +276,7 @@ impl<T: Tmux> Supervisor<T> {
                     "cannot reconcile {} open intent(s): {e}; left for the next owner",
                     open.len()
                 );
-                records.push(self.journal.append(now, "warning", &json!({ "message": message }))?);
+                records.push(self.journal.append(now, Record::Warning { message })?);
                 return Ok(records);
             }
         };
@@ -277,7 +289,7 @@ impl<T: Tmux> Supervisor<T> {
             };
             let (outcome, reason) = match &action {
                 Action::Start { agent, incarnation, .. } if tagged(agent, *incarnation) => {
-                    ("done", "its tagged session exists".to_owned())
+                    (Settled::Done, "its tagged session exists".to_owned())
                 }
                 Action::Start { agent, incarnation, .. } => {
                     let awaited =
@@ -287,26 +299,29 @@ impl<T: Tmux> Supervisor<T> {
                     if awaited {
                         self.redo(&action, &panes, now, &mut records)?
                     } else {
-                        ("abandoned", "the record has moved past it".to_owned())
+                        (Settled::Abandoned, "the record has moved past it".to_owned())
                     }
                 }
                 Action::Kill { agent, incarnation, .. } if !tagged(agent, *incarnation) => {
-                    ("done", "its session is gone".to_owned())
+                    (Settled::Done, "its session is gone".to_owned())
                 }
                 Action::Kill { .. } => self.redo(&action, &panes, now, &mut records)?,
                 Action::Send { .. } | Action::Notify { .. } => (
-                    "abandoned",
+                    Settled::Abandoned,
                     "typing twice is worse than not at all; the engine decides again".to_owned(),
                 ),
-                Action::Triage { .. } | Action::Checkpoint { .. } => {
-                    ("abandoned", "not a change to tmux; the engine decides again".to_owned())
-                }
+                Action::Triage { .. } | Action::Checkpoint { .. } => (
+                    Settled::Abandoned,
+                    "not a change to tmux; the engine decides again".to_owned(),
+                ),
             };
-            records.push(self.journal.append(
-                now,
-                "reconciled",
-                &json!({"id": id, "outcome": outcome, "reason": reason, "action": action}),
-            )?);
+            let settled = Record::Reconciled {
+                id,
+                outcome,
+                reason,
+                action,
+            };
+            records.push(self.journal.append(now, settled)?);
         }
         records.extend(self.persist(now)?);
         Ok(records)
@@ -315,7 +330,10 @@ impl<T: Tmux> Supervisor<T> {
     /// Tells the engine an action failed and journals what it made of that.
     fn failed(&mut self, action: &Action, error: &str, now: Time) -> Result<Records, StoreError> {
         let events = engine::action_failed(&mut self.mind, &self.fleet, action, error, now, &self.tz);
-        events.iter().map(|e| self.journal.append(now, "event", e)).collect()
+        events
+            .into_iter()
+            .map(|e| self.journal.append(now, Record::Event(e)))
+            .collect()
     }
 
     /// Carries out a dead owner's action again; a failure goes to the engine.
@@ -325,12 +343,12 @@ impl<T: Tmux> Supervisor<T> {
         panes: &[Pane],
         now: Time,
         records: &mut Records,
-    ) -> Result<(&'static str, String), StoreError> {
+    ) -> Result<(Settled, String), StoreError> {
         match self.execute(action, panes) {
-            Ok(()) => Ok(("redone", "it had not happened; done now".to_owned())),
+            Ok(()) => Ok((Settled::Redone, "it had not happened; done now".to_owned())),
             Err(error) => {
                 records.extend(self.failed(action, &error, now)?);
-                Ok(("failed", format!("redoing it failed: {error}")))
+                Ok((Settled::Failed, format!("redoing it failed: {error}")))
             }
         }
     }
@@ -356,17 +374,22 @@ impl<T: Tmux> Supervisor<T> {
             .journal
             .rotate_if_over(config.journal_max_bytes, config.journal_keep)?
         {
-            records.push(self.journal.append(now, "checkpoint", &json!({ "mind": self.mind }))?);
-        }
-        let (from_inbox, problems) = self.store.inbox().take()?;
-        for problem in problems {
-            records.push(self.journal.append(now, "warning", &json!({ "message": problem }))?);
-        }
-        for command in &from_inbox {
+            let mind = Box::new(self.mind.clone());
             records.push(
                 self.journal
-                    .append(now, "command", &json!({"from": "inbox", "request": command}))?,
+                    .append(now, Record::Checkpoint(Checkpointed::Mind { mind }))?,
             );
+        }
+        let (from_inbox, problems) = self.store.inbox().take()?;
+        for message in problems {
+            records.push(self.journal.append(now, Record::Warning { message })?);
+        }
+        for command in &from_inbox {
+            let request = Record::Command {
+                from: CommandSource::Inbox,
+                request: command.clone(),
+            };
+            records.push(self.journal.append(now, request)?);
         }
         commands.splice(0..0, from_inbox);
 
@@ -374,18 +397,18 @@ impl<T: Tmux> Supervisor<T> {
             Ok(p) => p,
             Err(e) => {
                 let message = format!("cannot list tmux panes: {e}; nothing decided this pass");
-                records.push(self.journal.append(now, "warning", &json!({ "message": message }))?);
+                records.push(self.journal.append(now, Record::Warning { message })?);
                 self.beat(now)?;
                 return Err(SupervisorError::Observe(e));
             }
         };
         let (observation, capture_problems) = self.observe(&panes);
-        for problem in capture_problems {
-            records.push(self.journal.append(now, "warning", &json!({ "message": problem }))?);
+        for message in capture_problems {
+            records.push(self.journal.append(now, Record::Warning { message })?);
         }
         answers.extend(self.triager.collect());
         for answer in &answers {
-            records.push(self.journal.append(now, "triaged", answer)?);
+            records.push(self.journal.append(now, Record::Triaged(answer.clone()))?);
         }
         let inputs = Inputs {
             observation,
@@ -396,7 +419,7 @@ impl<T: Tmux> Supervisor<T> {
         };
         let step = engine::step(&mut self.mind, &self.fleet, &inputs, now);
         for event in &step.events {
-            records.push(self.journal.append(now, "event", event)?);
+            records.push(self.journal.append(now, Record::Event(event.clone()))?);
         }
         records.extend(self.persist(now)?);
         let mut failed = false;
@@ -419,8 +442,12 @@ impl<T: Tmux> Supervisor<T> {
             let stopped = self.mind.stopped.contains(name);
             let current = material(rec, stopped);
             if self.journaled.get(name) != Some(&current) {
-                let body = json!({"agent": name, "record": rec, "stopped": stopped});
-                records.push(self.journal.append(now, "record", &body)?);
+                let record = Record::Record {
+                    agent: name.clone(),
+                    record: Box::new(rec.clone()),
+                    stopped,
+                };
+                records.push(self.journal.append(now, record)?);
                 self.journaled.insert(name.clone(), current);
             }
         }
@@ -524,20 +551,26 @@ impl<T: Tmux> Supervisor<T> {
         }
         self.intents += 1;
         let id = format!("{}-{}", self.lock.owner.epoch, self.intents);
-        let mut records = vec![
-            self.journal
-                .append(now, "intent", &json!({"id": id, "action": action}))?,
-        ];
+        let intent = Record::Intent {
+            id: id.clone(),
+            action: action.clone(),
+        };
+        let mut records = vec![self.journal.append(now, intent)?];
         failpoint::hit("after-intent");
         let result = self.execute(action, panes);
         failpoint::hit("after-act");
         match result {
             Ok(()) => {
-                records.push(self.journal.append(now, "done", &json!({ "id": id }))?);
+                records.push(self.journal.append(now, Record::Done { id })?);
                 Ok((records, true))
             }
             Err(error) => {
-                records.push(self.journal.append(now, "failed", &json!({"id": id, "error": error}))?);
+                let failure = Failure {
+                    id: Some(id),
+                    action: None,
+                    error: error.clone(),
+                };
+                records.push(self.journal.append(now, Record::Failed(failure))?);
                 records.extend(self.failed(action, &error, now)?);
                 Ok((records, false))
             }
@@ -548,32 +581,55 @@ impl<T: Tmux> Supervisor<T> {
     /// writing a checkpoint. Journaled once, with how they went.
     fn act_aside(&mut self, action: &Action, now: Time) -> Result<(Records, bool), StoreError> {
         let result = match action {
-            Action::Triage { agent, incarnation, .. } => self.start_triage(agent, *incarnation, now).map(
-                |argv| json!({"agent": agent, "incarnation": incarnation, "command": argv, "reason": action.reason()}),
-            ),
+            Action::Triage {
+                agent,
+                incarnation,
+                reason,
+                ..
+            } => self
+                .start_triage(agent, *incarnation, now)
+                .map(|command| Record::Triage {
+                    agent: agent.clone(),
+                    incarnation: *incarnation,
+                    command,
+                    reason: reason.clone(),
+                }),
             Action::Checkpoint {
                 agent,
                 incarnation,
                 session,
                 reason,
-            } => self
-                .checkpoint(agent, *incarnation, session, reason, now)
-                .map(|path| json!({"agent": agent, "incarnation": incarnation, "path": path, "reason": reason})),
-            _ => Ok(serde_json::to_value(action).unwrap_or_default()),
-        };
-        let kind = match action {
-            Action::Triage { .. } => "triage",
-            Action::Checkpoint { .. } => "checkpoint",
-            _ => "notify",
+            } => self.checkpoint(agent, *incarnation, session, reason, now).map(|path| {
+                Record::Checkpoint(Checkpointed::Written {
+                    agent: agent.clone(),
+                    incarnation: *incarnation,
+                    path,
+                    reason: reason.clone(),
+                })
+            }),
+            Action::Notify {
+                agent,
+                incarnation,
+                reason,
+            } => Ok(Record::Notify {
+                action: NotifyTag::Notify,
+                agent: agent.clone(),
+                incarnation: *incarnation,
+                reason: reason.clone(),
+            }),
+            Action::Start { .. } | Action::Kill { .. } | Action::Send { .. } => Ok(Record::Warning {
+                message: format!("{} reached the aside path; not carried out", action.reason()),
+            }),
         };
         match result {
-            Ok(body) => Ok((vec![self.journal.append(now, kind, &body)?], true)),
+            Ok(record) => Ok((vec![self.journal.append(now, record)?], true)),
             Err(error) => {
-                let mut records =
-                    vec![
-                        self.journal
-                            .append(now, "failed", &json!({"action": action, "error": error}))?,
-                    ];
+                let failure = Failure {
+                    id: None,
+                    action: Some(action.clone()),
+                    error: error.clone(),
+                };
+                let mut records = vec![self.journal.append(now, Record::Failed(failure))?];
                 records.extend(self.failed(action, &error, now)?);
                 records.extend(self.persist(now)?);
                 Ok((records, false))
@@ -620,12 +676,12 @@ impl<T: Tmux> Supervisor<T> {
 
     /// The reasons of the last decisions about `agent`, oldest first.
     fn recent_decisions(&self, agent: &AgentName) -> Vec<String> {
-        let records = read_journal(self.journal.path()).unwrap_or_default();
-        let mut reasons: Vec<String> = records
+        let entries = read_journal(self.journal.path()).unwrap_or_default();
+        let mut reasons: Vec<String> = entries
             .iter()
             .rev()
-            .filter(|r| r["agent"] == agent.as_str() || r["action"]["agent"] == agent.as_str())
-            .filter_map(|r| r["reason"].as_str().or_else(|| r["action"]["reason"].as_str()))
+            .filter(|e| e.record.agent() == Some(agent.as_str()))
+            .filter_map(|e| e.record.reason())
             .take(CONTEXT_DECISIONS)
             .map(str::to_owned)
             .collect();
@@ -786,11 +842,20 @@ mod tests {
         assert_eq!(spec.incarnation, 1);
 
         let journal = read_journal(store.journal().path()).unwrap();
-        let kinds: Vec<&str> = journal.iter().map(|r| r["kind"].as_str().unwrap()).collect();
-        let first_intent = kinds.iter().position(|k| *k == "intent").unwrap();
-        assert_eq!(kinds[first_intent + 1], "done", "{kinds:?}");
-        assert_eq!(journal[first_intent]["action"]["action"], "start");
-        assert!(!journal[first_intent]["action"]["reason"].as_str().unwrap().is_empty());
+        let first_intent = journal
+            .iter()
+            .position(|e| matches!(e.record, Record::Intent { .. }))
+            .unwrap();
+        let Record::Intent { id, action } = &journal[first_intent].record else {
+            unreachable!()
+        };
+        assert_eq!(
+            journal[first_intent + 1].record,
+            Record::Done { id: id.clone() },
+            "{journal:?}"
+        );
+        assert!(matches!(action, Action::Start { .. }), "{action:?}");
+        assert!(!action.reason().is_empty());
 
         let loaded = store.load_mind(t(1)).unwrap().mind;
         assert_eq!(&loaded, sup.mind());
@@ -814,11 +879,14 @@ mod tests {
             sup.tmux().session(&taken).unwrap().spec.is_none(),
             "the foreign session is untouched"
         );
-        let failed = records.iter().find(|r| r["kind"] == "failed").unwrap();
-        assert!(
-            failed["error"].as_str().unwrap().contains("vigil did not start it"),
-            "{failed}"
-        );
+        let failed = records
+            .iter()
+            .find_map(|e| match &e.record {
+                Record::Failed(f) => Some(f),
+                _ => None,
+            })
+            .unwrap();
+        assert!(failed.error.contains("vigil did not start it"), "{failed:?}");
         let a = &sup.mind().agents[&AgentName::new("a").unwrap()];
         assert_eq!(a.lifecycle, Lifecycle::Zombie);
         assert!(a.last_exit.as_ref().unwrap().reason.starts_with("could not start"));
@@ -836,7 +904,10 @@ mod tests {
             .submit(&Command::Stop(AgentName::new("b").unwrap()), t(1))
             .unwrap();
         let records = sup.pass(Vec::new(), true, t(2)).unwrap();
-        assert!(records.iter().any(|r| r["kind"] == "command"));
+        assert!(records.iter().any(|e| matches!(
+            &e.record,
+            Record::Command { request: Command::Stop(b), .. } if b.as_str() == "b"
+        )));
         assert_eq!(sup.tmux().sessions().len(), 1, "b was stopped");
         assert!(sup.mind().stopped.contains(&AgentName::new("b").unwrap()));
     }
@@ -893,13 +964,14 @@ mod tests {
                     [[agent]]\nname = \"c\"\ncommand = \"agent --c\"\n";
         let new = Config::parse(text, &dir.path().join("vigil.toml")).unwrap();
         let records = sup.reload(new, t(1)).unwrap();
-        let reloaded = &records[0];
-        assert_eq!(reloaded["kind"], "reloaded");
-        assert_eq!(reloaded["added"], json!(["c"]));
-        assert_eq!(reloaded["removed"], json!(["b"]));
-        assert_eq!(reloaded["changed"], json!(["a (command, policy)"]));
+        let Record::Reloaded(reloaded) = &records[0].record else {
+            panic!("{records:?}")
+        };
+        assert_eq!(reloaded.added, ["c"]);
+        assert_eq!(reloaded.removed, ["b"]);
+        assert_eq!(reloaded.changed, ["a (command, policy)"]);
         assert!(
-            records[1]["message"].as_str().unwrap().contains("`socket` changed"),
+            matches!(&records[1].record, Record::Warning { message } if message.contains("`socket` changed")),
             "{records:?}"
         );
         assert_eq!(

@@ -9,12 +9,12 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
-use serde_json::{Value, json};
 
 use crate::adapters::process;
 use crate::engine::Time;
 use crate::engine::time::human;
-use crate::store::{Heartbeat, OwnerRecord, Store, StoreError};
+use crate::store::record::{Check, CheckStep};
+use crate::store::{Entry, Heartbeat, OwnerRecord, Record, Store, StoreError};
 
 /// An owner silent this long is hung (seed 004: 600 s).
 pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(600);
@@ -157,16 +157,18 @@ pub enum WatchdogError {
 pub fn journal(
     store: &Store,
     now: Time,
-    step: &str,
+    step: CheckStep,
     owner: Option<&OwnerRecord>,
     message: &str,
-) -> Result<Value, StoreError> {
-    let mut body = json!({"step": step, "checker": std::process::id(), "message": message});
-    if let Some(o) = owner {
-        body["pid"] = json!(o.pid);
-        body["epoch"] = json!(o.epoch);
-    }
-    store.journal().append(now, "check", &body)
+) -> Result<Entry, StoreError> {
+    let check = Check {
+        step,
+        checker: std::process::id(),
+        message: message.to_owned(),
+        pid: owner.map(|o| o.pid),
+        epoch: owner.map(|o| o.epoch),
+    };
+    store.journal().append(now, Record::Check(check))
 }
 
 /// Stops a hung or stopped owner: TERM, up to `grace` for it to go, then KILL. Only
@@ -202,7 +204,7 @@ pub fn stop(
     if !ours() {
         let message = format!("pid {pid} now belongs to another process (its start time differs); not signalled");
         say(&message);
-        journal(store, clock(), "spared", Some(owner), &message)?;
+        journal(store, clock(), CheckStep::Spared, Some(owner), &message)?;
         return Ok(Stop::NotOurs);
     }
     let gone = || !process::alive(pid) || !ours();
@@ -219,25 +221,25 @@ pub fn stop(
         human(grace)
     );
     say(&message);
-    journal(store, clock(), "term", Some(owner), &message)?;
+    journal(store, clock(), CheckStep::Term, Some(owner), &message)?;
     let started = Instant::now();
     send(Signal::TERM, "SIGTERM")?;
     if wait_until(grace, gone) {
         let after = started.elapsed();
         let message = format!("pid {pid} exited {} after SIGTERM", human(after));
         say(&message);
-        journal(store, clock(), "exited", Some(owner), &message)?;
+        journal(store, clock(), CheckStep::Exited, Some(owner), &message)?;
         return Ok(Stop::Termed { after });
     }
     let message = format!("pid {pid} is still there after {}: sending SIGKILL", human(grace));
     say(&message);
-    journal(store, clock(), "kill", Some(owner), &message)?;
+    journal(store, clock(), CheckStep::Kill, Some(owner), &message)?;
     send(Signal::KILL, "SIGKILL")?;
     if wait_until(KILL_WAIT, gone) {
         let after = started.elapsed();
         let message = format!("pid {pid} was killed; the lock is free");
         say(&message);
-        journal(store, clock(), "killed", Some(owner), &message)?;
+        journal(store, clock(), CheckStep::Killed, Some(owner), &message)?;
         return Ok(Stop::Killed { after });
     }
     let message = format!(
@@ -245,7 +247,7 @@ pub fn stop(
         human(KILL_WAIT)
     );
     say(&message);
-    journal(store, clock(), "survived", Some(owner), &message)?;
+    journal(store, clock(), CheckStep::Survived, Some(owner), &message)?;
     Ok(Stop::Survived)
 }
 
@@ -387,7 +389,10 @@ mod tests {
         assert!(process::alive(sleeper.id()), "the other process was not touched");
         let journal = crate::store::read_journal(store.journal().path()).unwrap();
         assert_eq!(journal.len(), 1);
-        assert_eq!(journal[0]["step"], "spared");
+        assert!(
+            matches!(&journal[0].record, Record::Check(c) if c.step == CheckStep::Spared),
+            "{journal:?}"
+        );
         sleeper.kill().unwrap();
         sleeper.wait().unwrap();
     }
@@ -412,11 +417,14 @@ mod tests {
         assert!(!process::alive(pid));
         let status = reaper.join().unwrap();
         assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(9));
-        let steps: Vec<String> = crate::store::read_journal(store.journal().path())
+        let steps: Vec<CheckStep> = crate::store::read_journal(store.journal().path())
             .unwrap()
-            .iter()
-            .map(|r| r["step"].as_str().unwrap().to_owned())
+            .into_iter()
+            .map(|e| match e.record {
+                Record::Check(c) => c.step,
+                other => panic!("{other:?}"),
+            })
             .collect();
-        assert_eq!(steps, ["term", "kill", "killed"]);
+        assert_eq!(steps, [CheckStep::Term, CheckStep::Kill, CheckStep::Killed]);
     }
 }

@@ -7,12 +7,11 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use serde_json::Value;
 
 use super::fleet::{self, Row};
 use crate::engine::{AgentName, Command, Mind, Time};
 use crate::present::record_line;
-use crate::store::OwnerRecord;
+use crate::store::{Entry, OwnerRecord};
 
 /// How many lines the event log and each agent's decision list keep.
 const LOG_KEPT: usize = 200;
@@ -149,10 +148,10 @@ impl App {
     }
 
     /// Takes journal records (oldest first) into the event log and the per-agent lists.
-    pub fn absorb(&mut self, records: &[Value]) {
+    pub fn absorb(&mut self, records: &[Entry]) {
         for r in records {
             let Some(line) = record_line(r, false) else { continue };
-            if let Some(agent) = agent_of(r) {
+            if let Some(agent) = r.record.agent().and_then(AgentName::new) {
                 let list = self.decisions.entry(agent).or_default();
                 list.push_front(line.clone());
                 list.truncate(DECISIONS_KEPT);
@@ -252,14 +251,6 @@ impl App {
         let next = i.saturating_add_signed(delta).min(last);
         self.selected = Some(rows[next].name.clone());
     }
-}
-
-/// The agent a journal record is about, wherever that record kind keeps it.
-fn agent_of(v: &Value) -> Option<AgentName> {
-    [&v["agent"], &v["action"]["agent"], &v["request"]["agent"]]
-        .into_iter()
-        .find_map(Value::as_str)
-        .and_then(AgentName::new)
 }
 
 #[cfg(test)]
@@ -368,7 +359,12 @@ mod tests {
                        "text": "continue", "purpose": "nudge", "reason": "asked by the user"}});
         let event = serde_json::json!({"kind": "event", "t": "2027-01-15T08:00:01Z", "agent": "alpha",
             "incarnation": 1, "event": "activity", "to": "idle", "reason": "prompt visible"});
-        app.absorb(&[intent, event, serde_json::json!({"kind": "done", "id": "1-1"})]);
+        let done = serde_json::json!({"kind": "done", "t": "2027-01-15T08:00:02Z", "id": "1-1"});
+        let entries: Vec<Entry> = [intent, event, done]
+            .into_iter()
+            .map(|v| serde_json::from_value(v).unwrap())
+            .collect();
+        app.absorb(&entries);
         assert_eq!(app.log.len(), 2, "records for machines only are left out");
         assert!(app.log[0].contains("alpha #1 is idle: prompt visible"), "{:?}", app.log);
         assert!(

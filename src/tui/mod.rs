@@ -9,7 +9,7 @@ pub mod app;
 pub mod fleet;
 pub mod view;
 
-use std::io::{Read, Seek, SeekFrom, Stdout};
+use std::io::Stdout;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,7 +21,6 @@ use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::event::{self, Event};
 use ratatui::crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode};
 use ratatui::crossterm::{cursor, execute};
-use serde_json::Value;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -29,9 +28,9 @@ use tokio::task::JoinHandle;
 use crate::adapters::clock::now;
 use crate::adapters::tmux::{Tmux, TmuxCli};
 use crate::config::Config;
-use crate::engine::{AgentName, Command};
+use crate::engine::{AgentName, Command, What};
 use crate::present::command_words;
-use crate::store::{Store, read_journal};
+use crate::store::{Entry, Follower, Record, Store, read_journal};
 use crate::supervisor::{Records, Supervisor, SupervisorError};
 use app::{Agent, App, Effect, Mode};
 
@@ -125,16 +124,19 @@ async fn dashboard(setup: Setup) -> Result<ExitCode> {
         }
         Face::Viewer => Feed::Viewer(Viewer {
             store: store.clone(),
-            offset: 0,
-            partial: String::new(),
+            journal: Follower::new(store.journal().path().to_owned()),
         }),
     };
-    let journal_path = store.journal().path().to_owned();
-    let history = read_journal(&journal_path).unwrap_or_default();
-    app.absorb(&history[history.len().saturating_sub(HISTORY)..]);
-    if let Feed::Viewer(v) = &mut feed {
-        v.offset = std::fs::metadata(&journal_path).map_or(0, |m| m.len());
-        v.refresh(&mut app);
+    match &mut feed {
+        Feed::Viewer(v) => {
+            let history = v.read_new();
+            app.absorb(&history[history.len().saturating_sub(HISTORY)..]);
+            v.refresh(&mut app);
+        }
+        Feed::Owner(_) => {
+            let history = read_journal(store.journal().path()).unwrap_or_default();
+            app.absorb(&history[history.len().saturating_sub(HISTORY)..]);
+        }
     }
     tracing::info!(
         pid = std::process::id(),
@@ -301,11 +303,11 @@ impl Feed {
             None => o.sup,
         };
         if let Some(sup) = sup {
-            sup.store().journal().append(
-                now(),
-                "released",
-                &serde_json::json!({"pid": std::process::id(), "epoch": sup.epoch()}),
-            )?;
+            let released = Record::Released {
+                pid: std::process::id(),
+                epoch: sup.epoch(),
+            };
+            sup.store().journal().append(now(), released)?;
         }
         Ok(())
     }
@@ -313,14 +315,14 @@ impl Feed {
 
 /// How the commands a pass carried went, in a line: failures and refusals (the
 /// engine's notes about those agents) say why; otherwise "done".
-fn outcome(asked: &[Command], records: &[Value]) -> String {
+fn outcome(asked: &[Command], records: &[Entry]) -> String {
     let words: Vec<String> = asked.iter().map(command_words).collect();
-    let about = |r: &Value| asked.iter().any(|c| r["agent"] == c.agent().as_str());
+    let about = |agent: &str| asked.iter().any(|c| agent == c.agent().as_str());
     let why: Vec<&str> = records
         .iter()
-        .filter_map(|r| match r["kind"].as_str() {
-            Some("failed") => r["error"].as_str(),
-            Some("event") if r["event"] == "note" && about(r) => r["reason"].as_str(),
+        .filter_map(|r| match &r.record {
+            Record::Failed(failure) => Some(failure.error.as_str()),
+            Record::Event(e) if e.what == What::Note && about(&e.agent) => Some(e.reason.as_str()),
             _ => None,
         })
         .collect();
@@ -334,9 +336,7 @@ fn outcome(asked: &[Command], records: &[Value]) -> String {
 /// Another process owns the run: follow its snapshot, heartbeat and journal.
 struct Viewer {
     store: Store,
-    /// How far into the journal has been read.
-    offset: u64,
-    partial: String,
+    journal: Follower,
 }
 
 impl Viewer {
@@ -361,33 +361,8 @@ impl Viewer {
     }
 
     /// The journal records written since the last look.
-    fn read_new(&mut self) -> Vec<Value> {
-        let path = self.store.journal().path().to_owned();
-        let Ok(mut file) = std::fs::File::open(&path) else {
-            return Vec::new();
-        };
-        let len = file.metadata().map_or(0, |m| m.len());
-        if len < self.offset {
-            self.offset = 0; // rotated
-            self.partial.clear();
-        }
-        if len == self.offset || file.seek(SeekFrom::Start(self.offset)).is_err() {
-            return Vec::new();
-        }
-        let mut chunk = String::new();
-        if file.read_to_string(&mut chunk).is_err() {
-            return Vec::new();
-        }
-        self.offset = len;
-        self.partial.push_str(&chunk);
-        let mut records = Vec::new();
-        while let Some(end) = self.partial.find('\n') {
-            let line: String = self.partial.drain(..=end).collect();
-            if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                records.push(v);
-            }
-        }
-        records
+    fn read_new(&mut self) -> Vec<Entry> {
+        self.journal.read_new()
     }
 }
 

@@ -1,0 +1,249 @@
+//! What one journal line says: an [`Entry`] is the time it was written plus one typed
+//! [`Record`], tagged on disk by `kind` beside its fields (`{"t": …, "kind": …, …}`),
+//! so a line written by vigil 0.1 reads as the same variant today. Types only: writing
+//! and reading lines is the journal's job, words for people are `present`'s.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::owner::Role;
+use crate::engine::{Action, AgentName, AgentRecord, Command, Event, Incarnation, Mind, Time, TriageResult};
+
+/// One journal line.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub t: Time,
+    #[serde(flatten)]
+    pub record: Record,
+}
+
+/// Every kind of line the journal holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Record {
+    /// A process took the run.
+    Claimed {
+        pid: u32,
+        epoch: u64,
+        role: Role,
+        project: String,
+    },
+    /// The owner let the run go; the agents keep running.
+    Released { pid: u32, epoch: u64 },
+    /// Something the user must hear (a quarantined snapshot, an unreadable screen).
+    Warning { message: String },
+    /// A remark about an agent that is no engine decision (a stop forgotten by `always`).
+    Note { agent: AgentName, reason: String },
+    /// A user's command, as the owner took it.
+    Command { from: CommandSource, request: Command },
+    /// What the engine noticed or decided, with its reason.
+    Event(Event),
+    /// An agent's record, whenever it changed materially (what rebuild replays).
+    Record {
+        agent: AgentName,
+        record: Box<AgentRecord>,
+        stopped: bool,
+    },
+    /// Either the whole Mind opening a rotated journal, or a checkpoint file written.
+    Checkpoint(Checkpoint),
+    /// An action about to change tmux, on disk before it runs.
+    Intent { id: String, action: Action },
+    /// The intent `id` was carried out.
+    Done { id: String },
+    /// An action failed: an intent (by `id`) or an aside action (carried whole).
+    Failed(Failure),
+    /// An intent a dead owner left open, settled by a new one.
+    Reconciled {
+        id: String,
+        outcome: Settled,
+        reason: String,
+        action: Action,
+    },
+    /// A new config was taken while running.
+    Reloaded(Reload),
+    /// A triage command was started.
+    Triage {
+        agent: AgentName,
+        incarnation: Incarnation,
+        command: Vec<String>,
+        reason: String,
+    },
+    /// A triage ended, with its answer or why there is none.
+    Triaged(TriageResult),
+    /// A human is needed.
+    Notify {
+        #[serde(default)]
+        action: NotifyTag,
+        agent: AgentName,
+        incarnation: Incarnation,
+        reason: String,
+    },
+    /// One step of the external watchdog (`vigil check`), labelled as the checker's.
+    Check(Check),
+}
+
+/// Where a command came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommandSource {
+    Inbox,
+}
+
+/// The two records of kind `checkpoint`, told apart by their fields.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Checkpoint {
+    /// The whole Mind, first in a journal after rotation: rebuild starts from it.
+    Mind { mind: Box<Mind> },
+    /// Where a stuck incarnation was, written to `path` before it is replaced.
+    Written {
+        agent: AgentName,
+        incarnation: Incarnation,
+        path: PathBuf,
+        reason: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// The intent that failed; absent for an action that changes nothing in tmux.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The action itself, when it had no intent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<Action>,
+    pub error: String,
+}
+
+/// How an intent left open by a dead owner was settled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Settled {
+    /// tmux shows it happened.
+    Done,
+    /// It had not happened, and was carried out now.
+    Redone,
+    /// Carrying it out now failed.
+    Failed,
+    /// Not redone: the engine decides again.
+    Abandoned,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reload {
+    pub path: PathBuf,
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    /// One entry per changed agent: its name and the keys that changed, in words.
+    pub changed: Vec<String>,
+    pub poll_interval_ms: u64,
+    pub message: String,
+}
+
+/// The `"action": "notify"` a notify record has always carried.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyTag {
+    #[default]
+    Notify,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Check {
+    pub step: CheckStep,
+    /// The pid of the `vigil check` that wrote it.
+    pub checker: u32,
+    pub message: String,
+    /// The owner it is about, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
+}
+
+/// What the watchdog did at one step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStep {
+    /// Its verdict on the recorded owner.
+    Found,
+    /// The recorded pid names another process: not signalled.
+    Spared,
+    Term,
+    Exited,
+    Kill,
+    Killed,
+    Survived,
+    /// A new owner was started in the old one's place.
+    Restarted,
+    RestartFailed,
+}
+
+impl Record {
+    /// The agent the record is about, wherever its kind keeps it.
+    pub fn agent(&self) -> Option<&str> {
+        match self {
+            Record::Note { agent, .. }
+            | Record::Record { agent, .. }
+            | Record::Triage { agent, .. }
+            | Record::Notify { agent, .. }
+            | Record::Checkpoint(Checkpoint::Written { agent, .. })
+            | Record::Triaged(TriageResult { agent, .. }) => Some(agent.as_str()),
+            Record::Event(e) => Some(&e.agent),
+            Record::Command { request, .. } => Some(request.agent().as_str()),
+            Record::Intent { action, .. }
+            | Record::Reconciled { action, .. }
+            | Record::Failed(Failure {
+                action: Some(action), ..
+            }) => Some(action.agent().as_str()),
+            Record::Claimed { .. }
+            | Record::Released { .. }
+            | Record::Warning { .. }
+            | Record::Checkpoint(Checkpoint::Mind { .. })
+            | Record::Done { .. }
+            | Record::Failed(_)
+            | Record::Reloaded(_)
+            | Record::Check(_) => None,
+        }
+    }
+
+    /// The reason a decision about an agent gave, for records that carry one.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Record::Note { reason, .. }
+            | Record::Triage { reason, .. }
+            | Record::Notify { reason, .. }
+            | Record::Reconciled { reason, .. }
+            | Record::Checkpoint(Checkpoint::Written { reason, .. }) => Some(reason),
+            Record::Event(e) => Some(&e.reason),
+            Record::Intent { action, .. }
+            | Record::Failed(Failure {
+                action: Some(action), ..
+            }) => Some(action.reason()),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a failed action.
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Record::Failed(_))
+    }
+}
+
+impl Entry {
+    pub fn new(t: Time, record: Record) -> Self {
+        Self { t, record }
+    }
+
+    /// The line as it is written: compact JSON, keys in order (as vigil 0.1 wrote them).
+    pub fn to_line(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_value(self).map(|v| v.to_string())
+    }
+
+    /// Parses one line; `None` for a line that is no known record (a future kind, a
+    /// torn line, garbage).
+    pub fn parse(line: &str) -> Option<Self> {
+        serde_json::from_str(line).ok()
+    }
+}
