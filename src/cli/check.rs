@@ -14,7 +14,6 @@ use anyhow::{Context, Result};
 
 use super::Project;
 use crate::adapters::clock::now;
-use crate::adapters::systemd;
 use crate::engine::time::human;
 use crate::store::record::CheckStep;
 use crate::store::{OwnerRecord, Store};
@@ -100,11 +99,11 @@ fn restart(project: &Project, old: Option<&OwnerRecord>, say: &dyn Fn(&str)) -> 
     if let Some(socket) = project.tmux.socket() {
         cmd.args(["--socket", socket]);
     }
+    for var in crate::adapters::SERVICE_ENV {
+        cmd.env_remove(var);
+    }
     cmd.arg("watch")
         .env(crate::store::STATE_DIR_ENV, &project.state_dir)
-        .env_remove(systemd::NOTIFY_SOCKET)
-        .env_remove(systemd::WATCHDOG_USEC)
-        .env_remove(systemd::WATCHDOG_PID)
         .stdin(Stdio::null())
         .stdout(
             log.try_clone()

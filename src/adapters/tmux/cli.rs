@@ -52,13 +52,8 @@ impl TmuxCli {
         if let Some(socket) = &self.socket {
             cmd.args(["-L", socket]);
         }
-        // A tmux server started here passes its environment to every agent; systemd's
-        // notification socket and watchdog are vigil's alone.
-        for var in [
-            crate::adapters::systemd::NOTIFY_SOCKET,
-            crate::adapters::systemd::WATCHDOG_USEC,
-            crate::adapters::systemd::WATCHDOG_PID,
-        ] {
+        // A tmux server started here passes its environment to every agent.
+        for var in crate::adapters::SERVICE_ENV {
             cmd.env_remove(var);
         }
         cmd.args(args)
