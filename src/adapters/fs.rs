@@ -1,13 +1,36 @@
 //! Reading files vigil did not write itself (the config, inbox letters, state files a
 //! stranger may have replaced): regular files only, opened without blocking (a FIFO in
 //! their place is refused, not waited on), and bounded, so no file can hang vigil or
-//! fill its memory. Reads only.
+//! fill its memory; and the canonical form of a path, so one place reached two ways
+//! is one place. Reads only.
 
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rustix::fs::OFlags;
+
+/// `path` with every symlink resolved, so that one project reached through two paths
+/// (`app` and `alias -> app`) is one project with one state dir and one lock. The part of
+/// the path that does not exist yet (a state dir about to be made) is kept as written,
+/// after the longest prefix that does exist has been resolved.
+pub fn canonical(path: &Path) -> PathBuf {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let mut missing = Vec::new();
+    let mut existing = abs.as_path();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(existing) {
+            return missing.iter().rev().fold(real, |p: PathBuf, part| p.join(part));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                missing.push(name.to_owned());
+                existing = parent;
+            }
+            _ => return abs,
+        }
+    }
+}
 
 /// Whether a symlink at the path itself may be followed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -32,7 +32,7 @@ impl Project {
     }
 
     pub fn from_config(config: Config, socket: Option<String>) -> Result<Self> {
-        let state_dir = Store::locate(&config)?;
+        let state_dir = Store::locate(config.state_dir.as_deref(), &config.project)?;
         let tmux = TmuxCli::new(socket.or_else(|| config.socket.clone()));
         Ok(Self {
             config,

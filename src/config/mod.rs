@@ -16,6 +16,8 @@ use std::time::Duration;
 pub use diagnostic::Diagnostic;
 use load::Loader;
 
+pub use crate::adapters::fs::canonical;
+
 use crate::engine::{AgentName, Fleet, FleetAgent, Patterns, Policy};
 
 /// Parses a duration as the config writes them (`"90s"`, `"5m"`, `"1h30m"`).
@@ -156,28 +158,6 @@ impl Config {
         match self.project.rsplit_once('-') {
             Some((dir, hash)) => format!("{dir}-{}-{agent}", hash.get(..4).unwrap_or(hash)),
             None => format!("{}-{agent}", self.project),
-        }
-    }
-}
-
-/// `path` with every symlink resolved, so that one project reached through two paths
-/// (`app` and `alias -> app`) is one project with one state dir and one lock. The part of
-/// the path that does not exist yet (a state dir about to be made) is kept as written,
-/// after the longest prefix that does exist has been resolved.
-pub fn canonical(path: &Path) -> PathBuf {
-    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
-    let mut missing = Vec::new();
-    let mut existing = abs.as_path();
-    loop {
-        if let Ok(real) = std::fs::canonicalize(existing) {
-            return missing.iter().rev().fold(real, |p: PathBuf, part| p.join(part));
-        }
-        match (existing.parent(), existing.file_name()) {
-            (Some(parent), Some(name)) => {
-                missing.push(name.to_owned());
-                existing = parent;
-            }
-            _ => return abs,
         }
     }
 }

@@ -24,7 +24,7 @@ pub use owner::{Heartbeat, Lock, OwnerRecord, Role};
 pub use record::{Entry, Record};
 pub use snapshot::Loaded;
 
-use crate::config::Config;
+use crate::adapters::fs::canonical;
 
 /// The environment variable that names the state directory outright.
 pub const STATE_DIR_ENV: &str = "VIGIL_STATE_DIR";
@@ -59,17 +59,17 @@ pub struct Store {
 impl Store {
     /// Where a project's state lives: `VIGIL_STATE_DIR`, else `state_dir` from the
     /// config, else `$XDG_STATE_HOME/vigil/<project-id>/`.
-    pub fn locate(config: &Config) -> Result<PathBuf, StoreError> {
+    pub fn locate(state_dir: Option<&Path>, project: &str) -> Result<PathBuf, StoreError> {
         // Canonical, like the project itself: two paths to one dir are one lock.
         if let Some(dir) = std::env::var_os(STATE_DIR_ENV).filter(|d| !d.is_empty()) {
-            return Ok(crate::config::canonical(Path::new(&dir)));
+            return Ok(canonical(Path::new(&dir)));
         }
-        if let Some(dir) = &config.state_dir {
-            return Ok(dir.clone());
+        if let Some(dir) = state_dir {
+            return Ok(dir.to_owned());
         }
         let dirs = directories::ProjectDirs::from("", "", "vigil").ok_or(StoreError::NoHome)?;
         let base = dirs.state_dir().unwrap_or_else(|| dirs.data_local_dir());
-        Ok(crate::config::canonical(&base.join(&config.project)))
+        Ok(canonical(&base.join(project)))
     }
 
     /// Opens (creating, 0700) the state directory.
