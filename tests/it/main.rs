@@ -8,6 +8,7 @@ mod harness;
 mod limits;
 mod presets;
 mod recovery;
+mod security;
 mod supervise;
 mod systemd;
 mod tui;

@@ -21,6 +21,18 @@ const SPAWN_RETRY_WAIT: Duration = Duration::from_millis(100);
 /// foreign session's name cannot shift the other fields.
 const LIST_FORMAT: &str = "#{pane_pid}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}\t#{@vigil-agent}\t#{@vigil-incarnation}\t#{@vigil-run}\t#{@vigil-exit}\t#{session_name}";
 
+/// An argument exactly as tmux must receive it. tmux splits its own argument list into
+/// commands at every argument that ends in `;` — even after `--`, even in `send-keys -l`
+/// text — and reads a final `\;` as a literal `;` (cmd-parse.y,
+/// `cmd_parse_from_arguments`). So a final `;` is escaped, and nothing else: tmux
+/// removes exactly that one backslash, whatever precedes it.
+fn literal(arg: &str) -> std::borrow::Cow<'_, str> {
+    match arg.strip_suffix(';') {
+        Some(head) => format!("{head}\\;").into(),
+        None => arg.into(),
+    }
+}
+
 /// tmux through its command line, on the user's default server or a named socket.
 #[derive(Clone, Debug, Default)]
 pub struct TmuxCli {
@@ -170,7 +182,7 @@ impl Tmux for TmuxCli {
 
     fn send_text(&self, session: &str, text: &str) -> Result<(), TmuxError> {
         let target = pane_target(session);
-        let typed = self.run(&["send-keys", "-t", &target, "-l", "--", text]);
+        let typed = self.run(&["send-keys", "-t", &target, "-l", "--", &literal(text)]);
         let entered = typed.and_then(|_| self.run(&["send-keys", "-t", &target, "Enter"]));
         match entered {
             Ok(_) => Ok(()),
@@ -181,9 +193,14 @@ impl Tmux for TmuxCli {
 
     fn spawn(&self, spec: &SpawnSpec) -> Result<(), TmuxError> {
         let target = pane_target(&spec.session);
-        let cwd = spec.cwd.to_string_lossy();
+        // `-c` is format-expanded by tmux (`#(cmd)` would run cmd): every `#` doubled.
+        let cwd = literal(&spec.cwd.to_string_lossy().replace('#', "##")).into_owned();
         let incarnation = spec.incarnation.to_string();
-        let mut env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let mut env: Vec<String> = spec
+            .env
+            .iter()
+            .map(|(k, v)| literal(&format!("{k}={v}")).into_owned())
+            .collect();
         env.push(format!("VIGIL_AGENT={}", spec.agent));
         env.push(format!("VIGIL_INCARNATION={incarnation}"));
         let mut args: Vec<&str> = vec![
@@ -202,7 +219,8 @@ impl Tmux for TmuxCli {
             args.extend(["-e", kv]);
         }
         args.push("--");
-        args.extend(spec.argv.iter().map(String::as_str));
+        let argv: Vec<std::borrow::Cow<str>> = spec.argv.iter().map(|a| literal(a)).collect();
+        args.extend(argv.iter().map(|a| a.as_ref()));
         // In the same invocation, so a command that exits at once still leaves its pane.
         args.extend([";", "set-option", "-w", "-t", &target, "remain-on-exit", "on"]);
         for (tag, value) in [
@@ -237,6 +255,15 @@ impl Tmux for TmuxCli {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_final_semicolon_is_escaped_the_way_tmux_unescapes_it() {
+        assert_eq!(literal("continue"), "continue");
+        assert_eq!(literal("a;b"), "a;b");
+        assert_eq!(literal("100;"), "100\\;");
+        assert_eq!(literal(";"), "\\;");
+        assert_eq!(literal("x\\;"), "x\\\\;", "tmux turns `x\\\\;` back into `x\\;`");
+    }
 
     #[test]
     fn parses_list_panes_lines() {

@@ -1,0 +1,91 @@
+//! What a config holds reaches the agent as data, never as a tmux command: arguments,
+//! env values, the working directory and typed text arrive byte for byte, checked inside
+//! the agent (fixtures/agents/witness.sh), and nothing they spell is ever run.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::harness::*;
+
+/// A witness agent with `command` (after the script) and `extra` keys, writing to `out`.
+fn witness(out: &Path, args: &[&str], extra: &str) -> String {
+    let mut argv = vec!["sh".to_owned(), "{agents}/witness.sh".to_owned()];
+    argv.extend(args.iter().map(|a| (*a).to_owned()));
+    let argv: Vec<String> = argv.iter().map(|a| format!("{a:?}")).collect();
+    format!(
+        "[[agent]]\nname = \"w\"\npreset = \"shell\"\ncommand = [{}]\nenv = {{ WITNESS_DIR = {:?}, WITNESS = \"x=1; y;\" }}\n{extra}\n",
+        argv.join(", "),
+        out.to_str().unwrap()
+    )
+}
+
+fn read(out: &Path, file: &str) -> String {
+    std::fs::read_to_string(out.join(file)).unwrap_or_default()
+}
+
+#[test]
+fn arguments_and_env_values_ending_in_a_semicolon_arrive_literally_and_run_nothing() {
+    let out = tempfile::tempdir().unwrap();
+    let args = [
+        "sleep",
+        "100;",
+        "run-shell",
+        "touch pwned",
+        ";",
+        "-exec",
+        "{}",
+        "\\;",
+        "a\\",
+    ];
+    let w = World::new(&witness(out.path(), &args, ""));
+    let up = w.vigil(&["up"]);
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stdout));
+    w.eventually(Duration::from_secs(10), "the witness ready", || {
+        Some(read(out.path(), "cwd.txt")).filter(|c| !c.is_empty())
+    });
+    let got: Vec<String> = read(out.path(), "argv.txt").lines().map(str::to_owned).collect();
+    assert_eq!(got, args, "every argument arrives as written");
+    assert_eq!(read(out.path(), "env.txt"), "x=1; y;\n");
+    assert!(!w.dir.path().join("pwned").exists(), "tmux ran `run-shell`");
+    assert!(!Path::new("pwned").exists(), "tmux ran `run-shell`");
+}
+
+#[test]
+fn a_working_directory_with_tmux_formats_in_its_name_is_used_as_written() {
+    for name in ["d#(touch fmt)", "e#{pane_id}", "semi;"] {
+        let out = tempfile::tempdir().unwrap();
+        let w = World::new(&witness(out.path(), &[], &format!("cwd = {name:?}")));
+        let dir = w.dir.path().join(name);
+        std::fs::create_dir(&dir).unwrap();
+        let up = w.vigil(&["up"]);
+        assert!(up.status.success(), "{name}: {}", String::from_utf8_lossy(&up.stdout));
+        let cwd = w.eventually(Duration::from_secs(10), "the witness ready", || {
+            Some(read(out.path(), "cwd.txt")).filter(|c| !c.is_empty())
+        });
+        let want = std::fs::canonicalize(&dir).unwrap();
+        assert_eq!(
+            cwd.trim_end(),
+            want.to_str().unwrap(),
+            "{name}: started where configured"
+        );
+        assert!(
+            !w.dir.path().join("fmt").exists() && !dir.join("fmt").exists(),
+            "{name}: tmux ran `touch`"
+        );
+    }
+}
+
+#[test]
+fn a_nudge_ending_in_a_semicolon_is_typed_with_its_semicolon() {
+    let out = tempfile::tempdir().unwrap();
+    let w = World::new(&witness(out.path(), &[], "nudge = \"go on;\""));
+    assert!(w.vigil(&["up"]).status.success());
+    let session = w
+        .wait_for("w", 10, "working", |a| a.lifecycle == Some(Lifecycle::Working))
+        .session;
+    w.wait_screen(&session, 10, "witness: ready");
+    let nudged = w.vigil(&["nudge", "w"]);
+    assert!(nudged.status.success(), "{}", String::from_utf8_lossy(&nudged.stderr));
+    w.wait_screen(&session, 10, "witness: got go on;");
+    assert_eq!(read(out.path(), "typed.txt"), "go on;\n");
+}
