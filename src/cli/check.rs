@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use super::Project;
+use super::out::say;
 use crate::adapters::clock::now;
 use crate::engine::time::human;
 use crate::store::record::CheckStep;
@@ -41,7 +42,7 @@ pub fn run(project: &Project, options: Options) -> Result<ExitCode> {
     let heartbeat = store.as_ref().and_then(Store::heartbeat);
     let verdict = watchdog::judge(owner, heartbeat.as_ref(), Proc::read, stale_after, now());
     let found = verdict.describe(stale_after);
-    let say = |line: &str| println!("vigil check: {line}");
+    let say = |line: &str| say!("vigil check: {line}");
     let (old, stopped) = match &verdict {
         Verdict::Fresh { .. } => {
             say(&format!("ok: {found}"));

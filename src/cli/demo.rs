@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
 
+use super::out::say;
 use super::watch::{self, Options};
 use super::{Project, Usage};
 use crate::config::{Config, parse_duration};
@@ -49,20 +50,20 @@ pub fn run(duration: Option<&str>, keep: bool) -> Result<ExitCode> {
     write_project(&dir, &socket)?;
     let config = Config::load(&dir.join("vigil.toml"))?;
     let project = Project::with_state_dir(config, dir.join("state"));
-    println!(
+    say!(
         "vigil demo: seven fake agents in a private tmux server (socket {socket}), project {}",
         dir.display()
     );
-    println!(
+    say!(
         "  watch one live:  tmux -L {socket} attach -t {}   (detach: Ctrl-b d)",
         project.config.session_of(&project.config.agents[0].name)
     );
-    println!(
+    say!(
         "  in another terminal:  vigil --config {} status",
         dir.join("vigil.toml").display()
     );
-    println!("  expect within a minute: prompt nudged, spinner stalled and restarted, crasher held as a crash loop,");
-    println!("  ratelimit cooled down then resumed, dialog waiting for a human, finisher completed.\n");
+    say!("  expect within a minute: prompt nudged, spinner stalled and restarted, crasher held as a crash loop,");
+    say!("  ratelimit cooled down then resumed, dialog waiting for a human, finisher completed.\n");
     let outcome = watch::run(
         &project,
         Options {
@@ -71,13 +72,13 @@ pub fn run(duration: Option<&str>, keep: bool) -> Result<ExitCode> {
         },
     );
     if keep {
-        println!("vigil demo: kept {} and tmux server -L {socket}", dir.display());
+        say!("vigil demo: kept {} and tmux server -L {socket}", dir.display());
     } else {
         let _ = std::process::Command::new("tmux")
             .args(["-L", &socket, "kill-server"])
             .output();
         let _ = std::fs::remove_dir_all(&dir);
-        println!("vigil demo: removed the demo agents and {}", dir.display());
+        say!("vigil demo: removed the demo agents and {}", dir.display());
     }
     outcome
 }

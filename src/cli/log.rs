@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::Project;
+use super::out::say;
 use crate::present::record_line;
 use crate::store::{Entry, Follower, Line, Store};
 
@@ -18,13 +19,13 @@ impl Project {
     pub(super) fn view(&self) -> Result<ExitCode> {
         let owner = Store::existing(&self.state_dir).and_then(|s| s.live_owner());
         match owner {
-            Some(o) => println!(
+            Some(o) => say!(
                 "vigil watch --viewer: following pid {} (`vigil {}`, epoch {}); Ctrl-C to stop",
                 o.pid,
                 o.role.as_str(),
                 o.epoch
             ),
-            None => println!("vigil watch --viewer: no vigil owns this project now; showing its journal as it grows"),
+            None => say!("vigil watch --viewer: no vigil owns this project now; showing its journal as it grows"),
         }
         self.log(false, true, 20)
     }

@@ -5,6 +5,7 @@
 mod check;
 mod demo;
 mod log;
+pub(crate) mod out;
 mod project;
 mod request;
 mod status;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
+use super::out::say;
 use super::{Project, log};
 use crate::adapters::clock::now;
 use crate::engine::{AgentName, Command};
@@ -30,7 +31,7 @@ impl Project {
                 let owner = store.live_owner().map_or("the owner".to_owned(), |o| {
                     format!("the owner (pid {}, `vigil {}`)", o.pid, o.role.as_str())
                 });
-                println!(
+                say!(
                     "asked {owner} to {}; it acts within one poll ({}); see `vigil log`",
                     command_words(&command),
                     crate::engine::time::human(self.config.poll_interval)

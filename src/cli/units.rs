@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
 
+use super::out::say;
 use super::{Project, Usage};
 use crate::adapters::systemd::{UNITS, escape_path, render_unit};
 use crate::store::STATE_DIR_ENV;
@@ -31,29 +32,29 @@ pub fn run(project: &Project, user: bool, dir: Option<PathBuf>) -> Result<ExitCo
         let text = render_unit(template, &exe, &environment).map_err(|e| anyhow!(Usage(e)))?;
         let path = dir.join(name);
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-        println!("wrote {}", path.display());
+        say!("wrote {}", path.display());
     }
     let instance = escape_path(&config);
     let (service, timer) = (
         format!("vigil@{instance}.service"),
         format!("vigil-check@{instance}.timer"),
     );
-    println!();
-    println!("For {} (instance `{instance}`), run:", config.display());
-    println!();
-    println!("  loginctl enable-linger \"$USER\"   # once: your units run without a login, and across reboots");
-    println!("  systemctl --user daemon-reload");
-    println!("  systemctl --user enable --now '{service}' '{timer}'");
-    println!();
-    println!("Then `systemctl --user status '{service}'` and `journalctl --user -u '{service}'` show it;");
-    println!("`systemctl --user reload '{service}'` re-reads the config (so does saving the file).");
-    println!();
-    println!("Or, instead of both (one pass a minute, no long-running vigil):");
-    println!();
-    println!("  systemctl --user enable --now 'vigil-tick@{instance}.timer'");
+    say!();
+    say!("For {} (instance `{instance}`), run:", config.display());
+    say!();
+    say!("  loginctl enable-linger \"$USER\"   # once: your units run without a login, and across reboots");
+    say!("  systemctl --user daemon-reload");
+    say!("  systemctl --user enable --now '{service}' '{timer}'");
+    say!();
+    say!("Then `systemctl --user status '{service}'` and `journalctl --user -u '{service}'` show it;");
+    say!("`systemctl --user reload '{service}'` re-reads the config (so does saving the file).");
+    say!();
+    say!("Or, instead of both (one pass a minute, no long-running vigil):");
+    say!();
+    say!("  systemctl --user enable --now 'vigil-tick@{instance}.timer'");
     if std::env::var_os(STATE_DIR_ENV).is_some_and(|v| !v.is_empty()) {
-        println!();
-        println!(
+        say!();
+        say!(
             "note: {STATE_DIR_ENV} is set here but not written into the units (they serve every project); use `state_dir` in {} if you need it",
             config.display()
         );
@@ -63,8 +64,8 @@ pub fn run(project: &Project, user: bool, dir: Option<PathBuf>) -> Result<ExitCo
         .socket()
         .is_some_and(|s| project.config.socket.as_deref() != Some(s))
     {
-        println!();
-        println!(
+        say!();
+        say!(
             "note: --socket is not written into the units; put `socket = ...` in {} instead",
             config.display()
         );

@@ -9,6 +9,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::Project;
+use super::out::say;
 use crate::adapters::clock::now;
 use crate::engine::{AgentName, Command, Incarnation};
 use crate::store::{Record, Role};
@@ -95,20 +96,20 @@ fn incarnations(mind: &crate::engine::Mind, agents: &[AgentName]) -> std::collec
 
 fn print_up(results: &[UpResult], json: bool) -> Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(&json!({ "agents": results }))?);
+        say!("{}", serde_json::to_string_pretty(&json!({ "agents": results }))?);
         return Ok(());
     }
     let width = results.iter().map(|r| r.name.as_str().len()).max().unwrap_or(5).max(5);
     for r in results {
         let outcome = serde_json::to_value(&r.outcome)?;
-        println!(
+        say!(
             "{:width$}  {:8}  {}",
             r.name.as_str(),
             outcome.as_str().unwrap_or(""),
             r.reason
         );
         for line in &r.last_lines {
-            println!("{:width$}  {:8}  │ {line}", "", "");
+            say!("{:width$}  {:8}  │ {line}", "", "");
         }
     }
     Ok(())

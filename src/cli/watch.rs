@@ -100,7 +100,8 @@ async fn watch(project: &Project, options: Options) -> Result<ExitCode> {
             {
                 last_status = Instant::now();
                 println!();
-                present::status::print_status(sup.config(), Some(sup.store()), now(), false)?;
+                let report = present::status::StatusReport::read(sup.config(), Some(sup.store()), now());
+                super::out::print(&present::status::table(&report, Some(sup.store()), now()));
                 println!();
             }
         }

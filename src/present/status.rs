@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use std::fmt::Write as _;
+
 use serde::{Deserialize, Serialize};
 
+use super::shown;
 use crate::config::Config;
 use crate::engine::time::human;
 use crate::engine::{Activity, AgentName, AgentRecord, CheckpointNote, Escalation, Lifecycle, LimitKind, Mind, Time};
@@ -192,43 +194,37 @@ impl StatusReport {
     }
 }
 
-/// Prints the report: JSON for programs, else a table for people.
-pub fn print_status(config: &Config, store: Option<&Store>, now: Time, json: bool) -> Result<()> {
-    let report = StatusReport::read(config, store, now);
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(());
-    }
-    print_table(&report, store, now);
-    Ok(())
-}
-
-fn print_table(report: &StatusReport, store: Option<&Store>, now: Time) {
+/// The report as a table for people. Text vigil did not write (reasons quote the
+/// agent's last words) is shown with control characters escaped.
+pub fn table(report: &StatusReport, store: Option<&Store>, now: Time) -> String {
+    let mut out = String::new();
     match &report.owner {
         Some(o) => {
             let age = o
                 .heartbeat_age_s
                 .map_or("no heartbeat yet".into(), |a| format!("heartbeat {a:.0}s ago"));
-            println!(
+            let _ = writeln!(
+                out,
                 "owner: pid {} (`vigil {}`, epoch {}), {age}",
                 o.pid,
                 o.role.as_str(),
                 o.epoch
             );
         }
-        None => println!(
-            "owner: none — nothing supervises this project now (run `vigil watch`, or `vigil tick` from a timer)"
+        None => out.push_str(
+            "owner: none — nothing supervises this project now (run `vigil watch`, or `vigil tick` from a timer)\n",
         ),
     }
     if let Some(t) = report.saved_at {
-        println!("state: recorded {} ago", human(now.since(t)));
+        let _ = writeln!(out, "state: recorded {} ago", human(now.since(t)));
     }
     if let Some(p) = &report.problem {
-        println!("state: {p}");
+        let _ = writeln!(out, "state: {}", shown(p));
     }
-    println!();
+    out.push('\n');
     let width = report.agents.iter().map(|a| a.name.len()).max().unwrap_or(5).max(5);
-    println!(
+    let _ = writeln!(
+        out,
         "{:width$}  {:>4}  {:9}  {:12}  {:9}  {:>8}  {:>7}  REASON",
         "AGENT", "INC", "LIFECYCLE", "ACTIVITY", "ESCALATE", "RESTARTS", "FOR"
     );
@@ -236,7 +232,8 @@ fn print_table(report: &StatusReport, store: Option<&Store>, now: Time) {
         let for_ = a
             .since
             .map_or("-".into(), |s| human(Duration::from_secs(now.since(s).as_secs())));
-        println!(
+        let _ = writeln!(
+            out,
             "{:width$}  {:>4}  {:9}  {:12}  {:9}  {:>8}  {:>7}  {}",
             a.name,
             format!("#{}", a.incarnation),
@@ -245,20 +242,22 @@ fn print_table(report: &StatusReport, store: Option<&Store>, now: Time) {
             a.escalation.as_str(),
             a.restarts,
             for_,
-            a.reason,
+            shown(&a.reason),
         );
         if let Some(cp) = &a.checkpoint {
             let path = match (store, AgentName::new(&a.name)) {
                 (Some(s), Some(n)) => format!(" ({})", s.checkpoint_path(&n).display()),
                 _ => String::new(),
             };
-            println!(
+            let _ = writeln!(
+                out,
                 "{:width$}  checkpoint of {} at {}: {}{path}",
                 "",
                 cp.incarnation,
                 cp.at.clock(),
-                cp.reason
+                shown(&cp.reason)
             );
         }
     }
+    out
 }

@@ -266,3 +266,30 @@ fn two_projects_whose_directories_share_a_name_both_run_on_one_tmux_server() {
         "{sessions:?}"
     );
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_each_command_quietly_with_exit_0() {
+    let w = World::new(&agent("a", "worker.sh", ""));
+    let closed = |args: &[&str]| {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader); // like `| head -c 0`: every write meets a closed pipe
+        let out = std::process::Command::new(VIGIL)
+            .arg("--config")
+            .arg(w.config())
+            .args(args)
+            .env("VIGIL_STATE_DIR", w.state())
+            .stdin(std::process::Stdio::null())
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(0), "vigil {args:?} on a closed pipe: {stderr}");
+        assert!(!stderr.contains("panicked"), "vigil {args:?}: {stderr}");
+    };
+    closed(&["up"]);
+    closed(&["status"]);
+    closed(&["status", "--json"]);
+    closed(&["log"]);
+    closed(&["check"]);
+}
