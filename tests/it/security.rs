@@ -89,3 +89,57 @@ fn a_nudge_ending_in_a_semicolon_is_typed_with_its_semicolon() {
     w.wait_screen(&session, 10, "witness: got go on;");
     assert_eq!(read(out.path(), "typed.txt"), "go on;\n");
 }
+
+#[test]
+fn a_start_that_fails_names_the_env_keys_but_never_a_value_anywhere() {
+    let w = World::new(&agent("a", "worker.sh", "env = { API_KEY = \"sk-live-0123456789\" }"));
+    // A tmux that refuses to start sessions, the way a full /tmp makes it (its message
+    // does not repeat the arguments); everything else reaches the real tmux.
+    let real = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v tmux"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let bin = w.dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let shim = bin.join("tmux");
+    std::fs::write(
+        &shim,
+        format!(
+            "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = new-session ] && {{ echo 'create session failed: No space left on device' >&2; exit 1; }}; done\nexec {} \"$@\"\n",
+            real.trim()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&shim, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let out = std::process::Command::new(VIGIL)
+        .arg("--config")
+        .arg(w.config())
+        .arg("up")
+        .env("VIGIL_STATE_DIR", w.state())
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("API_KEY=…") && said.contains("No space left"),
+        "the failure is told: {said}"
+    );
+    let journal = std::fs::read_to_string(w.state().join("journal.jsonl")).unwrap();
+    let state = std::fs::read_to_string(w.state().join("state.json")).unwrap();
+    for (place, text) in [("output", &said), ("journal", &journal), ("state.json", &state)] {
+        assert!(
+            !text.contains("sk-live"),
+            "the env value leaked into the {place}: {text}"
+        );
+    }
+}

@@ -33,6 +33,24 @@ fn literal(arg: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// A tmux command line as it may be shown in an error (and so printed, journaled and
+/// snapshotted): the value of every `-e NAME=value` is left out, since env values are
+/// the user's secrets (`API_KEY=…`); the names stay, to say what was passed.
+fn described(args: &[&str]) -> String {
+    let mut out = Vec::with_capacity(args.len());
+    let mut env_next = false;
+    for arg in args {
+        if env_next {
+            let name = arg.split_once('=').map_or(*arg, |(name, _)| name);
+            out.push(format!("{name}=…"));
+        } else {
+            out.push((*arg).to_owned());
+        }
+        env_next = *arg == "-e";
+    }
+    out.join(" ")
+}
+
 /// tmux through its command line, on the user's default server or a named socket.
 #[derive(Clone, Debug, Default)]
 pub struct TmuxCli {
@@ -86,7 +104,7 @@ impl TmuxCli {
             }
             let _ = tx.send((stdout, stderr));
         });
-        let shown = || args.join(" ");
+        let shown = || described(args);
         let Ok((stdout, stderr)) = rx.recv_timeout(CALL_TIMEOUT) else {
             let _ = child.kill();
             let _ = child.wait();
@@ -255,6 +273,20 @@ impl Tmux for TmuxCli {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_names_the_env_it_passed_but_never_a_value() {
+        let args = [
+            "new-session",
+            "-e",
+            "API_KEY=sk-live-123",
+            "-e",
+            "X=y=z",
+            "--",
+            "claude",
+        ];
+        assert_eq!(described(&args), "new-session -e API_KEY=… -e X=… -- claude");
+    }
 
     #[test]
     fn only_a_final_semicolon_is_escaped_the_way_tmux_unescapes_it() {
