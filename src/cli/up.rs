@@ -12,6 +12,7 @@ use super::Project;
 use super::out::say;
 use crate::adapters::clock::now;
 use crate::engine::{AgentName, Command, Incarnation};
+use crate::present::shown;
 use crate::store::{Record, Role};
 use crate::supervisor::spawn::{self, Outcome, UpResult};
 
@@ -106,10 +107,10 @@ fn print_up(results: &[UpResult], json: bool) -> Result<()> {
             "{:width$}  {:8}  {}",
             r.name.as_str(),
             outcome.as_str().unwrap_or(""),
-            r.reason
+            shown(&r.reason)
         );
         for line in &r.last_lines {
-            say!("{:width$}  {:8}  │ {line}", "", "");
+            say!("{:width$}  {:8}  │ {}", "", "", shown(line));
         }
     }
     Ok(())

@@ -94,7 +94,8 @@ pub fn record_line(entry: &Entry, full_time: bool) -> Option<String> {
         }
         Record::Record { .. } | Record::Done { .. } | Record::Reconciled { .. } => return None,
     };
-    Some(line)
+    // Reasons quote agents' last words, triage answers and names from files: data.
+    Some(super::shown(&line).into_owned())
 }
 
 fn intent_line(t: &str, action: &Action) -> String {
@@ -164,5 +165,24 @@ mod tests {
             }
         }
         assert!(shown > 20, "{shown}");
+    }
+
+    #[test]
+    fn a_hostile_triage_answer_is_shown_with_its_escape_sequences_escaped() {
+        use crate::engine::{AgentName, Answer, Incarnation, Time, VerdictKind};
+        let entry = Entry {
+            t: Time::from_millis(0),
+            record: Record::Triaged(TriageResult {
+                agent: AgentName::new("a").unwrap(),
+                incarnation: Incarnation(1),
+                outcome: TriageOutcome::Answered(Answer {
+                    verdict: VerdictKind::Continue,
+                    reason: "\u{1b}]0;pwned\u{7}\u{1b}[2Jfine".into(),
+                }),
+            }),
+        };
+        let line = record_line(&entry, false).unwrap();
+        assert!(!line.chars().any(char::is_control), "{line:?}");
+        assert!(line.contains("\\u{1b}]0;pwned\\u{7}\\u{1b}[2Jfine"), "{line}");
     }
 }
