@@ -7,19 +7,30 @@ use anyhow::Result;
 
 use super::Project;
 use crate::store::Role;
+use crate::supervisor::runtime::Signals;
+use crate::tui::{Face, Setup};
 
 impl Project {
     /// The dashboard: owner when the run is free, else a viewer of its owner.
     pub(super) fn tui(&self) -> Result<ExitCode> {
-        let face = match self.claim(Role::Tui)? {
-            Some(sup) => crate::tui::Face::Owner(Box::new(sup)),
-            None => crate::tui::Face::Viewer,
-        };
-        crate::tui::run(crate::tui::Setup {
-            config: self.config.clone(),
-            tmux: self.tmux.clone(),
-            store: self.store()?,
-            face,
+        let store = self.store()?;
+        crate::tui::init_log(&store);
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        runtime.block_on(async {
+            // Signals first: from here on, a TERM waits for the pass in progress.
+            let signals = Signals::install()?;
+            let face = match self.claim(Role::Tui)? {
+                Some(sup) => Face::Owner(Box::new(sup)),
+                None => Face::Viewer,
+            };
+            crate::tui::run(Setup {
+                config: self.config.clone(),
+                tmux: self.tmux.clone(),
+                store,
+                face,
+                signals,
+            })
+            .await
         })
     }
 }

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+pub mod runtime;
 pub mod spawn;
 pub mod triager;
 pub mod watchdog;

@@ -1,9 +1,9 @@
 //! `vigil tui`: the interactive dashboard. Owns the terminal (raw mode and alternate
 //! screen, set up and restored in [`Screen`] alone, with a panic hook that restores it
 //! first) and runs one `tokio::select!` loop: key → [`app::Effect`] → state change →
-//! [`view::render`]. As owner it drives the same [`Supervisor::pass`] as `vigil watch`;
-//! as viewer it reads the snapshot, heartbeat and journal and sends commands through
-//! the inbox. Decides nothing the engine does not; logs go to a file, never the screen.
+//! [`view::render`]. As owner it is a face of the same owner loop as `vigil watch`
+//! ([`runtime`]: passes, signals, reloads, sd_notify); as viewer it reads the snapshot,
+//! heartbeat and journal and sends commands through the inbox. Decides nothing the engine does not; logs go to a file, never the screen.
 
 pub mod app;
 pub mod fleet;
@@ -13,7 +13,7 @@ use std::io::Stdout;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use ratatui::Terminal;
@@ -21,17 +21,16 @@ use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::event::{self, Event};
 use ratatui::crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode};
 use ratatui::crossterm::{cursor, execute};
-use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 use crate::adapters::clock::now;
 use crate::adapters::tmux::{Tmux, TmuxCli};
 use crate::config::Config;
 use crate::engine::{AgentName, Command, What};
 use crate::present::command_words;
-use crate::store::{Entry, Follower, Record, Store, read_journal};
-use crate::supervisor::{Records, Supervisor, SupervisorError};
+use crate::store::{Entry, Follower, Record, Store};
+use crate::supervisor::Supervisor;
+use crate::supervisor::runtime::{self, Caught, Signals, Update};
 use app::{Agent, App, Effect, Mode};
 
 /// How often the screen is brought up to date (countdowns, the live pane, a viewer's
@@ -54,17 +53,13 @@ pub struct Setup {
     pub tmux: TmuxCli,
     pub store: Store,
     pub face: Face,
-}
-
-/// Runs the dashboard until `q`, SIGTERM, SIGINT or SIGHUP. The agents keep running.
-pub fn run(setup: Setup) -> Result<ExitCode> {
-    init_log(&setup.store);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(dashboard(setup))
+    /// Installed before the claim; the owner loop answers them, or (as a viewer) the
+    /// dashboard quits at TERM or INT.
+    pub signals: Signals,
 }
 
 /// Sends this process's `tracing` output to `tui.log` in the state dir.
-fn init_log(store: &Store) {
+pub fn init_log(store: &Store) {
     use std::os::unix::fs::OpenOptionsExt;
     let path = store.path("tui.log");
     let file = std::fs::OpenOptions::new()
@@ -80,24 +75,28 @@ fn init_log(store: &Store) {
     }
 }
 
-async fn dashboard(setup: Setup) -> Result<ExitCode> {
-    let Setup {
-        config,
-        tmux,
-        store,
-        face,
-    } = setup;
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut hup = signal(SignalKind::hangup())?;
-    let agents = config
+/// The configured agents, in config order.
+fn agents_of(config: &Config) -> Vec<Agent> {
+    config
         .agents
         .iter()
         .map(|a| Agent {
             name: a.name.clone(),
             session: config.session_of(&a.name),
         })
-        .collect();
+        .collect()
+}
+
+/// Runs the dashboard until `q`, Ctrl-C, SIGTERM or SIGINT (SIGHUP reloads an owner's
+/// config). The agents keep running. Inside the tokio runtime the signals were installed in.
+pub async fn run(setup: Setup) -> Result<ExitCode> {
+    let Setup {
+        config,
+        tmux,
+        store,
+        face,
+        signals,
+    } = setup;
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let mode = match face {
         Face::Owner(_) => Mode::Owner {
@@ -109,38 +108,29 @@ async fn dashboard(setup: Setup) -> Result<ExitCode> {
             heartbeat: None,
         },
     };
-    let mut app = App::new(config.project.clone(), mode, agents, now(), no_color);
+    let mut app = App::new(config.project.clone(), mode, agents_of(&config), now(), no_color);
+    let mut journal = Follower::new(store.journal().path().to_owned());
+    let history = journal.read_new();
+    app.absorb(&history[history.len().saturating_sub(HISTORY)..]);
     let mut feed = match face {
         Face::Owner(sup) => {
             app.mind = sup.mind().clone();
-            Feed::Owner(Box::new(Owner {
-                sup: Some(*sup),
-                pending: Vec::new(),
-                asked: Vec::new(),
-                running: None,
-                next: Instant::now(),
-                poll: config.poll_interval,
-            }))
+            let (handle, updates) = runtime::spawn(*sup, signals);
+            Feed::Owner { handle, updates }
         }
-        Face::Viewer => Feed::Viewer(Viewer {
-            store: store.clone(),
-            journal: Follower::new(store.journal().path().to_owned()),
-        }),
-    };
-    match &mut feed {
-        Feed::Viewer(v) => {
-            let history = v.read_new();
-            app.absorb(&history[history.len().saturating_sub(HISTORY)..]);
+        Face::Viewer => {
+            let mut v = Viewer {
+                store: store.clone(),
+                journal,
+                signals,
+            };
             v.refresh(&mut app);
+            Feed::Viewer(v)
         }
-        Feed::Owner(_) => {
-            let history = read_journal(store.journal().path()).unwrap_or_default();
-            app.absorb(&history[history.len().saturating_sub(HISTORY)..]);
-        }
-    }
+    };
     tracing::info!(
         pid = std::process::id(),
-        owner = matches!(feed, Feed::Owner(_)),
+        owner = matches!(feed, Feed::Owner { .. }),
         "vigil tui started"
     );
 
@@ -150,9 +140,6 @@ async fn dashboard(setup: Setup) -> Result<ExitCode> {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut looked = Looked::default();
     let outcome = loop {
-        if let Feed::Owner(o) = &mut feed {
-            o.start_pass_if_due();
-        }
         looked.refresh(&mut app, &tmux, &store);
         if let Err(e) = screen.draw(&app) {
             break Err(anyhow::Error::from(e).context("drawing the dashboard"));
@@ -175,14 +162,10 @@ async fn dashboard(setup: Setup) -> Result<ExitCode> {
                     v.refresh(&mut app);
                 }
             }
-            done = Owner::finished(&mut feed) => {
-                if let Err(e) = feed.absorb_pass(done, &mut app) {
-                    break Err(e);
-                }
-            }
-            _ = term.recv() => break Ok(()),
-            _ = int.recv() => break Ok(()),
-            _ = hup.recv() => break Ok(()),
+            update = feed.next() => match update {
+                Some(Update::Stopped) | None => break Ok(()),
+                Some(update) => absorb_update(update, &mut app, &tmux),
+            },
         }
     };
     let finished = feed.release().await;
@@ -196,62 +179,66 @@ async fn dashboard(setup: Setup) -> Result<ExitCode> {
 
 /// Where the fleet's state comes from.
 enum Feed {
-    Owner(Box<Owner>),
+    /// This process supervises: the owner loop runs the passes (on a blocking thread,
+    /// so keys and redraws never wait for tmux) and reports each one.
+    Owner {
+        handle: runtime::Handle,
+        updates: mpsc::UnboundedReceiver<Update>,
+    },
     Viewer(Viewer),
 }
 
-type PassResult = (Supervisor<TmuxCli>, Result<Records, SupervisorError>);
-
-/// This process supervises: a pass every poll, and at once when a key asks for one.
-/// The pass runs on a blocking thread so keys and redraws never wait for tmux.
-struct Owner {
-    /// `None` while a pass has it.
-    sup: Option<Supervisor<TmuxCli>>,
-    pending: Vec<Command>,
-    /// The commands the running pass carries, to say how they went.
-    asked: Vec<Command>,
-    running: Option<JoinHandle<PassResult>>,
-    next: Instant,
-    poll: Duration,
-}
-
-impl Owner {
-    fn start_pass_if_due(&mut self) {
-        if self.running.is_some() || (self.pending.is_empty() && Instant::now() < self.next) {
-            return;
+/// Takes what the owner loop reports into the state.
+fn absorb_update(update: Update, app: &mut App, tmux: &TmuxCli) {
+    match update {
+        Update::Pass { records, mind, asked } => {
+            app.mind = *mind;
+            app.problem = None;
+            app.absorb(&records);
+            if !asked.is_empty() {
+                app.note(outcome(&asked, &records));
+            }
         }
-        let Some(mut sup) = self.sup.take() else { return };
-        let commands = std::mem::take(&mut self.pending);
-        self.asked = commands.clone();
-        self.next = Instant::now() + self.poll;
-        self.running = Some(tokio::task::spawn_blocking(move || {
-            let result = sup.pass(commands, true, now());
-            (sup, result)
-        }));
-    }
-
-    /// Resolves when the running pass ends; never, when there is none.
-    async fn finished(feed: &mut Feed) -> Result<PassResult, tokio::task::JoinError> {
-        let Feed::Owner(o) = feed else {
-            return std::future::pending().await;
-        };
-        let Some(handle) = o.running.as_mut() else {
-            return std::future::pending().await;
-        };
-        let result = handle.await;
-        o.running = None;
-        result
+        Update::Problem(problem) => {
+            tracing::warn!("{problem}");
+            app.problem = Some(problem);
+        }
+        Update::Warning(warning) => {
+            tracing::warn!("{warning}");
+            app.note(warning);
+        }
+        Update::Reloaded { records, config } => {
+            app.absorb(&records);
+            app.agents = agents_of(&config);
+            app.mode = Mode::Owner {
+                poll: config.poll_interval,
+                socket: tmux.socket().map(str::to_owned),
+            };
+        }
+        Update::Ready | Update::Stopped => {}
     }
 }
 
 impl Feed {
+    /// The owner loop's next report; a viewer's stop signal reads as `Stopped`.
+    async fn next(&mut self) -> Option<Update> {
+        match self {
+            Feed::Owner { updates, .. } => updates.recv().await,
+            Feed::Viewer(v) => loop {
+                if v.signals.next().await == Caught::Stop {
+                    return Some(Update::Stopped);
+                }
+            },
+        }
+    }
+
     /// Carries out a command from a key, through the same paths as the CLI.
     fn send(&mut self, command: Command, app: &mut App) {
         let words = command_words(&command);
         match self {
-            Feed::Owner(o) => {
+            Feed::Owner { handle, .. } => {
                 app.note(format!("{words}: doing it now"));
-                o.pending.push(command);
+                handle.run(command);
             }
             Feed::Viewer(v) => match v.store.inbox().submit(&command, now()) {
                 Ok(()) => {
@@ -269,47 +256,14 @@ impl Feed {
         tracing::info!(command = %words, "key");
     }
 
-    fn absorb_pass(&mut self, done: Result<PassResult, tokio::task::JoinError>, app: &mut App) -> Result<()> {
-        let Feed::Owner(o) = self else { return Ok(()) };
-        let (sup, result) = done.context("the supervision pass did not finish")?;
-        app.mind = sup.mind().clone();
-        o.sup = Some(sup);
-        let asked = std::mem::take(&mut o.asked);
-        match result {
-            Ok(records) => {
-                app.problem = None;
-                app.absorb(&records);
-                if !asked.is_empty() {
-                    app.note(outcome(&asked, &records));
-                }
-                Ok(())
-            }
-            Err(SupervisorError::Observe(e)) => {
-                tracing::warn!("cannot observe tmux: {e}");
-                app.problem = Some(format!("cannot observe tmux ({e}); retrying every poll"));
-                o.pending.splice(0..0, asked);
-                Ok(())
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Lets a pass in progress finish (a quit never cuts one in half), then says in the
-    /// journal that this owner let go.
+    /// Lets a pass in progress finish (a quit never cuts one in half) and the owner
+    /// loop journal that it let go.
     async fn release(self) -> Result<()> {
-        let Feed::Owner(o) = self else { return Ok(()) };
-        let sup = match o.running {
-            Some(handle) => handle.await.ok().map(|(sup, _)| sup),
-            None => o.sup,
+        let Feed::Owner { handle, .. } = self else {
+            return Ok(());
         };
-        if let Some(sup) = sup {
-            let released = Record::Released {
-                pid: std::process::id(),
-                epoch: sup.epoch(),
-            };
-            sup.store().journal().append(now(), released)?;
-        }
-        Ok(())
+        handle.stop();
+        Ok(handle.finished().await?)
     }
 }
 
@@ -337,6 +291,7 @@ fn outcome(asked: &[Command], records: &[Entry]) -> String {
 struct Viewer {
     store: Store,
     journal: Follower,
+    signals: Signals,
 }
 
 impl Viewer {

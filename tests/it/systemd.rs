@@ -212,7 +212,7 @@ fn a_recorded_pid_that_now_belongs_to_another_process_is_never_signalled() {
 }
 
 /// Reads datagrams until `want` arrives (or the deadline); returns all read.
-fn read_until(sock: &UnixDatagram, want: &str, limit: Duration, seen: &mut Vec<String>) -> bool {
+pub(super) fn read_until(sock: &UnixDatagram, want: &str, limit: Duration, seen: &mut Vec<String>) -> bool {
     let deadline = Instant::now() + limit;
     let mut buf = [0u8; 4096];
     while Instant::now() < deadline {
@@ -308,7 +308,7 @@ fn the_agents_never_inherit_systemds_notification_socket() {
 }
 
 /// The config file as the harness wrote it, plus `extra`.
-fn config_plus(w: &World, extra: &str) -> String {
+pub(super) fn config_plus(w: &World, extra: &str) -> String {
     let text = std::fs::read_to_string(w.config()).unwrap();
     format!("{text}\n{extra}")
 }

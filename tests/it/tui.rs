@@ -1,29 +1,33 @@
 //! `vigil tui` as a user meets it: the real binary in a real terminal (a pane of the
 //! test's private tmux server), keys typed with `send-keys`, the screen read with
-//! `capture-pane`.
+//! `capture-pane`. An owner dashboard is a face of the same owner loop as `vigil watch`:
+//! it reloads its config, survives SIGHUP and speaks sd_notify.
 
+use std::os::unix::net::UnixDatagram;
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
+
 use super::harness::*;
+use super::systemd::{config_plus, read_until};
 
 const DASH: &str = "dash";
 
 /// Starts `vigil tui` in its own 120×40 session; the pane stays after it exits.
 fn start_tui(w: &World) {
+    start_tui_with(w, &[]);
+}
+
+/// Starts `vigil tui` with more environment (`NAME=value` each).
+fn start_tui_with(w: &World, env: &[String]) {
     let state = format!("VIGIL_STATE_DIR={}", w.state().display());
     let config = w.config();
     let target = format!("={DASH}:");
-    w.tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        DASH,
-        "-x",
-        "120",
-        "-y",
-        "40",
-        "-e",
-        &state,
+    let mut args = vec!["new-session", "-d", "-s", DASH, "-x", "120", "-y", "40", "-e", &state];
+    for e in env {
+        args.extend(["-e", e.as_str()]);
+    }
+    args.extend([
         "--",
         VIGIL,
         "--config",
@@ -37,6 +41,7 @@ fn start_tui(w: &World) {
         "remain-on-exit",
         "on",
     ]);
+    w.tmux(&args);
 }
 
 fn pane(w: &World, format: &str) -> String {
@@ -155,4 +160,142 @@ fn sigterm_restores_the_terminal_and_a_second_tui_is_a_viewer() {
         .unwrap();
     wait_dead(&w);
     assert_restored(&w);
+}
+
+fn keys(w: &World, keys: &[&str]) {
+    let target = format!("={DASH}:");
+    let mut args = vec!["send-keys", "-t", target.as_str()];
+    args.extend(keys);
+    w.tmux(&args);
+}
+
+fn hangup(w: &World) {
+    let pid = pane(w, "#{pane_pid}");
+    let sent = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
+fn reloads(w: &World) -> Vec<Value> {
+    w.journal().into_iter().filter(|r| r["kind"] == "reloaded").collect()
+}
+
+#[test]
+fn an_owner_tui_reloads_an_edited_config_and_starts_the_agent_it_adds() {
+    let w = World::new(&agent("a", "worker.sh", ""));
+    start_tui(&w);
+    let a = w.wait_for("a", 20, "working", |a| a.lifecycle == Some(Lifecycle::Working));
+    wait_screen(&w, DASH, 10, "the owner's title", |s| {
+        s.contains("OWNER · supervising 1 agents")
+    });
+
+    // As editors save: a new file renamed over the old one.
+    let good = config_plus(&w, &agent("b", "worker.sh", ""));
+    let good = good.replace("{agents}", super::harness::fixtures().join("agents").to_str().unwrap());
+    let tmp = w.dir.path().join(".vigil.toml.swp");
+    std::fs::write(&tmp, &good).unwrap();
+    std::fs::rename(&tmp, w.config()).unwrap();
+    w.wait_for("b", 20, "b started by the reloaded config", |b| {
+        b.lifecycle == Some(Lifecycle::Working)
+    });
+    let reloaded = reloads(&w);
+    assert_eq!(reloaded.len(), 1, "{reloaded:?}");
+    assert_eq!(reloaded[0]["added"], serde_json::json!(["b"]));
+    wait_screen(&w, DASH, 10, "b on the dashboard", |s| {
+        s.contains("OWNER · supervising 2 agents") && s.lines().any(|l| l.contains(" b ") && l.contains("working"))
+    });
+    let a_now = w.agent("a");
+    assert_eq!(a_now.pane_pid, a.pane_pid, "a was not restarted");
+    assert_eq!(a_now.incarnation, a.incarnation);
+
+    keys(&w, &["q"]);
+    wait_dead(&w);
+    assert_restored(&w);
+}
+
+#[test]
+fn sighup_reloads_an_owner_tui_and_it_keeps_running() {
+    let w = World::new(&agent("a", "worker.sh", ""));
+    start_tui(&w);
+    let a = w.wait_for("a", 20, "working", |a| a.lifecycle == Some(Lifecycle::Working));
+    wait_screen(&w, DASH, 10, "the owner's title", |s| s.contains("OWNER"));
+
+    hangup(&w);
+    w.wait_journal(10, "the reload SIGHUP asks for", |r| r["kind"] == "reloaded");
+    // Still drawing: the reload reaches the event log, after the signal.
+    wait_screen(&w, DASH, 10, "the reload in the event log", |s| {
+        s.contains("config reloaded: nothing that matters changed")
+    });
+    assert_eq!(pane(&w, "#{pane_dead}"), "0", "SIGHUP does not end the dashboard");
+    let owner = w.status().owner.map(|o| o.pid.to_string());
+    assert_eq!(owner, Some(pane(&w, "#{pane_pid}")), "the dashboard still owns the run");
+    w.eventually(Duration::from_secs(5), "a fresh heartbeat after SIGHUP", || {
+        let age = w.status().owner?.heartbeat_age_s?;
+        (age <= 1.0).then_some(())
+    });
+    let a_now = w.agent("a");
+    assert_eq!(a_now.pane_pid, a.pane_pid, "the agent was not touched");
+    assert_eq!(a_now.incarnation, a.incarnation);
+    assert_eq!(reloads(&w).len(), 1);
+
+    keys(&w, &["q"]);
+    wait_dead(&w);
+    assert_restored(&w);
+}
+
+#[test]
+fn an_owner_tui_speaks_sd_notify_like_watch() {
+    let w = World::new(&agent("a", "worker.sh", ""));
+    let socket_path = w.dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&socket_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    start_tui_with(
+        &w,
+        &[
+            format!("NOTIFY_SOCKET={}", socket_path.display()),
+            "WATCHDOG_USEC=2000000".to_owned(),
+        ],
+    );
+    let mut seen = Vec::new();
+    assert!(
+        read_until(&sock, "READY=1", Duration::from_secs(20), &mut seen),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().all(|m| !m.contains("WATCHDOG=1")),
+        "nothing before READY: {seen:?}"
+    );
+    let owner = w.status().owner.map(|o| o.pid.to_string());
+    assert_eq!(
+        owner,
+        Some(pane(&w, "#{pane_pid}")),
+        "ready means claimed by this dashboard"
+    );
+    for _ in 0..2 {
+        assert!(
+            read_until(&sock, "WATCHDOG=1", Duration::from_secs(3), &mut seen),
+            "{seen:?}"
+        );
+    }
+    hangup(&w);
+    assert!(
+        read_until(
+            &sock,
+            "STATUS=config reloaded (SIGHUP)",
+            Duration::from_secs(10),
+            &mut seen
+        ),
+        "{seen:?}"
+    );
+    keys(&w, &["q"]);
+    assert!(
+        read_until(&sock, "STOPPING=1", Duration::from_secs(10), &mut seen),
+        "{seen:?}"
+    );
+    wait_dead(&w);
+    assert_restored(&w);
+    let first = |word: &str| seen.iter().position(|m| m.lines().any(|l| l == word)).unwrap();
+    assert!(first("READY=1") < first("WATCHDOG=1") && first("WATCHDOG=1") < first("STOPPING=1"));
 }
