@@ -9,6 +9,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::Supervisor;
 use crate::adapters::clock::now;
+use crate::adapters::fs::{Links, read_regular};
 use crate::adapters::tmux::Tmux;
 use crate::config::Config;
 use crate::store::{Record, StoreError};
@@ -50,7 +51,7 @@ pub(super) struct Reloader {
 
 impl Reloader {
     pub(super) fn new(path: PathBuf) -> Self {
-        let last = std::fs::read_to_string(&path).ok();
+        let last = read_text(&path).ok();
         Self {
             path,
             last,
@@ -67,7 +68,7 @@ impl Reloader {
     pub(super) fn reload<T: Tmux>(&mut self, sup: &mut Supervisor<T>, cause: Cause) -> Result<Reload, StoreError> {
         let why = cause.words();
         let journal = sup.store().journal();
-        let text = match std::fs::read_to_string(&self.path) {
+        let text = match read_text(&self.path) {
             Ok(t) => t,
             Err(e) => {
                 let message = format!(
@@ -108,6 +109,15 @@ impl Reloader {
         }
     }
 }
+
+/// The file's text, read as `Config::load` reads it: a FIFO or device in its place, or
+/// a file over 1 MiB, is refused at once rather than waited on.
+fn read_text(path: &Path) -> std::io::Result<String> {
+    let bytes = read_regular(path, MAX_CONFIG_BYTES, Links::Follow)?;
+    String::from_utf8(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()))
+}
+
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
 /// Watches the config file's directory (editors replace the file rather than write
 /// it), passing on every change that names the file.
