@@ -144,6 +144,17 @@ impl Command {
             Command::Up(a) | Command::Stop(a) | Command::Restart(a) | Command::Nudge(a) | Command::Triage(a) => a,
         }
     }
+
+    /// Its name as the journal and the inbox spell it.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Command::Up(_) => "up",
+            Command::Stop(_) => "stop",
+            Command::Restart(_) => "restart",
+            Command::Nudge(_) => "nudge",
+            Command::Triage(_) => "triage",
+        }
+    }
 }
 
 /// Why text is typed into a pane.

@@ -1,7 +1,7 @@
 //! One journal record as a line for a person, for `vigil log`, `vigil watch` and the
 //! dashboard's event log. Formats only.
 
-use crate::engine::{Action, Command, Purpose, TriageOutcome, TriageResult, What};
+use crate::engine::{Action, Purpose, TriageOutcome, TriageResult, What};
 use crate::store::Entry;
 use crate::store::record::{Check, Checkpoint, Failure, Record};
 
@@ -42,7 +42,7 @@ pub fn record_line(entry: &Entry, full_time: bool) -> Option<String> {
         Record::Warning { message } => format!("{t} warning: {message}"),
         Record::Note { agent, reason } => format!("{t} {agent}: {reason}"),
         Record::Command { request, .. } => {
-            format!("{t} command from inbox: {} {}", command_verb(request), request.agent())
+            format!("{t} command from inbox: {} {}", request.verb(), request.agent())
         }
         Record::Triage {
             agent,
@@ -124,17 +124,6 @@ fn intent_line(t: &str, action: &Action) -> String {
         who(agent.as_str(), incarnation.0),
         action.reason()
     )
-}
-
-/// The command's name as the journal and inbox spell it.
-fn command_verb(command: &Command) -> &'static str {
-    match command {
-        Command::Up(_) => "up",
-        Command::Stop(_) => "stop",
-        Command::Restart(_) => "restart",
-        Command::Nudge(_) => "nudge",
-        Command::Triage(_) => "triage",
-    }
 }
 
 #[cfg(test)]

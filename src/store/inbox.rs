@@ -5,17 +5,18 @@
 use std::path::PathBuf;
 
 use super::{StoreError, file};
-use crate::engine::{AgentName, Command, Time};
+use crate::engine::{Command, Time};
 
 #[derive(Clone, Debug)]
 pub struct Inbox {
     dir: PathBuf,
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
+/// One file of the inbox: `{"command": "stop", "agent": "b", "from_pid": 4242}`.
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Letter {
-    command: String,
-    agent: AgentName,
+    #[serde(flatten)]
+    command: Command,
     from_pid: u32,
 }
 
@@ -26,19 +27,11 @@ impl Inbox {
 
     /// Leaves a command for the owner.
     pub fn submit(&self, command: &Command, now: Time) -> Result<(), StoreError> {
-        let verb = match command {
-            Command::Up(_) => "up",
-            Command::Stop(_) => "stop",
-            Command::Restart(_) => "restart",
-            Command::Nudge(_) => "nudge",
-            Command::Triage(_) => "triage",
-        };
         let letter = Letter {
-            command: verb.into(),
-            agent: command.agent().clone(),
+            command: command.clone(),
             from_pid: std::process::id(),
         };
-        let name = format!("{:020}-{}-{}.json", now.millis(), std::process::id(), verb);
+        let name = format!("{:020}-{}-{}.json", now.millis(), std::process::id(), command.verb());
         let bytes = serde_json::to_vec(&letter).map_err(|e| StoreError::Io {
             path: self.dir.clone(),
             source: e.into(),
@@ -70,14 +63,7 @@ impl Inbox {
             let parsed = std::fs::read(&path)
                 .ok()
                 .and_then(|b| serde_json::from_slice::<Letter>(&b).ok())
-                .and_then(|l| match l.command.as_str() {
-                    "up" => Some(Command::Up(l.agent)),
-                    "stop" => Some(Command::Stop(l.agent)),
-                    "restart" => Some(Command::Restart(l.agent)),
-                    "nudge" => Some(Command::Nudge(l.agent)),
-                    "triage" => Some(Command::Triage(l.agent)),
-                    _ => None,
-                });
+                .map(|l| l.command);
             match parsed {
                 Some(c) => {
                     commands.push(c);
@@ -101,6 +87,42 @@ impl Inbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::AgentName;
+
+    #[test]
+    fn a_letter_left_by_vigil_0_1_is_still_a_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/v1/inbox-letter.json");
+        std::fs::copy(fixture, dir.path().join("00000000000000000001-4242-stop.json")).unwrap();
+        let (commands, problems) = Inbox::new(dir.path().to_owned()).take().unwrap();
+        assert_eq!(commands, [Command::Stop(AgentName::new("worker").unwrap())]);
+        assert!(problems.is_empty(), "{problems:?}");
+    }
+
+    #[test]
+    fn a_letter_reads_as_vigil_0_1_wrote_it() {
+        let letter = Letter {
+            command: Command::Nudge(AgentName::new("b").unwrap()),
+            from_pid: 7,
+        };
+        let json: serde_json::Value = serde_json::to_value(&letter).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"command": "nudge", "agent": "b", "from_pid": 7})
+        );
+    }
+
+    #[test]
+    fn an_unknown_verb_is_moved_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let letter = dir.path().join("1-1-explode.json");
+        std::fs::write(&letter, r#"{"command":"explode","agent":"a","from_pid":1}"#).unwrap();
+        let (commands, problems) = Inbox::new(dir.path().to_owned()).take().unwrap();
+        assert!(commands.is_empty());
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].contains("moved to"), "{problems:?}");
+        assert!(letter.with_extension("bad").exists());
+    }
 
     #[test]
     fn commands_come_out_in_order_once() {
