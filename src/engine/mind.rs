@@ -163,6 +163,9 @@ pub struct LastExit {
     /// The last non-blank lines the pane showed, the agent's last words.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub last_lines: Vec<String>,
+    /// The incarnation never ran: tmux could not start it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub start_failed: bool,
 }
 
 impl LastExit {
@@ -172,6 +175,15 @@ impl LastExit {
             code: None,
             reason: reason.into(),
             last_lines: Vec::new(),
+            start_failed: false,
+        }
+    }
+
+    /// A start that failed before the agent ran.
+    pub fn could_not_start(error: &str) -> Self {
+        Self {
+            start_failed: true,
+            ..Self::because(format!("could not start: {error}"))
         }
     }
 }

@@ -102,7 +102,7 @@ pub fn action_failed(
     };
     match action {
         Action::Start { incarnation, .. } if *incarnation == rec.incarnation => {
-            let exit = LastExit::because(format!("could not start: {error}"));
+            let exit = LastExit::could_not_start(error);
             ctx.end(rec, Lifecycle::Zombie, exit);
         }
         Action::Triage { incarnation, .. } if *incarnation == rec.incarnation => {
@@ -327,6 +327,7 @@ impl Ctx<'_> {
                         code,
                         reason,
                         last_lines,
+                        start_failed: false,
                     },
                 );
                 None

@@ -891,6 +891,7 @@ mod tests {
         let a = &sup.mind().agents[&AgentName::new("a").unwrap()];
         assert_eq!(a.lifecycle, Lifecycle::Zombie);
         assert!(a.last_exit.as_ref().unwrap().reason.starts_with("could not start"));
+        assert!(a.last_exit.as_ref().unwrap().start_failed);
     }
 
     #[test]

@@ -93,8 +93,9 @@ pub fn outcome(name: &AgentName, before: Option<Incarnation>, rec: Option<&Agent
         (false, true) => {
             let exit = rec.last_exit.clone();
             let words = exit.as_ref().map(|e| e.last_lines.clone()).unwrap_or_default();
+            let start_failed = exit.as_ref().is_some_and(|e| e.start_failed);
             let why = exit.map_or_else(|| rec.reason.clone(), |e| e.reason);
-            let outcome = if rec.lifecycle == Lifecycle::Completed && !why.contains("could not start") {
+            let outcome = if rec.lifecycle == Lifecycle::Completed && !start_failed {
                 Outcome::Started
             } else {
                 Outcome::Failed
@@ -121,6 +122,30 @@ pub fn outcome(name: &AgentName, before: Option<Incarnation>, rec: Option<&Agent
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::{LastExit, Time};
+
+    fn ended(lifecycle: Lifecycle, exit: LastExit) -> AgentRecord {
+        let mut rec = AgentRecord::new(Incarnation(2), "p-a".into(), Time::from_millis(0), "x".into());
+        rec.lifecycle = lifecycle;
+        rec.last_exit = Some(exit);
+        rec
+    }
+
+    #[test]
+    fn a_start_that_failed_is_failed_whatever_its_words_say() {
+        let a = AgentName::new("a").unwrap();
+        let done = ended(
+            Lifecycle::Completed,
+            LastExit::because("exit 0: could not start the linter, done"),
+        );
+        let up = outcome(&a, Some(Incarnation(1)), Some(&done));
+        assert_eq!(up.outcome, Outcome::Started, "{up:?}");
+        let refused = ended(Lifecycle::Completed, LastExit::could_not_start("no server"));
+        assert_eq!(
+            outcome(&a, Some(Incarnation(1)), Some(&refused)).outcome,
+            Outcome::Failed
+        );
+    }
 
     #[test]
     fn argv_commands_run_without_a_shell_reading_them() {

@@ -519,6 +519,7 @@ mod tests {
             code: Some(3),
             reason: "exited with status 3".into(),
             last_lines: vec![],
+            start_failed: false,
         });
         r.reason = "crash loop: 3 crashes within 2m; no restart for 2m".into();
         app.selected = Some(name("tests"));
