@@ -195,13 +195,20 @@ impl<T: Tmux> Supervisor<T> {
         let names = |c: &Config| c.agents.iter().map(|a| a.name.to_string()).collect::<Vec<_>>();
         let added: Vec<String> = names(&config).into_iter().filter(|n| old.agent(n).is_none()).collect();
         let removed: Vec<String> = names(old).into_iter().filter(|n| config.agent(n).is_none()).collect();
-        let changed: Vec<String> = config
+        let changes: Vec<(&AgentName, Vec<Setting>)> = config
             .agents
             .iter()
             .filter_map(|new| {
-                let was = old.agent(new.name.as_str())?;
-                let what = agent_changes(was, new);
-                (!what.is_empty()).then(|| format!("{} ({})", new.name, what.join(", ")))
+                let what = agent_changes(old.agent(new.name.as_str())?, new);
+                (!what.is_empty()).then_some((&new.name, what))
+            })
+            .collect();
+        let later = changes.iter().flat_map(|(_, what)| what).any(|s| s.at_next_start());
+        let changed: Vec<String> = changes
+            .iter()
+            .map(|(name, what)| {
+                let keys: Vec<&str> = what.iter().map(|s| s.as_str()).collect();
+                format!("{name} ({})", keys.join(", "))
             })
             .collect();
         let mut summary = Vec::new();
@@ -222,9 +229,6 @@ impl<T: Tmux> Supervisor<T> {
             ));
         }
         if !changed.is_empty() {
-            let later = changed
-                .iter()
-                .any(|c| c.contains("command") || c.contains("cwd") || c.contains("env"));
             summary.push(format!(
                 "changed {}{}",
                 changed.join("; "),
@@ -783,32 +787,52 @@ impl<T: Tmux> Supervisor<T> {
     }
 }
 
-/// Which settings of one agent differ between two configs, by key.
-fn agent_changes(old: &crate::config::AgentConfig, new: &crate::config::AgentConfig) -> Vec<&'static str> {
+/// One key of an agent's config, as a reload compares them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Setting {
+    Command,
+    Cwd,
+    Env,
+    Preset,
+    Policy,
+    Patterns,
+}
+
+impl Setting {
+    fn as_str(self) -> &'static str {
+        match self {
+            Setting::Command => "command",
+            Setting::Cwd => "cwd",
+            Setting::Env => "env",
+            Setting::Preset => "preset",
+            Setting::Policy => "policy",
+            Setting::Patterns => "patterns",
+        }
+    }
+
+    /// Whether a change takes effect only when the agent next starts.
+    fn at_next_start(self) -> bool {
+        matches!(self, Setting::Command | Setting::Cwd | Setting::Env)
+    }
+}
+
+/// Which settings of one agent differ between two configs.
+fn agent_changes(old: &crate::config::AgentConfig, new: &crate::config::AgentConfig) -> Vec<Setting> {
     let patterns = |a: &crate::config::AgentConfig| {
         let p = &a.patterns;
         [&p.prompt, &p.busy, &p.waiting, &p.rate_limit, &p.volatile].map(|r| r.as_ref().map(|r| r.as_str().to_owned()))
     };
-    let mut out = Vec::new();
-    if old.command != new.command {
-        out.push("command");
-    }
-    if old.cwd != new.cwd {
-        out.push("cwd");
-    }
-    if old.env != new.env {
-        out.push("env");
-    }
-    if old.preset != new.preset {
-        out.push("preset");
-    }
-    if old.policy != new.policy {
-        out.push("policy");
-    }
-    if patterns(old) != patterns(new) {
-        out.push("patterns");
-    }
-    out
+    [
+        (old.command != new.command, Setting::Command),
+        (old.cwd != new.cwd, Setting::Cwd),
+        (old.env != new.env, Setting::Env),
+        (old.preset != new.preset, Setting::Preset),
+        (old.policy != new.policy, Setting::Policy),
+        (patterns(old) != patterns(new), Setting::Patterns),
+    ]
+    .into_iter()
+    .filter_map(|(differs, setting)| differs.then_some(setting))
+    .collect()
 }
 
 #[cfg(test)]
@@ -945,6 +969,29 @@ mod tests {
             Err(SupervisorError::Observe(_))
         ));
         assert!(sup.mind().agents.is_empty());
+    }
+
+    #[test]
+    fn an_agent_named_envoy_whose_policy_changed_applies_it_now() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("state")).unwrap();
+        let text = |checks: u32| {
+            format!(
+                "[vigil]\npoll_interval = 1\n[[agent]]\nname = \"envoy\"\ncommand = [\"agent\"]\nidle_checks = {checks}\n"
+            )
+        };
+        let parse = |t: String| Config::parse(&t, &dir.path().join("vigil.toml")).unwrap();
+        let (mut sup, _) = Supervisor::claim(parse(text(3)), FakeTmux::default(), store, Role::Watch, t(0)).unwrap();
+        let records = sup.reload(parse(text(9)), t(1)).unwrap();
+        let Record::Reloaded(reloaded) = &records[0].record else {
+            panic!("{records:?}")
+        };
+        assert_eq!(reloaded.changed, ["envoy (policy)"]);
+        assert!(
+            !reloaded.message.contains("next start"),
+            "a policy applies from the next pass: {}",
+            reloaded.message
+        );
     }
 
     #[test]
