@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
-pub enum RunError {
+pub enum HelperError {
     #[error("could not be started: {0}")]
     Spawn(std::io::Error),
     #[error("did not answer within {}s and was killed", .0.as_secs())]
@@ -29,10 +29,10 @@ pub fn run(
     input: &[u8],
     timeout: Duration,
     max_output: usize,
-) -> Result<String, RunError> {
+) -> Result<String, HelperError> {
     let (program, args) = argv
         .split_first()
-        .ok_or_else(|| RunError::Spawn(std::io::Error::other("empty command")))?;
+        .ok_or_else(|| HelperError::Spawn(std::io::Error::other("empty command")))?;
     let mut child = Command::new(program)
         .args(args)
         .current_dir(cwd)
@@ -42,7 +42,7 @@ pub fn run(
         // Its own group, so a timeout kills what it started too.
         .process_group(0)
         .spawn()
-        .map_err(RunError::Spawn)?;
+        .map_err(HelperError::Spawn)?;
     let pid = child.id();
     if let Some(mut stdin) = child.stdin.take() {
         let input = input.to_vec();
@@ -72,7 +72,7 @@ pub fn run(
                 kill_group(pid);
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(RunError::Timeout(timeout));
+                return Err(HelperError::Timeout(timeout));
             }
         }
     };
@@ -81,12 +81,12 @@ pub fn run(
     let out = stdout.join().unwrap_or_default();
     let err = stderr.join().unwrap_or_default();
     if out.len() > max_output {
-        return Err(RunError::TooLong(max_output));
+        return Err(HelperError::TooLong(max_output));
     }
     if !status.success() {
         let stderr = String::from_utf8_lossy(&err);
         let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
-        return Err(RunError::Failed {
+        return Err(HelperError::Failed {
             status: status.to_string(),
             stderr: last.chars().take(200).collect(),
         });
@@ -127,14 +127,14 @@ mod tests {
             100,
         )
         .unwrap_err();
-        assert!(matches!(err, RunError::Timeout(_)), "{err}");
+        assert!(matches!(err, HelperError::Timeout(_)), "{err}");
         assert!(start.elapsed() < Duration::from_secs(10));
     }
 
     #[test]
     fn floods_and_failures_are_errors_that_say_so() {
         let err = run(&sh("yes"), Path::new("/"), b"", Duration::from_secs(5), 1000).unwrap_err();
-        assert!(matches!(err, RunError::TooLong(1000)), "{err}");
+        assert!(matches!(err, HelperError::TooLong(1000)), "{err}");
         let err = run(
             &sh("echo oops >&2; exit 4"),
             Path::new("/"),

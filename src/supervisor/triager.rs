@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::adapters::helper;
+use crate::adapters::helper::{self, HelperError};
 use crate::engine::{AgentName, Answer, Incarnation, TriageOutcome, TriageResult};
 
 /// Most a triage command may print; an answer is a line.
@@ -29,28 +29,36 @@ pub struct Request {
     pub timeout: Duration,
 }
 
+/// Why a triage command gave no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum TriageError {
+    #[error(transparent)]
+    Helper(#[from] HelperError),
+    #[error("printed «{shown}», which is not an answer ({source})")]
+    NotAnAnswer { shown: String, source: serde_json::Error },
+}
+
 /// Runs a triage command and reads its answer (blocking; see [`Triager`]).
 pub fn run(request: &Request) -> TriageOutcome {
+    match ask(request) {
+        Ok(answer) => TriageOutcome::Answered(answer),
+        Err(e) => TriageOutcome::Failed { why: e.to_string() },
+    }
+}
+
+fn ask(request: &Request) -> Result<Answer, TriageError> {
     let input = request.input.to_string();
-    let out = match helper::run(
+    let out = helper::run(
         &request.argv,
         &request.cwd,
         input.as_bytes(),
         request.timeout,
         MAX_OUTPUT,
-    ) {
-        Ok(out) => out,
-        Err(e) => return TriageOutcome::Failed { why: e.to_string() },
-    };
-    match serde_json::from_str::<Answer>(out.trim()) {
-        Ok(answer) => TriageOutcome::Answered(answer),
-        Err(e) => {
-            let shown: String = out.trim().chars().take(120).collect();
-            TriageOutcome::Failed {
-                why: format!("printed «{shown}», which is not an answer ({e})"),
-            }
-        }
-    }
+    )?;
+    serde_json::from_str::<Answer>(out.trim()).map_err(|source| TriageError::NotAnAnswer {
+        shown: out.trim().chars().take(120).collect(),
+        source,
+    })
 }
 
 /// Triage commands in flight, each on its own thread so one slow command never

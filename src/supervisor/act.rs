@@ -1,0 +1,266 @@
+//! Carrying out the engine's actions: an intent journaled (synced) before tmux is
+//! asked and its outcome after; asides (notify, triage, checkpoint) journaled once.
+//! A failure is a typed [`ActionError`], handed back to the engine in words.
+
+use super::{CONTEXT_DECISIONS, CONTEXT_LINES, Records, Supervisor, spawn, triager};
+use crate::adapters::git;
+use crate::adapters::tmux::{Pane, Tmux, TmuxError};
+use crate::engine::{self, Action, AgentName, Incarnation, Time};
+use crate::store::failpoint;
+use crate::store::record::{Checkpoint as Checkpointed, Failure, NotifyTag};
+use crate::store::{CHECKPOINT_VERSION, Checkpoint, Record, StoreError, read_journal};
+
+/// Why an action could not be carried out. Its words become the engine's reason.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error("agent `{0}` is not configured")]
+    NotConfigured(AgentName),
+    #[error(
+        "a tmux session named `{session}` already exists and vigil did not start it for this project; rename that session or the agent"
+    )]
+    SessionTaken { session: String },
+    #[error(transparent)]
+    Tmux(#[from] TmuxError),
+    #[error("no triage command is configured")]
+    NoTriageCommand,
+    #[error("a triage of this agent is still running")]
+    TriageRunning,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl<T: Tmux> Supervisor<T> {
+    /// Carries out one action: intent journaled (synced) first, then tmux, then the
+    /// outcome. A failure goes back to the engine so the record reflects it. Returns
+    /// the records written and whether the action succeeded.
+    pub(super) fn act(&mut self, action: &Action, panes: &[Pane], now: Time) -> Result<(Records, bool), StoreError> {
+        if !action.mutates() {
+            return self.act_aside(action, now);
+        }
+        self.intents += 1;
+        let id = format!("{}-{}", self.lock.owner.epoch, self.intents);
+        let intent = Record::Intent {
+            id: id.clone(),
+            action: action.clone(),
+        };
+        let mut records = vec![self.journal.append(now, intent)?];
+        failpoint::hit("after-intent");
+        let result = self.execute(action, panes);
+        failpoint::hit("after-act");
+        match result {
+            Ok(()) => {
+                records.push(self.journal.append(now, Record::Done { id })?);
+                Ok((records, true))
+            }
+            Err(error) => {
+                let error = error.to_string();
+                let failure = Failure {
+                    id: Some(id),
+                    action: None,
+                    error: error.clone(),
+                };
+                records.push(self.journal.append(now, Record::Failed(failure))?);
+                records.extend(self.failed(action, &error, now)?);
+                Ok((records, false))
+            }
+        }
+    }
+
+    /// Actions that change nothing in tmux: telling the user, starting a triage,
+    /// writing a checkpoint. Journaled once, with how they went.
+    fn act_aside(&mut self, action: &Action, now: Time) -> Result<(Records, bool), StoreError> {
+        let result = match action {
+            Action::Triage {
+                agent,
+                incarnation,
+                reason,
+                ..
+            } => self
+                .start_triage(agent, *incarnation, now)
+                .map(|command| Record::Triage {
+                    agent: agent.clone(),
+                    incarnation: *incarnation,
+                    command,
+                    reason: reason.clone(),
+                }),
+            Action::Checkpoint {
+                agent,
+                incarnation,
+                session,
+                reason,
+            } => self.checkpoint(agent, *incarnation, session, reason, now).map(|path| {
+                Record::Checkpoint(Checkpointed::Written {
+                    agent: agent.clone(),
+                    incarnation: *incarnation,
+                    path,
+                    reason: reason.clone(),
+                })
+            }),
+            Action::Notify {
+                agent,
+                incarnation,
+                reason,
+            } => Ok(Record::Notify {
+                action: NotifyTag::Notify,
+                agent: agent.clone(),
+                incarnation: *incarnation,
+                reason: reason.clone(),
+            }),
+            Action::Start { .. } | Action::Kill { .. } | Action::Send { .. } => Ok(Record::Warning {
+                message: format!("{} reached the aside path; not carried out", action.reason()),
+            }),
+        };
+        match result {
+            Ok(record) => Ok((vec![self.journal.append(now, record)?], true)),
+            Err(error) => {
+                let error = error.to_string();
+                let failure = Failure {
+                    id: None,
+                    action: Some(action.clone()),
+                    error: error.clone(),
+                };
+                let mut records = vec![self.journal.append(now, Record::Failed(failure))?];
+                records.extend(self.failed(action, &error, now)?);
+                records.extend(self.persist(now)?);
+                Ok((records, false))
+            }
+        }
+    }
+
+    /// Tells the engine an action failed and journals what it made of that.
+    pub(super) fn failed(&mut self, action: &Action, error: &str, now: Time) -> Result<Records, StoreError> {
+        let events = engine::action_failed(&mut self.mind, &self.fleet, action, error, now, &self.tz);
+        events
+            .into_iter()
+            .map(|e| self.journal.append(now, Record::Event(e)))
+            .collect()
+    }
+
+    /// Starts the triage command for an agent on its own thread.
+    fn start_triage(
+        &mut self,
+        agent: &AgentName,
+        incarnation: Incarnation,
+        now: Time,
+    ) -> Result<Vec<String>, ActionError> {
+        let config = self
+            .config
+            .agent(agent.as_str())
+            .ok_or_else(|| ActionError::NotConfigured(agent.clone()))?;
+        let argv = config.policy.triage.clone().ok_or(ActionError::NoTriageCommand)?;
+        let rec = self.mind.agents.get(agent);
+        let session = rec.map_or_else(String::new, |r| r.session.clone());
+        let last_lines = self.tmux.capture(&session, CONTEXT_LINES).unwrap_or_default();
+        let input = serde_json::json!({
+            "agent": agent,
+            "incarnation": incarnation,
+            "lifecycle": rec.map(|r| r.lifecycle),
+            "activity": rec.and_then(|r| r.activity),
+            "escalation": rec.map(|r| r.escalation),
+            "reason": rec.map(|r| r.reason.clone()),
+            "unchanged_for_s": rec.map(|r| now.since(r.last_change).as_secs()),
+            "cwd": config.cwd,
+            "last_lines": last_lines,
+            "recent_decisions": self.recent_decisions(agent),
+            "answer_with": {"verdict": "continue | nudge | restart | kill", "reason": "one line: why"},
+        });
+        let request = triager::Request {
+            agent: agent.clone(),
+            incarnation,
+            argv: argv.clone(),
+            cwd: config.cwd.clone(),
+            input,
+            timeout: config.policy.triage_timeout,
+        };
+        if !self.triager.start(request) {
+            return Err(ActionError::TriageRunning);
+        }
+        Ok(argv)
+    }
+
+    /// The reasons of the last decisions about `agent`, oldest first.
+    fn recent_decisions(&self, agent: &AgentName) -> Vec<String> {
+        let entries = read_journal(self.journal.path()).unwrap_or_default();
+        let mut reasons: Vec<String> = entries
+            .iter()
+            .rev()
+            .filter(|e| e.record.agent() == Some(agent.as_str()))
+            .filter_map(|e| e.record.reason())
+            .take(CONTEXT_DECISIONS)
+            .map(str::to_owned)
+            .collect();
+        reasons.reverse();
+        reasons
+    }
+
+    /// Writes down where a stuck incarnation was, before it is replaced.
+    fn checkpoint(
+        &self,
+        agent: &AgentName,
+        incarnation: Incarnation,
+        session: &str,
+        reason: &str,
+        now: Time,
+    ) -> Result<std::path::PathBuf, ActionError> {
+        let config = self
+            .config
+            .agent(agent.as_str())
+            .ok_or_else(|| ActionError::NotConfigured(agent.clone()))?;
+        let raw = self.tmux.capture(session, CONTEXT_LINES).unwrap_or_default();
+        let last_lines = engine::screen::tail(&raw, CONTEXT_LINES)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let checkpoint = Checkpoint {
+            version: CHECKPOINT_VERSION,
+            agent: agent.clone(),
+            incarnation,
+            reason: reason.to_owned(),
+            at: now,
+            cwd: config.cwd.clone(),
+            last_lines,
+            git: git::git_state(&config.cwd),
+        };
+        Ok(self.store.write_checkpoint(&checkpoint)?)
+    }
+
+    /// Does to tmux what a mutating action says.
+    pub(super) fn execute(&self, action: &Action, panes: &[Pane]) -> Result<(), ActionError> {
+        let gone_is_fine = |r: Result<(), TmuxError>| match r {
+            Ok(()) | Err(TmuxError::NoSuchSession(_)) => Ok(()),
+            Err(e) => Err(ActionError::Tmux(e)),
+        };
+        match action {
+            Action::Start {
+                agent,
+                incarnation,
+                session,
+                ..
+            } => {
+                let config = self
+                    .config
+                    .agent(agent.as_str())
+                    .ok_or_else(|| ActionError::NotConfigured(agent.clone()))?;
+                if let Some(p) = panes.iter().find(|p| &p.session == session)
+                    && !p.is_ours(&self.fleet.run)
+                {
+                    return Err(ActionError::SessionTaken {
+                        session: session.clone(),
+                    });
+                }
+                // Replace every session of this agent: the dead pane, the hung one, strays.
+                for old in panes
+                    .iter()
+                    .filter(|p| p.is_ours(&self.fleet.run) && p.agent.as_deref() == Some(agent.as_str()))
+                {
+                    gone_is_fine(self.tmux.kill(&old.session))?;
+                }
+                let spec = spawn::spec(config, session, *incarnation, &self.fleet.run);
+                Ok(self.tmux.spawn(&spec)?)
+            }
+            Action::Kill { session, .. } => gone_is_fine(self.tmux.kill(session)),
+            Action::Send { session, text, .. } => Ok(self.tmux.send_text(session, text)?),
+            Action::Notify { .. } | Action::Triage { .. } | Action::Checkpoint { .. } => Ok(()),
+        }
+    }
+}

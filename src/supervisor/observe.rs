@@ -1,0 +1,92 @@
+//! Looking at this run's tagged panes: their state from tmux and /proc (re-read
+//! briefly while one is between exit and reaping) and their last lines, as the
+//! engine's [`Observation`]. Reads only; decides nothing.
+
+use super::{SETTLE_TRIES, SETTLE_WAIT, Supervisor};
+use crate::adapters::process;
+use crate::adapters::tmux::{Pane, Tmux, TmuxError};
+use crate::engine::{Exit, Incarnation, Observation, PaneSeen, PaneState};
+
+impl<T: Tmux> Supervisor<T> {
+    /// All panes, looked at again (briefly) while one of ours is between exiting and
+    /// being reaped: tmux marks a pane dead when its pty closes, a moment before it
+    /// knows the exit status, and a process can be gone a moment before tmux notices.
+    /// Judging in that moment would call a clean exit a crash.
+    pub(super) fn settled_panes(&self) -> Result<Vec<Pane>, TmuxError> {
+        let mut panes = self.tmux.list_panes()?;
+        for _ in 0..SETTLE_TRIES {
+            let in_flux = panes.iter().filter(|p| p.is_ours(&self.fleet.run)).any(|p| {
+                if p.dead {
+                    p.exit_tag.is_none() && p.dead_status.is_none() && p.dead_signal.is_none()
+                } else {
+                    !process::alive(p.pane_pid)
+                }
+            });
+            if !in_flux {
+                break;
+            }
+            std::thread::sleep(SETTLE_WAIT);
+            panes = self.tmux.list_panes()?;
+        }
+        Ok(panes)
+    }
+
+    /// What tmux and /proc say about this run's tagged panes.
+    pub(super) fn observe(&self, panes: &[Pane]) -> (Observation, Vec<String>) {
+        let mut seen = Vec::new();
+        let mut problems = Vec::new();
+        for pane in panes.iter().filter(|p| p.is_ours(&self.fleet.run)) {
+            let Some(agent) = pane.agent.clone() else { continue };
+            let incarnation = Incarnation(pane.incarnation.unwrap_or(0));
+            let state = if pane.dead {
+                // The wrapper's record first: tmux sometimes never learns the status.
+                PaneState::Dead(match (pane.exit_tag, pane.dead_status, pane.dead_signal) {
+                    (Some(code), _, _) | (None, Some(code), _) => Exit::Code(code),
+                    (None, None, Some(signal)) => Exit::Signal(signal),
+                    (None, None, None) => Exit::Unknown,
+                })
+            } else if process::alive(pane.pane_pid) {
+                PaneState::Alive
+            } else {
+                PaneState::ProcessGone
+            };
+            let fleet_agent = self.fleet.agents.iter().find(|a| a.name.as_str() == agent);
+            let recorded_live = fleet_agent
+                .and_then(|a| self.mind.agents.get(&a.name))
+                .is_some_and(|r| r.lifecycle.is_live() && r.incarnation <= incarnation);
+            // Alive panes are read every poll; a dead one only once, for its last words.
+            let wants_tail = fleet_agent.is_some()
+                && match state {
+                    PaneState::Alive => true,
+                    PaneState::Dead(_) => recorded_live,
+                    PaneState::ProcessGone => false,
+                };
+            let tail = if wants_tail {
+                let lines = fleet_agent.map_or(30, |a| a.policy.tail_lines);
+                match self.tmux.capture(&pane.session, lines) {
+                    Ok(t) => Some(t),
+                    // Gone between the listing and the capture: not seen at all.
+                    Err(TmuxError::NoSuchSession(_)) => continue,
+                    Err(e) => {
+                        problems.push(format!(
+                            "cannot read the screen of `{}`: {e}; screen unjudged this poll",
+                            pane.session
+                        ));
+                        None
+                    }
+                }
+            } else {
+                None
+            };
+            seen.push(PaneSeen {
+                session: pane.session.clone(),
+                agent,
+                incarnation,
+                pane_pid: pane.pane_pid,
+                state,
+                tail,
+            });
+        }
+        (Observation { panes: seen }, problems)
+    }
+}
