@@ -182,6 +182,27 @@ fn log_shows_decisions_with_reasons() {
 }
 
 #[test]
+fn log_shows_a_kind_it_does_not_know_raw_with_json_and_skips_it_for_people() {
+    let w = World::new(&agent("a", "worker.sh", ""));
+    assert!(w.vigil(&["up"]).status.success());
+    let future = r#"{"kind":"hologram","t":"2030-01-01T00:00:00Z","agent":"a"}"#;
+    let path = w.state().join("journal.jsonl");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(future);
+    text.push_str("\nnot json\n");
+    std::fs::write(&path, text).unwrap();
+    let out = w.vigil(&["log", "--json"]);
+    assert!(out.status.success());
+    let json = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(json.lines().last(), Some(future), "{json}");
+    let out = w.vigil(&["log"]);
+    assert!(out.status.success());
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(log.contains("a #1 → start"), "{log}");
+    assert!(!log.contains("hologram") && !log.contains("not json"), "{log}");
+}
+
+#[test]
 fn a_project_reached_through_a_symlink_has_one_owner_and_one_agent() {
     let w = World::new(&agent("a", "worker.sh", ""));
     let elsewhere = tempfile::tempdir().unwrap();

@@ -171,8 +171,8 @@ fn crash_suite_killed_at_every_failpoint_and_at_random_the_fleet_stays_whole() {
         let journal = std::fs::read_to_string(w.state().join("journal.jsonl")).unwrap();
         for (i, line) in journal.lines().enumerate() {
             assert!(
-                serde_json::from_str::<Value>(line).is_ok(),
-                "round {round}: journal line {} does not parse: {line}",
+                serde_json::from_str::<Entry>(line).is_ok(),
+                "round {round}: journal line {} is not a record: {line}",
                 i + 1
             );
         }
@@ -187,7 +187,11 @@ fn crash_suite_killed_at_every_failpoint_and_at_random_the_fleet_stays_whole() {
         "every failpoint was hit: {summary:?}"
     );
     assert!(held_until.is_some(), "the crash-loop hold was exercised");
-    let reconciled = w.journal().iter().filter(|r| r["kind"] == "reconciled").count();
+    let reconciled = w
+        .journal()
+        .iter()
+        .filter(|e| matches!(e.record, Record::Reconciled { .. }))
+        .count();
     println!("crash suite: {reconciled} open intents reconciled by the next owner");
 }
 
@@ -281,11 +285,15 @@ fn unusable_snapshots_are_quarantined_and_the_mind_rebuilt_from_the_journal() {
             broken,
             "{what}: kept byte for byte"
         );
-        let warning = w.journal().into_iter().find(|r| r["kind"] == "warning").unwrap();
-        assert!(
-            warning["message"].as_str().unwrap().contains("moved to"),
-            "{what}: {warning}"
-        );
+        let warning = w
+            .journal()
+            .into_iter()
+            .find_map(|e| match e.record {
+                Record::Warning { message } => Some(message),
+                _ => None,
+            })
+            .unwrap();
+        assert!(warning.contains("moved to"), "{what}: {warning}");
         let after = w.status();
         for (a, b) in before.agents.iter().zip(&after.agents) {
             assert_eq!(a.incarnation, b.incarnation, "{what}: {}", a.name);
@@ -319,7 +327,7 @@ fn after_kill_9_a_fresh_watch_adopts_every_live_agent_without_restarting_any() {
     eventually(Duration::from_secs(5), "the killed owner gone", || {
         gone(old_owner).then_some(())
     });
-    let starts_before = w.journal().iter().filter(|r| r["kind"] == "intent").count();
+    let starts_before = w.journal().iter().filter_map(intent).count();
 
     let t0 = Instant::now();
     let mut fresh = spawn_vigil(&w, &["watch"], &[]);
@@ -348,7 +356,7 @@ fn after_kill_9_a_fresh_watch_adopts_every_live_agent_without_restarting_any() {
         assert_eq!(b.restarts, 0);
         assert_eq!(b.lifecycle, Some(Lifecycle::Working));
     }
-    let starts_after = w.journal().iter().filter(|r| r["kind"] == "intent").count();
+    let starts_after = w.journal().iter().filter_map(intent).count();
     assert_eq!(starts_before, starts_after, "nothing was started or killed");
     assert_eq!(
         after.owner.as_ref().map(|o| o.epoch),

@@ -8,8 +8,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+pub use vigil::engine::{Action, Purpose};
 pub use vigil::engine::{Activity, Lifecycle};
 pub use vigil::present::status::{AgentStatus, StatusReport};
+pub use vigil::store::Entry;
+pub use vigil::store::record::{CheckStep, Checkpoint, Record};
 
 pub const VIGIL: &str = env!("CARGO_BIN_EXE_vigil");
 
@@ -113,7 +116,7 @@ impl World {
     }
 
     /// Waits (up to `secs`) until a journal record satisfies `check`; returns it.
-    pub fn wait_journal(&self, secs: u64, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    pub fn wait_journal(&self, secs: u64, what: &str, check: impl Fn(&Entry) -> bool) -> Entry {
         self.eventually(Duration::from_secs(secs), what, || {
             self.journal().into_iter().find(|r| check(r))
         })
@@ -153,9 +156,9 @@ impl World {
         }
     }
 
-    pub fn journal(&self) -> Vec<Value> {
-        let text = std::fs::read_to_string(self.state().join("journal.jsonl")).unwrap_or_default();
-        text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    /// The journal's records, typed (a line that is no known record is left out).
+    pub fn journal(&self) -> Vec<Entry> {
+        vigil::store::read_journal(&self.state().join("journal.jsonl")).unwrap()
     }
 
     fn journal_text(&self) -> String {
@@ -278,4 +281,25 @@ pub fn gone(pid: u32) -> bool {
 /// A `[[agent]]` table for a fake agent script.
 pub fn agent(name: &str, script: &str, extra: &str) -> String {
     format!("[[agent]]\nname = \"{name}\"\ncommand = [\"sh\", \"{{agents}}/{script}\"]\n{extra}\n")
+}
+
+/// The action of an intent record.
+pub fn intent(e: &Entry) -> Option<&Action> {
+    match &e.record {
+        Record::Intent { action, .. } => Some(action),
+        _ => None,
+    }
+}
+
+/// Whether the record is an intent to type text for `purpose`.
+pub fn types_for(e: &Entry, purpose: Purpose) -> bool {
+    matches!(intent(e), Some(Action::Send { purpose: p, .. }) if *p == purpose)
+}
+
+/// The event of an event record that says the agent's lifecycle became `to`.
+pub fn lifecycle_event(e: &Entry, to: vigil::engine::Lifecycle) -> Option<&vigil::engine::Event> {
+    match &e.record {
+        Record::Event(ev) if ev.what == vigil::engine::What::Lifecycle(to) => Some(ev),
+        _ => None,
+    }
 }

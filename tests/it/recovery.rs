@@ -5,10 +5,7 @@
 use std::time::Duration;
 
 use super::harness::*;
-
-fn time(v: &serde_json::Value) -> vigil::engine::Time {
-    serde_json::from_value(v.clone()).unwrap()
-}
+use vigil::engine::TriageOutcome;
 
 #[test]
 fn a_rate_limit_cooldown_survives_kill_9_of_vigil_and_is_honoured_by_the_next() {
@@ -29,15 +26,13 @@ fn a_rate_limit_cooldown_survives_kill_9_of_vigil_and_is_honoured_by_the_next() 
     let a = w.wait_for("limited", 20, "adopted by the new owner", |a| a.rate_limit.is_some());
     assert_eq!(a.rate_limit.as_ref().unwrap().until, until, "{a:#?}");
     assert_eq!(a.incarnation, 1, "adopted, not restarted");
-    let resume = w.wait_journal(30, "the resume", |r| {
-        r["kind"] == "intent" && r["action"]["purpose"] == "resume"
-    });
+    let resume = w.wait_journal(30, "the resume", |e| types_for(e, Purpose::Resume));
     assert!(
-        time(&resume["t"]) >= until,
+        resume.t >= until,
         "resumed at {} before the cooldown ended at {until}",
-        resume["t"]
+        resume.t
     );
-    let nudges = w.journal().iter().filter(|r| r["action"]["purpose"] == "nudge").count();
+    let nudges = w.journal().iter().filter(|e| types_for(e, Purpose::Nudge)).count();
     assert_eq!(nudges, 0, "no nudges while cooling down");
 }
 
@@ -80,28 +75,30 @@ fn a_triage_command_that_never_answers_is_timed_out_and_the_rules_decide() {
     );
     let mut w = World::new(&body);
     w.watch();
-    let asked = w.wait_journal(40, "the triage command being asked", |r| r["kind"] == "triage");
-    let failed = w.wait_journal(20, "the triage timing out", |r| r["kind"] == "triaged");
-    assert_eq!(failed["outcome"]["outcome"], "failed", "{failed}");
-    assert!(
-        failed["outcome"]["why"]
-            .as_str()
-            .unwrap()
-            .contains("did not answer within 1s"),
-        "{failed}"
-    );
-    assert!(time(&failed["t"]) >= time(&asked["t"]));
-    let ruled = w.wait_journal(10, "the rules' verdict", |r| {
-        r["reason"]
-            .as_str()
+    let asked = w.wait_journal(40, "the triage command being asked", |e| {
+        matches!(e.record, Record::Triage { .. })
+    });
+    let failed = w.wait_journal(20, "the triage timing out", |e| matches!(e.record, Record::Triaged(_)));
+    let Record::Triaged(result) = &failed.record else {
+        unreachable!()
+    };
+    let TriageOutcome::Failed { why } = &result.outcome else {
+        panic!("{failed:?}")
+    };
+    assert!(why.contains("did not answer within 1s"), "{failed:?}");
+    assert!(failed.t >= asked.t);
+    let ruled = w.wait_journal(10, "the rules' verdict", |e| {
+        e.record
+            .reason()
             .is_some_and(|s| s.contains("built-in rules, as the triage command did not answer"))
     });
     assert!(
-        ruled["reason"]
-            .as_str()
+        ruled
+            .record
+            .reason()
             .unwrap()
             .contains(": nudge — it sits at its prompt"),
-        "{ruled}"
+        "{ruled:?}"
     );
     // No sleeping triage command is left behind.
     let left = std::process::Command::new("pgrep")
@@ -140,9 +137,14 @@ fn a_stuck_agent_is_replaced_with_a_checkpoint_and_the_new_one_gets_the_handoff(
     let checkpoint = a.checkpoint.as_ref().unwrap();
     assert_eq!(checkpoint.incarnation.0, 1, "{a:#?}");
     // The Mind is saved before the actions run: wait for the checkpoint's own record.
-    let written = w.wait_journal(10, "the checkpoint", |r| r["kind"] == "checkpoint");
+    let written = w.wait_journal(10, "the checkpoint", |e| {
+        matches!(e.record, Record::Checkpoint(Checkpoint::Written { .. }))
+    });
     let file = w.state().join("checkpoints/stuck.json");
-    assert_eq!(written["path"], file.to_str().unwrap());
+    let Record::Checkpoint(Checkpoint::Written { path, .. }) = &written.record else {
+        unreachable!()
+    };
+    assert_eq!(path, &file);
     let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     assert_eq!(saved["git"]["branch"], "feature");
     assert!(saved["git"]["last_commit"].as_str().unwrap().ends_with(" the config"));

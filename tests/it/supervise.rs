@@ -19,17 +19,14 @@ fn a_crashed_agent_is_recorded_zombie_with_its_exit_code_and_restarted_as_incarn
     );
     assert_eq!(a.crashes.len(), 1);
     assert_eq!(a.restarts, 1);
-    let zombie = w
-        .journal()
-        .into_iter()
-        .find(|r| r["event"] == "lifecycle" && r["to"] == "zombie")
+    let journal = w.journal();
+    let zombie = journal
+        .iter()
+        .find_map(|e| lifecycle_event(e, Lifecycle::Zombie))
         .unwrap();
     assert!(
-        zombie["reason"]
-            .as_str()
-            .unwrap()
-            .contains("cannot connect to api.example.com"),
-        "last words kept: {zombie}"
+        zombie.reason.contains("cannot connect to api.example.com"),
+        "last words kept: {zombie:?}"
     );
     assert_eq!(w.stop_watch(), Some(0));
 }
@@ -82,18 +79,12 @@ fn the_spinner_reads_unchanged_and_is_stalled_after_the_timeout_then_restarted()
     assert_eq!(a.incarnation, 1, "still the first incarnation while unchanged");
     let a = w.wait_for("spinner", 20, "incarnation 2", |a| a.incarnation == 2);
     assert_eq!(a.restarts, 1);
-    let stalled = w
-        .journal()
-        .into_iter()
-        .find(|r| r["event"] == "lifecycle" && r["to"] == "stalled")
+    let journal = w.journal();
+    let stalled = journal
+        .iter()
+        .find_map(|e| lifecycle_event(e, Lifecycle::Stalled))
         .unwrap();
-    assert!(
-        stalled["reason"]
-            .as_str()
-            .unwrap()
-            .starts_with("screen unchanged for 3s"),
-        "{stalled}"
-    );
+    assert!(stalled.reason.starts_with("screen unchanged for 3s"), "{stalled:?}");
 }
 
 #[test]
@@ -104,17 +95,10 @@ fn the_prompt_agent_is_nudged_after_three_unchanged_checks_and_the_text_arrives(
         .wait_for("prompt", 20, "working", |a| lifecycle(a) == "working")
         .session;
     w.wait_screen(&session, 20, "got instruction: keep going, step 2");
-    let nudge = w
-        .journal()
-        .into_iter()
-        .find(|r| r["kind"] == "intent" && r["action"]["purpose"] == "nudge")
-        .unwrap();
+    let nudge = w.journal().into_iter().find(|e| types_for(e, Purpose::Nudge)).unwrap();
     assert!(
-        nudge["action"]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("3 unchanged checks"),
-        "{nudge}"
+        intent(&nudge).unwrap().reason().contains("3 unchanged checks"),
+        "{nudge:?}"
     );
 }
 
@@ -137,10 +121,14 @@ fn the_dialog_agent_is_waiting_and_never_nudged_or_killed() {
     assert!(
         !journal
             .iter()
-            .any(|r| r["kind"] == "intent" && r["action"]["agent"] == "dialog" && r["action"]["action"] != "start")
+            .filter_map(intent)
+            .any(|a| a.agent().as_str() == "dialog" && !matches!(a, Action::Start { .. }))
     );
     assert_eq!(
-        journal.iter().filter(|r| r["kind"] == "notify").count(),
+        journal
+            .iter()
+            .filter(|e| matches!(e.record, Record::Notify { .. }))
+            .count(),
         1,
         "the user is told once"
     );
@@ -166,11 +154,7 @@ fn the_rate_limited_agent_cools_down_then_is_told_to_resume() {
     assert!(a.rate_limit.is_some(), "{a:#?}");
     let session = a.session.as_str().to_owned();
     w.wait_screen(&session, 20, "resumed (got: continue)");
-    let nudges = w
-        .journal()
-        .into_iter()
-        .filter(|r| r["action"]["purpose"] == "nudge")
-        .count();
+    let nudges = w.journal().into_iter().filter(|e| types_for(e, Purpose::Nudge)).count();
     assert_eq!(nudges, 0, "no nudges while rate limited");
 }
 

@@ -59,12 +59,18 @@ fn read_json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-fn checks(w: &World) -> Vec<Value> {
-    w.journal().into_iter().filter(|r| r["kind"] == "check").collect()
+fn checks(w: &World) -> Vec<(CheckStep, vigil::engine::Time)> {
+    w.journal()
+        .into_iter()
+        .filter_map(|e| match e.record {
+            Record::Check(c) => Some((c.step, e.t)),
+            _ => None,
+        })
+        .collect()
 }
 
 fn intents(w: &World) -> usize {
-    w.journal().iter().filter(|r| r["kind"] == "intent").count()
+    w.journal().iter().filter_map(intent).count()
 }
 
 #[test]
@@ -131,22 +137,21 @@ fn a_stopped_owner_with_an_old_heartbeat_is_termed_then_killed_and_a_new_owner_a
     assert!(said.contains("is stopped"), "{said}");
     assert!(!alive(old_pid), "the stopped owner was killed");
 
-    let steps: Vec<(String, jiff::Timestamp)> = checks(&w)
-        .iter()
-        .map(|r| {
-            (
-                r["step"].as_str().unwrap().to_owned(),
-                r["t"].as_str().unwrap().parse().unwrap(),
-            )
-        })
-        .collect();
-    let names: Vec<&str> = steps.iter().map(|(s, _)| s.as_str()).collect();
-    assert_eq!(names, ["found", "term", "kill", "killed", "restarted"], "{steps:?}");
-    let grace = steps[2].1.duration_since(steps[1].1);
-    assert!(
-        grace >= jiff::SignedDuration::from_millis(1000),
-        "KILL came {grace:?} after TERM"
+    let steps = checks(&w);
+    let names: Vec<CheckStep> = steps.iter().map(|(s, _)| *s).collect();
+    assert_eq!(
+        names,
+        [
+            CheckStep::Found,
+            CheckStep::Term,
+            CheckStep::Kill,
+            CheckStep::Killed,
+            CheckStep::Restarted
+        ],
+        "{steps:?}"
     );
+    let grace = steps[2].1.since(steps[1].1);
+    assert!(grace >= Duration::from_millis(1000), "KILL came {grace:?} after TERM");
 
     let owner = read_json(&w.state().join("owner.json"));
     let new_pid = owner["pid"].as_u64().unwrap();
@@ -202,9 +207,9 @@ fn a_recorded_pid_that_now_belongs_to_another_process_is_never_signalled() {
     );
     assert!(stranger.try_wait().unwrap().is_none(), "the stranger was not signalled");
     assert_eq!(state_of(u64::from(stranger.id())), Some('S'));
-    let steps: Vec<Value> = checks(&w).iter().map(|r| r["step"].clone()).collect();
+    let steps: Vec<CheckStep> = checks(&w).into_iter().map(|(s, _)| s).collect();
     assert!(
-        !steps.iter().any(|s| s == "term" || s == "kill"),
+        !steps.iter().any(|s| matches!(s, CheckStep::Term | CheckStep::Kill)),
         "no signal was even attempted: {steps:?}"
     );
     stranger.kill().unwrap();
@@ -328,9 +333,16 @@ fn a_config_edit_applies_without_restarting_agents_and_a_bad_one_is_refused_with
     w.wait_for("b", 20, "b started by the reloaded config", |b| {
         b.lifecycle == Some(Lifecycle::Working)
     });
-    let reloaded: Vec<Value> = w.journal().into_iter().filter(|r| r["kind"] == "reloaded").collect();
+    let reloaded: Vec<_> = w
+        .journal()
+        .into_iter()
+        .filter_map(|e| match e.record {
+            Record::Reloaded(r) => Some(r),
+            _ => None,
+        })
+        .collect();
     assert_eq!(reloaded.len(), 1, "{reloaded:?}");
-    assert_eq!(reloaded[0]["added"], serde_json::json!(["b"]));
+    assert_eq!(reloaded[0].added, ["b"]);
     let a_now = w.agent("a");
     assert_eq!(a_now.pane_pid, a.pane_pid, "a was not restarted");
     assert_eq!(a_now.incarnation, a.incarnation);
@@ -339,10 +351,14 @@ fn a_config_edit_applies_without_restarting_agents_and_a_bad_one_is_refused_with
     let bad = format!("{good}bogus_key = 1\n");
     let line = bad.lines().count();
     std::fs::write(w.config(), &bad).unwrap();
-    let warning = w.wait_journal(10, "the bad config refused", |r| {
-        r["kind"] == "warning" && r["message"].as_str().is_some_and(|m| m.contains("config not reloaded"))
-    });
-    let message = warning["message"].as_str().unwrap();
+    let warning = w.wait_journal(
+        10,
+        "the bad config refused",
+        |e| matches!(&e.record, Record::Warning { message } if message.contains("config not reloaded")),
+    );
+    let Record::Warning { message } = &warning.record else {
+        unreachable!()
+    };
     let place = format!("{}:{line}:1", w.config().display());
     assert!(message.contains(&place) && message.contains("bogus_key"), "{message}");
     assert!(message.contains("the running config stays"), "{message}");
@@ -369,7 +385,7 @@ fn sighup_reloads_the_config() {
         .args(["-HUP", &owner.to_string()])
         .status()
         .unwrap();
-    w.wait_journal(10, "SIGHUP to reload", |r| r["kind"] == "reloaded");
+    w.wait_journal(10, "SIGHUP to reload", |e| matches!(e.record, Record::Reloaded(_)));
     assert!(alive(owner), "SIGHUP does not end vigil");
     assert_eq!(w.stop_watch(), Some(0));
 }

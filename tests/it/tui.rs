@@ -6,8 +6,6 @@
 use std::os::unix::net::UnixDatagram;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
 use super::harness::*;
 use super::systemd::{config_plus, read_until};
 
@@ -136,7 +134,10 @@ fn a_key_nudges_the_selected_agent_and_the_decision_shows_in_the_event_log() {
     w.tmux(&["send-keys", "-t", &format!("={DASH}:"), "q"]);
     wait_dead(&w);
     assert_restored(&w);
-    let released = w.journal().into_iter().any(|r| r["kind"] == "released");
+    let released = w
+        .journal()
+        .into_iter()
+        .any(|e| matches!(e.record, Record::Released { .. }));
     assert!(released, "the owner journals that it let go");
     let worker = w.capture(&session("worker"));
     assert!(
@@ -178,8 +179,14 @@ fn hangup(w: &World) {
     assert!(sent.success());
 }
 
-fn reloads(w: &World) -> Vec<Value> {
-    w.journal().into_iter().filter(|r| r["kind"] == "reloaded").collect()
+fn reloads(w: &World) -> Vec<vigil::store::record::Reload> {
+    w.journal()
+        .into_iter()
+        .filter_map(|e| match e.record {
+            Record::Reloaded(r) => Some(r),
+            _ => None,
+        })
+        .collect()
 }
 
 #[test]
@@ -202,7 +209,7 @@ fn an_owner_tui_reloads_an_edited_config_and_starts_the_agent_it_adds() {
     });
     let reloaded = reloads(&w);
     assert_eq!(reloaded.len(), 1, "{reloaded:?}");
-    assert_eq!(reloaded[0]["added"], serde_json::json!(["b"]));
+    assert_eq!(reloaded[0].added, ["b"]);
     wait_screen(&w, DASH, 10, "b on the dashboard", |s| {
         s.contains("OWNER · supervising 2 agents") && s.lines().any(|l| l.contains(" b ") && l.contains("working"))
     });
@@ -223,7 +230,9 @@ fn sighup_reloads_an_owner_tui_and_it_keeps_running() {
     wait_screen(&w, DASH, 10, "the owner's title", |s| s.contains("OWNER"));
 
     hangup(&w);
-    w.wait_journal(10, "the reload SIGHUP asks for", |r| r["kind"] == "reloaded");
+    w.wait_journal(10, "the reload SIGHUP asks for", |e| {
+        matches!(e.record, Record::Reloaded(_))
+    });
     // Still drawing: the reload reaches the event log, after the signal.
     wait_screen(&w, DASH, 10, "the reload in the event log", |s| {
         s.contains("config reloaded: nothing that matters changed")
