@@ -1,7 +1,7 @@
 //! One journal record as a line for a person, for `vigil log`, `vigil watch` and the
 //! dashboard's event log. Formats only.
 
-use crate::engine::{Action, Purpose, TriageOutcome, TriageResult, What};
+use crate::engine::{Action, Event, Purpose, TriageOutcome, TriageResult, What};
 use crate::store::Entry;
 use crate::store::record::{Check, Checkpoint, Failure, Record};
 
@@ -18,17 +18,7 @@ pub fn record_line(entry: &Entry, full_time: bool) -> Option<String> {
         entry.t.clock()
     };
     let line = match &entry.record {
-        Record::Event(e) => {
-            let what = match &e.what {
-                What::Lifecycle(to) => format!("is {}", to.as_str()),
-                What::Activity(to) => format!("is {}", to.as_str().replace('_', " ")),
-                What::Adopted => "adopted".into(),
-                What::Held => "held".into(),
-                What::Stray => "stray session".into(),
-                What::Note => "note".into(),
-            };
-            format!("{t} {} {what}: {}", who(&e.agent, e.incarnation.0), e.reason)
-        }
+        Record::Event(e) => event_line(&t, e),
         Record::Intent { action, .. } => intent_line(&t, action),
         Record::Notify {
             agent,
@@ -96,6 +86,18 @@ pub fn record_line(entry: &Entry, full_time: bool) -> Option<String> {
     };
     // Reasons quote agents' last words, triage answers and names from files: data.
     Some(super::shown(&line).into_owned())
+}
+
+fn event_line(t: &str, e: &Event) -> String {
+    let what = match &e.what {
+        What::Lifecycle(to) => format!("is {}", to.as_str()),
+        What::Activity(to) => format!("is {}", to.as_str().replace('_', " ")),
+        What::Adopted => "adopted".into(),
+        What::Held => "held".into(),
+        What::Stray => "stray session".into(),
+        What::Note => "note".into(),
+    };
+    format!("{t} {} {what}: {}", who(&e.agent, e.incarnation.0), e.reason)
 }
 
 fn intent_line(t: &str, action: &Action) -> String {
