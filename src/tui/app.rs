@@ -6,9 +6,10 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 
 use super::fleet::{self, Row};
+use super::keys::{self, Action, Chord};
 use crate::engine::{AgentName, Command, Mind, Time};
 use crate::present::record_line;
 use crate::store::{Entry, OwnerRecord};
@@ -162,13 +163,17 @@ impl App {
     }
 
     /// What a key does: changes the state, and maybe asks the runtime for an effect.
+    /// Outside a box, and for chords with Ctrl everywhere, the key table decides.
     pub fn key(&mut self, key: KeyEvent) -> Option<Effect> {
         if key.kind == KeyEventKind::Release {
             return None;
         }
-        let ctrl_c = key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c');
-        if ctrl_c {
-            return Some(Effect::Quit);
+        let chord = Chord::of(key.code, key.modifiers);
+        if chord.ctrl
+            && let Some(action) = keys::action(chord)
+        {
+            self.overlay = Overlay::None;
+            return self.act(action);
         }
         match std::mem::replace(&mut self.overlay, Overlay::None) {
             Overlay::Help => None, // any key closes it
@@ -196,31 +201,24 @@ impl App {
                 }
                 None
             }
-            Overlay::None => self.normal_key(key.code),
+            Overlay::None => keys::action(chord).and_then(|action| self.act(action)),
         }
     }
 
-    fn normal_key(&mut self, code: KeyCode) -> Option<Effect> {
-        match code {
-            KeyCode::Char('q') => return Some(Effect::Quit),
-            KeyCode::Char('?') => self.overlay = Overlay::Help,
-            KeyCode::Char('/') => self.overlay = Overlay::Filter,
-            KeyCode::Esc => self.filter.clear(),
-            KeyCode::Down | KeyCode::Char('j') => self.move_by(1),
-            KeyCode::Up | KeyCode::Char('k') => self.move_by(-1),
-            KeyCode::PageDown => self.move_by(10),
-            KeyCode::PageUp => self.move_by(-10),
-            KeyCode::Home | KeyCode::Char('g') => self.move_by(isize::MIN),
-            KeyCode::End | KeyCode::Char('G') => self.move_by(isize::MAX),
-            KeyCode::Char('n') => return self.on_current(|r| Some(Effect::Send(Command::Nudge(r.name)))),
-            KeyCode::Char('u') => return self.on_current(|r| Some(Effect::Send(Command::Up(r.name)))),
-            KeyCode::Char('r') => {
-                return self.confirm(Command::Restart);
-            }
-            KeyCode::Char('s') => return self.confirm(Command::Stop),
-            KeyCode::Char('a') => return self.on_current(|r| Some(Effect::Attach { session: r.session })),
-            KeyCode::Char('t') => return self.on_current(|r| Some(Effect::Send(Command::Triage(r.name)))),
-            _ => {}
+    /// Carries out what the key table says a key is for.
+    fn act(&mut self, action: Action) -> Option<Effect> {
+        match action {
+            Action::Quit => return Some(Effect::Quit),
+            Action::Help => self.overlay = Overlay::Help,
+            Action::Filter => self.overlay = Overlay::Filter,
+            Action::ClearFilter => self.filter.clear(),
+            Action::Move(delta) => self.move_by(delta),
+            Action::Nudge => return self.on_current(|r| Some(Effect::Send(Command::Nudge(r.name)))),
+            Action::Up => return self.on_current(|r| Some(Effect::Send(Command::Up(r.name)))),
+            Action::Triage => return self.on_current(|r| Some(Effect::Send(Command::Triage(r.name)))),
+            Action::Attach => return self.on_current(|r| Some(Effect::Attach { session: r.session })),
+            Action::Restart => return self.confirm(Command::Restart),
+            Action::Stop => return self.confirm(Command::Stop),
         }
         None
     }
@@ -257,6 +255,7 @@ impl App {
 mod tests {
     use super::*;
     use crate::engine::{Activity, AgentRecord, Incarnation, Lifecycle};
+    use ratatui::crossterm::event::KeyModifiers;
 
     fn key(c: char) -> KeyEvent {
         KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)

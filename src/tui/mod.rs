@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod fleet;
+pub mod keys;
 pub mod view;
 
 use std::io::Stdout;
