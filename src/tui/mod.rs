@@ -1,31 +1,27 @@
 //! `vigil tui`: the interactive dashboard. Owns the terminal (raw mode and alternate
 //! screen, set up and restored in [`Screen`] alone, with a panic hook that restores it
-//! first) and runs one `tokio::select!` loop: key → [`app::Effect`] → state change →
-//! [`view::render`]. As owner it is a face of the same owner loop as `vigil watch`
+//! first; see [`terminal`]) and runs one `tokio::select!` loop: key → [`app::Effect`] →
+//! state change → [`view::render`]; what tmux and the disk say arrives from [`feed`]. As owner it is a face of the same owner loop as `vigil watch`
 //! ([`runtime`]: passes, signals, reloads, sd_notify); as viewer it reads the snapshot,
 //! heartbeat and journal and sends commands through the inbox. Decides nothing the engine does not; logs go to a file, never the screen.
 
 pub mod app;
+mod feed;
 pub mod fleet;
 pub mod keys;
+mod terminal;
 pub mod view;
 
-use std::io::Stdout;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use ratatui::Terminal;
-use ratatui::backend::CrosstermBackend;
-use ratatui::crossterm::event::{self, Event};
-use ratatui::crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode};
-use ratatui::crossterm::{cursor, execute};
+use ratatui::crossterm::event::Event;
 use tokio::sync::mpsc;
 
 use crate::adapters::clock::now;
-use crate::adapters::tmux::{Tmux, TmuxCli};
+use crate::adapters::tmux::TmuxCli;
 use crate::config::Config;
 use crate::engine::{AgentName, Command, What};
 use crate::present::command_words;
@@ -33,12 +29,12 @@ use crate::store::{Entry, Follower, Record, Store};
 use crate::supervisor::Supervisor;
 use crate::supervisor::runtime::{self, Caught, Signals, Update};
 use app::{Agent, App, Effect, Mode};
+use feed::{Ask, Fed, Feed, Viewing};
+use terminal::{Input, Screen, attach};
 
 /// How often the screen is brought up to date (countdowns, the live pane, a viewer's
 /// snapshot), whatever the poll interval.
 const TICK: Duration = Duration::from_secs(1);
-/// Lines of the selected agent's pane shown live.
-const TAIL_LINES: usize = 40;
 /// Journal records read back into the event log at start.
 const HISTORY: usize = 200;
 
@@ -91,6 +87,24 @@ fn agents_of(config: &Config) -> Vec<Agent> {
 /// Runs the dashboard until `q`, Ctrl-C, SIGTERM or SIGINT (SIGHUP reloads an owner's
 /// config). The agents keep running. Inside the tokio runtime the signals were installed in.
 pub async fn run(setup: Setup) -> Result<ExitCode> {
+    let (mut app, mut driver, feed) = start(setup);
+    tracing::info!(
+        pid = std::process::id(),
+        owner = matches!(driver, Driver::Owner { .. }),
+        "vigil tui started"
+    );
+    let outcome = dashboard(&mut app, &mut driver, feed).await;
+    let finished = driver.release().await;
+    tracing::info!("vigil tui stopped");
+    outcome?;
+    finished?;
+    println!("vigil tui: stopped; the agents keep running (`vigil status` shows them)");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The state at start (the journal's recent history in the event log), the owner loop
+/// or the viewer's signals, and the feed thread.
+fn start(setup: Setup) -> (App, Driver, Feed) {
     let Setup {
         config,
         tmux,
@@ -113,84 +127,116 @@ pub async fn run(setup: Setup) -> Result<ExitCode> {
     let mut journal = Follower::new(store.journal().path().to_owned());
     let history = journal.read_new();
     app.absorb(&history[history.len().saturating_sub(HISTORY)..]);
-    let mut feed = match face {
+    let (driver, viewing) = match face {
         Face::Owner(sup) => {
             app.mind = sup.mind().clone();
             let (handle, updates) = runtime::spawn(*sup, signals);
-            Feed::Owner { handle, updates }
+            (Driver::Owner { handle, updates }, None)
         }
         Face::Viewer => {
-            let mut v = Viewer {
-                store: store.clone(),
-                journal,
-                signals,
-            };
-            v.refresh(&mut app);
-            Feed::Viewer(v)
+            // The first look before the screen is up, so the title never names no owner
+            // for a moment; later looks come from the feed.
+            let mut viewing = Viewing::new(store.clone(), journal);
+            viewing.read().apply(&mut app);
+            (Driver::Viewer { signals }, Some(viewing))
         }
     };
-    tracing::info!(
-        pid = std::process::id(),
-        owner = matches!(feed, Feed::Owner { .. }),
-        "vigil tui started"
-    );
+    let feed = Feed::spawn(tmux.clone(), store, viewing);
+    (app, driver, feed)
+}
 
+/// The loop: keys, ticks, the owner loop's reports and the feed's findings, each
+/// followed by a redraw. Returns at a quit, a stop signal, or a terminal that failed.
+async fn dashboard(app: &mut App, driver: &mut Driver, mut feed: Feed) -> Result<()> {
     let mut screen = Screen::enter().context("setting up the terminal")?;
     let mut input = Input::spawn();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut looked = Looked::default();
-    let outcome = loop {
-        looked.refresh(&mut app, &tmux, &store);
-        if let Err(e) = screen.draw(&app) {
-            break Err(anyhow::Error::from(e).context("drawing the dashboard"));
-        }
+    let mut looking = Looking::default();
+    let socket = driver.socket(app);
+    loop {
+        looking.ask(app, &feed);
+        screen.draw(app).context("drawing the dashboard")?;
         tokio::select! {
             ev = input.rx.recv() => match ev {
                 Some(Event::Key(key)) => match app.key(key) {
-                    Some(Effect::Quit) => break Ok(()),
-                    Some(Effect::Send(command)) => feed.send(command, &mut app),
-                    Some(Effect::Attach { session }) => attach(&mut screen, &input, &tmux, &session, &mut app),
+                    Some(Effect::Quit) => return Ok(()),
+                    Some(Effect::Send(command)) => driver.send(command, app, &feed),
+                    Some(Effect::Attach { session }) => attach(&mut screen, &input, &feed.tmux, &session, app),
                     None => {}
                 },
                 Some(_) => {} // a resize (or anything else) just redraws
-                None => break Ok(()), // the terminal has gone
+                None => return Ok(()), // the terminal has gone
             },
             _ = tick.tick() => {
                 app.now = now();
-                looked.stale = true;
-                if let Feed::Viewer(v) = &mut feed {
-                    v.refresh(&mut app);
+                looking.stale = true;
+                if matches!(driver, Driver::Viewer { .. }) {
+                    feed.ask(Ask::View);
                 }
             }
-            update = feed.next() => match update {
-                Some(Update::Stopped) | None => break Ok(()),
-                Some(update) => absorb_update(update, &mut app, &tmux),
+            Some(fed) = feed.fed.recv() => absorb_fed(fed, app),
+            update = driver.next() => match update {
+                Some(Update::Stopped) | None => return Ok(()),
+                Some(update) => absorb_update(update, app, socket.clone()),
             },
         }
-    };
-    let finished = feed.release().await;
-    drop(screen);
-    tracing::info!("vigil tui stopped");
-    outcome?;
-    finished?;
-    println!("vigil tui: stopped; the agents keep running (`vigil status` shows them)");
-    Ok(ExitCode::SUCCESS)
+    }
 }
 
-/// Where the fleet's state comes from.
-enum Feed {
-    /// This process supervises: the owner loop runs the passes (on a blocking thread,
-    /// so keys and redraws never wait for tmux) and reports each one.
+/// Asks the feed for the selected agent's pane when the selection moves and once per tick.
+#[derive(Default)]
+struct Looking {
+    asked: Option<AgentName>,
+    stale: bool,
+}
+
+impl Looking {
+    fn ask(&mut self, app: &App, feed: &Feed) {
+        let Some(row) = app.current() else { return };
+        if !self.stale && self.asked.as_ref() == Some(&row.name) {
+            return;
+        }
+        self.stale = false;
+        self.asked = Some(row.name.clone());
+        feed.ask(Ask::Look {
+            agent: row.name,
+            session: row.session,
+        });
+    }
+}
+
+fn absorb_fed(fed: Fed, app: &mut App) {
+    match fed {
+        Fed::Looked {
+            agent,
+            tail,
+            checkpoint,
+        } => {
+            app.checkpoint = checkpoint.map(|c| (agent.clone(), c));
+            app.tail = Some((agent, tail));
+        }
+        Fed::Viewed(viewed) => viewed.apply(app),
+        Fed::Note(note) => app.note(note),
+    }
+}
+
+/// Who moves the fleet: this process's owner loop, or another process (this one only
+/// watches it, and quits at TERM or INT).
+enum Driver {
+    /// The owner loop runs the passes (on a blocking thread, so keys and redraws never
+    /// wait for tmux) and reports each one.
     Owner {
         handle: runtime::Handle,
         updates: mpsc::UnboundedReceiver<Update>,
     },
-    Viewer(Viewer),
+    Viewer {
+        signals: Signals,
+    },
 }
 
 /// Takes what the owner loop reports into the state.
-fn absorb_update(update: Update, app: &mut App, tmux: &TmuxCli) {
+fn absorb_update(update: Update, app: &mut App, socket: Option<String>) {
     match update {
         Update::Pass { records, mind, asked } => {
             app.mind = *mind;
@@ -213,46 +259,44 @@ fn absorb_update(update: Update, app: &mut App, tmux: &TmuxCli) {
             app.agents = agents_of(&config);
             app.mode = Mode::Owner {
                 poll: config.poll_interval,
-                socket: tmux.socket().map(str::to_owned),
+                socket,
             };
         }
         Update::Ready | Update::Stopped => {}
     }
 }
 
-impl Feed {
+impl Driver {
+    /// The tmux socket an owner shows in its title (it cannot change while it runs).
+    fn socket(&self, app: &App) -> Option<String> {
+        match &app.mode {
+            Mode::Owner { socket, .. } => socket.clone(),
+            Mode::Viewer { .. } => None,
+        }
+    }
+
     /// The owner loop's next report; a viewer's stop signal reads as `Stopped`.
     async fn next(&mut self) -> Option<Update> {
         match self {
-            Feed::Owner { updates, .. } => updates.recv().await,
-            Feed::Viewer(v) => loop {
-                if v.signals.next().await == Caught::Stop {
+            Driver::Owner { updates, .. } => updates.recv().await,
+            Driver::Viewer { signals } => loop {
+                if signals.next().await == Caught::Stop {
                     return Some(Update::Stopped);
                 }
             },
         }
     }
 
-    /// Carries out a command from a key, through the same paths as the CLI.
-    fn send(&mut self, command: Command, app: &mut App) {
+    /// Carries out a command from a key, through the same paths as the CLI: the owner
+    /// loop's next pass, or (from the feed thread) the owner's inbox.
+    fn send(&mut self, command: Command, app: &mut App, feed: &Feed) {
         let words = command_words(&command);
         match self {
-            Feed::Owner { handle, .. } => {
+            Driver::Owner { handle, .. } => {
                 app.note(format!("{words}: doing it now"));
                 handle.run(command);
             }
-            Feed::Viewer(v) => match v.store.inbox().submit(&command, now()) {
-                Ok(()) => {
-                    let owner = v
-                        .store
-                        .live_owner()
-                        .map_or("the owner".to_owned(), |o| format!("pid {}", o.pid));
-                    app.note(format!(
-                        "{words}: asked {owner} through its inbox; it acts within one poll"
-                    ));
-                }
-                Err(e) => app.note(format!("{words}: could not ask the owner: {e}")),
-            },
+            Driver::Viewer { .. } => feed.ask(Ask::Submit(command)),
         }
         tracing::info!(command = %words, "key");
     }
@@ -260,7 +304,7 @@ impl Feed {
     /// Lets a pass in progress finish (a quit never cuts one in half) and the owner
     /// loop journal that it let go.
     async fn release(self) -> Result<()> {
-        let Feed::Owner { handle, .. } = self else {
+        let Driver::Owner { handle, .. } = self else {
             return Ok(());
         };
         handle.stop();
@@ -285,229 +329,5 @@ fn outcome(asked: &[Command], records: &[Entry]) -> String {
         format!("{}: done", words.join(", "))
     } else {
         format!("{}: {}", words.join(", "), why.join("; "))
-    }
-}
-
-/// Another process owns the run: follow its snapshot, heartbeat and journal.
-struct Viewer {
-    store: Store,
-    journal: Follower,
-    signals: Signals,
-}
-
-impl Viewer {
-    fn refresh(&mut self, app: &mut App) {
-        match self.store.peek_mind() {
-            Ok(Some((mind, _))) => {
-                app.mind = mind;
-                app.problem = None;
-            }
-            Ok(None) => {}
-            Err(e) => app.problem = Some(e),
-        }
-        let owner = self.store.live_owner();
-        let heartbeat = self
-            .store
-            .heartbeat()
-            .filter(|h| owner.as_ref().is_some_and(|o| o.pid == h.pid && o.epoch == h.epoch))
-            .map(|h| h.t);
-        app.mode = Mode::Viewer { owner, heartbeat };
-        let records = self.read_new();
-        app.absorb(&records);
-    }
-
-    /// The journal records written since the last look.
-    fn read_new(&mut self) -> Vec<Entry> {
-        self.journal.read_new()
-    }
-}
-
-/// Keeps the selected agent's live pane and checkpoint in the state: read again when
-/// the selection changes and once per tick.
-#[derive(Default)]
-struct Looked {
-    stale: bool,
-}
-
-impl Looked {
-    fn refresh(&mut self, app: &mut App, tmux: &TmuxCli, store: &Store) {
-        let Some(row) = app.current() else { return };
-        let moved = app.tail.as_ref().is_none_or(|(a, _)| a != &row.name);
-        if !moved && !self.stale {
-            return;
-        }
-        self.stale = false;
-        let lines = match tmux.capture(&row.session, TAIL_LINES) {
-            Ok(lines) => lines,
-            Err(e) => {
-                tracing::debug!("capture {}: {e}", row.session);
-                Vec::new()
-            }
-        };
-        app.tail = Some((row.name.clone(), lines));
-        app.checkpoint = checkpoint(store, &row.name).map(|c| (row.name.clone(), c));
-    }
-}
-
-/// A line about the agent's last checkpoint, when there is one.
-fn checkpoint(store: &Store, agent: &AgentName) -> Option<String> {
-    let cp = store.checkpoint(agent)?;
-    let git = cp.git.as_ref().map_or(String::new(), |g| {
-        format!("; branch {}, {} changed file(s)", g.branch, g.modified.len())
-    });
-    Some(format!("{} at {}: {}{git}", cp.incarnation, cp.at.clock(), cp.reason))
-}
-
-/// The terminal while the dashboard owns it. Set up and restored here and nowhere
-/// else; dropping it restores the terminal, and so does a panic (see [`install_panic_hook`]).
-struct Screen {
-    terminal: Terminal<CrosstermBackend<Stdout>>,
-}
-
-impl Screen {
-    fn enter() -> std::io::Result<Self> {
-        install_panic_hook();
-        take_over()?;
-        let terminal = Terminal::new(CrosstermBackend::new(std::io::stdout()));
-        match terminal {
-            Ok(terminal) => Ok(Self { terminal }),
-            Err(e) => {
-                let _ = give_back();
-                Err(e)
-            }
-        }
-    }
-
-    fn draw(&mut self, app: &App) -> std::io::Result<()> {
-        self.terminal.draw(|frame| view::render(frame, app)).map(|_| ())
-    }
-
-    /// Hands the terminal to another program for a while (tmux attach), then takes it back.
-    fn lend<T>(&mut self, f: impl FnOnce() -> T) -> std::io::Result<T> {
-        give_back()?;
-        let out = f();
-        take_over()?;
-        self.terminal.clear()?;
-        Ok(out)
-    }
-}
-
-impl Drop for Screen {
-    fn drop(&mut self) {
-        let _ = give_back();
-    }
-}
-
-fn take_over() -> std::io::Result<()> {
-    enable_raw_mode()?;
-    execute!(std::io::stdout(), EnterAlternateScreen, cursor::Hide)
-}
-
-fn give_back() -> std::io::Result<()> {
-    let raw = disable_raw_mode();
-    execute!(std::io::stdout(), LeaveAlternateScreen, cursor::Show)?;
-    raw
-}
-
-/// Restores the terminal before the panic message is printed, so it is readable.
-fn install_panic_hook() {
-    static INSTALLED: std::sync::Once = std::sync::Once::new();
-    INSTALLED.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let _ = give_back();
-            previous(info);
-        }));
-    });
-}
-
-/// Terminal events, read on a thread of their own and sent to the loop. Paused while
-/// another program (tmux attach) reads the terminal.
-struct Input {
-    rx: mpsc::UnboundedReceiver<Event>,
-    paused: Arc<AtomicBool>,
-    /// Held by the reader while it polls; taken by whoever lends the terminal out.
-    gate: Arc<Mutex<()>>,
-}
-
-impl Input {
-    fn spawn() -> Self {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let paused = Arc::new(AtomicBool::new(false));
-        let gate = Arc::new(Mutex::new(()));
-        let (p, g) = (paused.clone(), gate.clone());
-        std::thread::spawn(move || {
-            loop {
-                if p.load(Ordering::SeqCst) {
-                    std::thread::sleep(Duration::from_millis(20));
-                    continue;
-                }
-                let Ok(_held) = g.lock() else { return };
-                match event::poll(Duration::from_millis(200)) {
-                    Ok(true) => match event::read() {
-                        Ok(ev) => {
-                            if tx.send(ev).is_err() {
-                                return;
-                            }
-                        }
-                        Err(_) => return,
-                    },
-                    Ok(false) => {}
-                    Err(_) => return,
-                }
-            }
-        });
-        Self { rx, paused, gate }
-    }
-
-    /// Runs `f` while no event is read.
-    fn paused<T>(&self, f: impl FnOnce() -> T) -> T {
-        self.paused.store(true, Ordering::SeqCst);
-        let out = {
-            let _held = self.gate.lock();
-            f()
-        };
-        self.paused.store(false, Ordering::SeqCst);
-        out
-    }
-}
-
-/// `a`: shows the agent's tmux session. Inside tmux on the same server, switches this
-/// client to it; otherwise suspends the dashboard and runs `tmux attach` until the
-/// user detaches.
-fn attach(screen: &mut Screen, input: &Input, tmux: &TmuxCli, session: &str, app: &mut App) {
-    let target = format!("={session}");
-    let argv = tmux.base_argv();
-    let (program, socket_args) = argv.split_first().map_or(("tmux", &[][..]), |(p, a)| (p.as_str(), a));
-    let inside_tmux = std::env::var_os("TMUX").is_some();
-    if inside_tmux {
-        let switched = std::process::Command::new(program)
-            .args(socket_args)
-            .args(["switch-client", "-t", &target])
-            .stdin(std::process::Stdio::null())
-            .output();
-        if switched.is_ok_and(|o| o.status.success()) {
-            app.note(format!(
-                "switched this tmux client to {session}; `tmux switch-client -l` (prefix L) comes back"
-            ));
-            return;
-        }
-    }
-    tracing::info!(session, "attach");
-    let ran = input.paused(|| {
-        screen.lend(|| {
-            let mut cmd = std::process::Command::new(program);
-            cmd.args(socket_args).args(["attach-session", "-t", &target]);
-            if inside_tmux {
-                cmd.env_remove("TMUX"); // a nested client, on another server
-            }
-            cmd.status()
-        })
-    });
-    match ran {
-        Ok(Ok(status)) if status.success() => app.note(format!("back from {session}")),
-        Ok(Ok(status)) => app.note(format!("tmux attach to {session} ended with {status}")),
-        Ok(Err(e)) => app.note(format!("cannot run tmux attach: {e}")),
-        Err(e) => app.note(format!("terminal trouble around attach: {e}")),
     }
 }
