@@ -10,7 +10,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use super::app::{App, Mode};
 use crate::adapters::clock::now;
-use crate::adapters::tmux::{Tmux, TmuxCli};
+use crate::adapters::tmux::Tmux;
 use crate::engine::{AgentName, Command, Mind, Time};
 use crate::present::command_words;
 use crate::store::{Entry, Follower, OwnerRecord, Store};
@@ -105,18 +105,15 @@ impl Viewing {
 pub struct Feed {
     asks: mpsc::Sender<Ask>,
     pub fed: UnboundedReceiver<Fed>,
-    /// For the one thing the loop does with tmux itself: lending it the terminal.
-    pub tmux: TmuxCli,
 }
 
 impl Feed {
     /// Starts the thread; `viewing` when this dashboard follows another owner.
-    pub fn spawn(tmux: TmuxCli, store: Store, viewing: Option<Viewing>) -> Self {
+    pub fn spawn<T: Tmux + Send + 'static>(tmux: T, store: Store, viewing: Option<Viewing>) -> Self {
         let (asks, asks_rx) = mpsc::channel();
         let (fed_tx, fed) = unbounded_channel();
-        let feed_tmux = tmux.clone();
-        std::thread::spawn(move || serve(&asks_rx, &fed_tx, &feed_tmux, &store, viewing));
-        Self { asks, fed, tmux }
+        std::thread::spawn(move || serve(&asks_rx, &fed_tx, &tmux, &store, viewing));
+        Self { asks, fed }
     }
 
     pub fn ask(&self, ask: Ask) {
@@ -127,10 +124,10 @@ impl Feed {
 /// Answers asks until the loop goes away. Asks that queued up while tmux or the disk
 /// was slow are merged: the user's commands all go out, then one look at the agent
 /// selected last and one view.
-fn serve(
+fn serve<T: Tmux>(
     asks: &mpsc::Receiver<Ask>,
     fed: &UnboundedSender<Fed>,
-    tmux: &TmuxCli,
+    tmux: &T,
     store: &Store,
     mut viewing: Option<Viewing>,
 ) {
@@ -161,7 +158,7 @@ fn serve(
     }
 }
 
-fn look_at(tmux: &TmuxCli, store: &Store, agent: AgentName, session: &str) -> Fed {
+fn look_at<T: Tmux>(tmux: &T, store: &Store, agent: AgentName, session: &str) -> Fed {
     let tail = match tmux.capture(session, TAIL_LINES) {
         Ok(lines) => lines,
         Err(e) => {
@@ -197,5 +194,84 @@ fn submit(store: &Store, command: &Command) -> String {
             format!("{words}: asked {owner} through its inbox; it acts within one poll")
         }
         Err(e) => format!("{words}: could not ask the owner: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::adapters::tmux::{Pane, SpawnSpec, TmuxError};
+
+    /// A tmux that hangs in `capture` until the test lets it go.
+    struct Wedged {
+        entered: Mutex<mpsc::Sender<()>>,
+        release: Mutex<mpsc::Receiver<()>>,
+    }
+
+    impl Tmux for Wedged {
+        fn list_panes(&self) -> Result<Vec<Pane>, TmuxError> {
+            Ok(Vec::new())
+        }
+        fn capture(&self, session: &str, _lines: usize) -> Result<Vec<String>, TmuxError> {
+            let _ = self.entered.lock().unwrap().send(());
+            let _ = self.release.lock().unwrap().recv();
+            Ok(vec![format!("the screen of {session}")])
+        }
+        fn send_text(&self, _: &str, _: &str) -> Result<(), TmuxError> {
+            Ok(())
+        }
+        fn spawn(&self, _: &SpawnSpec) -> Result<(), TmuxError> {
+            Ok(())
+        }
+        fn kill(&self, _: &str) -> Result<(), TmuxError> {
+            Ok(())
+        }
+    }
+
+    fn look(name: &str) -> Ask {
+        Ask::Look {
+            agent: AgentName::new(name).unwrap(),
+            session: format!("s-{name}"),
+        }
+    }
+
+    fn looked(fed: Option<Fed>) -> (String, Vec<String>) {
+        match fed {
+            Some(Fed::Looked { agent, tail, .. }) => (agent.to_string(), tail),
+            other => panic!("expected a look, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_wedged_tmux_delays_the_pane_never_the_loop_and_only_the_last_look_is_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (entered_tx, entered) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel();
+        let tmux = Wedged {
+            entered: Mutex::new(entered_tx),
+            release: Mutex::new(release_rx),
+        };
+        let mut feed = Feed::spawn(tmux, store, None);
+        feed.ask(look("a"));
+        entered.recv_timeout(Duration::from_secs(5)).unwrap();
+        // tmux hangs on a's pane; the loop goes on asking, and asking never waits.
+        let t0 = Instant::now();
+        feed.ask(look("b"));
+        feed.ask(look("c"));
+        assert!(t0.elapsed() < Duration::from_millis(50));
+        assert!(feed.fed.try_recv().is_err(), "nothing until tmux answers");
+        release.send(()).unwrap();
+        assert_eq!(
+            looked(feed.fed.recv().await),
+            ("a".into(), vec!["the screen of s-a".into()])
+        );
+        // b was asked for and left behind before tmux came back: only c is looked at.
+        entered.recv_timeout(Duration::from_secs(5)).unwrap();
+        release.send(()).unwrap();
+        assert_eq!(looked(feed.fed.recv().await).0, "c");
     }
 }

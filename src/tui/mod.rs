@@ -87,13 +87,14 @@ fn agents_of(config: &Config) -> Vec<Agent> {
 /// Runs the dashboard until `q`, Ctrl-C, SIGTERM or SIGINT (SIGHUP reloads an owner's
 /// config). The agents keep running. Inside the tokio runtime the signals were installed in.
 pub async fn run(setup: Setup) -> Result<ExitCode> {
+    let tmux = setup.tmux.clone();
     let (mut app, mut driver, feed) = start(setup);
     tracing::info!(
         pid = std::process::id(),
         owner = matches!(driver, Driver::Owner { .. }),
         "vigil tui started"
     );
-    let outcome = dashboard(&mut app, &mut driver, feed).await;
+    let outcome = dashboard(&mut app, &mut driver, feed, &tmux).await;
     let finished = driver.release().await;
     tracing::info!("vigil tui stopped");
     outcome?;
@@ -141,13 +142,13 @@ fn start(setup: Setup) -> (App, Driver, Feed) {
             (Driver::Viewer { signals }, Some(viewing))
         }
     };
-    let feed = Feed::spawn(tmux.clone(), store, viewing);
+    let feed = Feed::spawn(tmux, store, viewing);
     (app, driver, feed)
 }
 
 /// The loop: keys, ticks, the owner loop's reports and the feed's findings, each
 /// followed by a redraw. Returns at a quit, a stop signal, or a terminal that failed.
-async fn dashboard(app: &mut App, driver: &mut Driver, mut feed: Feed) -> Result<()> {
+async fn dashboard(app: &mut App, driver: &mut Driver, mut feed: Feed, tmux: &TmuxCli) -> Result<()> {
     let mut screen = Screen::enter().context("setting up the terminal")?;
     let mut input = Input::spawn();
     let mut tick = tokio::time::interval(TICK);
@@ -162,7 +163,7 @@ async fn dashboard(app: &mut App, driver: &mut Driver, mut feed: Feed) -> Result
                 Some(Event::Key(key)) => match app.key(key) {
                     Some(Effect::Quit) => return Ok(()),
                     Some(Effect::Send(command)) => driver.send(command, app, &feed),
-                    Some(Effect::Attach { session }) => attach(&mut screen, &input, &feed.tmux, &session, app),
+                    Some(Effect::Attach { session }) => attach(&mut screen, &input, tmux, &session, app),
                     None => {}
                 },
                 Some(_) => {} // a resize (or anything else) just redraws
