@@ -1,9 +1,8 @@
-//! `vigil tui`: the interactive dashboard. Owns the terminal (raw mode and alternate
-//! screen, set up and restored in [`Screen`] alone, with a panic hook that restores it
-//! first; see [`terminal`]) and runs one `tokio::select!` loop: key → [`app::Effect`] →
-//! state change → [`view::render`]; what tmux and the disk say arrives from [`feed`]. As owner it is a face of the same owner loop as `vigil watch`
-//! ([`runtime`]: passes, signals, reloads, sd_notify); as viewer it reads the snapshot,
-//! heartbeat and journal and sends commands through the inbox. Decides nothing the engine does not; logs go to a file, never the screen.
+//! `vigil tui`: the interactive dashboard. One `tokio::select!` loop: key →
+//! [`app::Effect`] → state change → [`view::render`]. The terminal is `terminal`'s;
+//! what tmux and the disk say comes from the `feed` thread; as owner it is a face of
+//! the same owner loop as `vigil watch` ([`runtime`]), as viewer it follows the owner's
+//! files. Decides nothing the engine does not, and does no IO on its loop.
 
 pub mod app;
 mod feed;
