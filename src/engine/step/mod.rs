@@ -1,0 +1,288 @@
+//! One supervision step, split along its seams: [`observe`] (adopt what tmux shows,
+//! notice deaths, read live screens), [`commands`] (obey the user), [`live`] and
+//! [`ladder`] (judge a live screen, climb the escalation ladder), [`rate_limit`],
+//! [`triage`], [`ending`] (the end of a lifecycle) and [`restart`] (policy, holds, the
+//! fleet cap). Every decision is an [`Event`] or [`Action`] with a reason. No IO here.
+
+mod commands;
+mod ending;
+mod ladder;
+mod live;
+mod observe;
+mod rate_limit;
+mod restart;
+mod triage;
+
+use observe::start_never_happened;
+
+use std::collections::BTreeSet;
+
+use std::time::Duration;
+
+use jiff::tz::TimeZone;
+
+use super::limit::{self, LimitKind};
+use super::mind::{
+    Activity, AgentName, AgentRecord, CheckpointNote, Escalation, FleetRestarts, Handoff, Incarnation, LastExit,
+    Lifecycle, Mind, RateLimit,
+};
+use super::policy::{backoff, crashes_within};
+use super::screen::{self, ScreenRead};
+use super::time::{Time, human};
+use super::triage::{Answer, TriageOutcome, TriageResult, VerdictKind};
+use super::{
+    Action, Command, Event, Exit, Fleet, FleetAgent, Inputs, Observation, PaneSeen, PaneState, Purpose, Step, What,
+};
+
+/// How many of a dead pane's last lines are kept as its last words.
+const LAST_WORDS: usize = 5;
+/// Nudges in a row wait `idle_checks << n` unchanged checks; this caps the shift.
+const NUDGE_SPACING_MAX_SHIFT: u32 = 6;
+/// Polls in a row with a changing screen that count as real work (a nudge's own echo
+/// changes the screen once or twice).
+const WORK_STREAK: u32 = 3;
+/// Polls an end without an exit status is seen before it is judged (see
+/// [`AgentRecord::unconfirmed_end`]).
+const UNCONFIRMED_END_POLLS: u32 = 1;
+/// The window of the fleet-wide restart cap.
+const FLEET_CAP_WINDOW: Duration = Duration::from_secs(3600);
+/// A triage answer not back this long after the command's own timeout is taken as lost
+/// (vigil restarted while it ran); the rules decide.
+const TRIAGE_GRACE: Duration = Duration::from_secs(30);
+/// A rate limit renewed this many times forces a restart.
+const RENEWALS_BEFORE_RESTART: u32 = 4;
+
+/// Decides what to do about every configured agent at `now`.
+///
+/// When several commands name the same agent the last one wins, and an agent never
+/// gets more than one start in a step.
+pub fn step(mind: &mut Mind, fleet: &Fleet, inputs: &Inputs, now: Time) -> Step {
+    let mut out = Step::default();
+    let obs = &inputs.observation;
+    for agent in &fleet.agents {
+        let pane = obs
+            .panes
+            .iter()
+            .filter(|p| p.agent == agent.name.as_str())
+            .max_by_key(|p| p.incarnation);
+        let command = inputs.commands.iter().rev().find(|c| c.agent() == &agent.name);
+        let triage = inputs.triage.iter().rev().find(|t| t.agent == agent.name);
+        let rec = mind.agents.remove(&agent.name);
+        let mut ctx = Ctx {
+            agent,
+            fleet,
+            now,
+            tz: &inputs.tz,
+            out: &mut out,
+            stopped: &mut mind.stopped,
+            restarts: &mut mind.fleet,
+            supervise: inputs.supervise,
+        };
+        if let Some(rec) = ctx.run(rec, pane, command, triage) {
+            mind.agents.insert(agent.name.clone(), rec);
+        }
+    }
+    report_strays(mind, fleet, obs, &mut out);
+    out
+}
+
+/// Tells the engine that carrying out `action` failed, so the record reflects it.
+pub fn action_failed(
+    mind: &mut Mind,
+    fleet: &Fleet,
+    action: &Action,
+    error: &str,
+    now: Time,
+    tz: &TimeZone,
+) -> Vec<Event> {
+    let mut out = Step::default();
+    let Some(agent) = fleet.agents.iter().find(|a| &a.name == action.agent()) else {
+        return out.events;
+    };
+    let Some(rec) = mind.agents.get_mut(&agent.name) else {
+        return out.events;
+    };
+    let mut ctx = Ctx {
+        agent,
+        fleet,
+        now,
+        tz,
+        out: &mut out,
+        stopped: &mut mind.stopped,
+        restarts: &mut mind.fleet,
+        supervise: false,
+    };
+    match action {
+        Action::Start { incarnation, .. } if *incarnation == rec.incarnation => {
+            let exit = LastExit::could_not_start(error);
+            ctx.end(rec, Lifecycle::Zombie, exit);
+        }
+        Action::Triage { incarnation, .. } if *incarnation == rec.incarnation => {
+            // The supervisor could not even run it: the answer will never come.
+            rec.triage_since = None;
+            ctx.note(
+                rec,
+                format!("triage failed: {error}; the built-in rules decide at the next look"),
+            );
+        }
+        _ => ctx.note(rec, format!("{} failed: {error}", action_name(action))),
+    }
+    out.events
+}
+
+fn action_name(action: &Action) -> &'static str {
+    match action {
+        Action::Start { .. } => "start",
+        Action::Kill { .. } => "kill",
+        Action::Send { purpose, .. } => purpose_name(*purpose),
+        Action::Notify { .. } => "notify",
+        Action::Triage { .. } => "triage",
+        Action::Checkpoint { .. } => "checkpoint",
+    }
+}
+
+/// Sessions tagged for this run whose agent the config does not name: reported once
+/// each, never killed.
+fn report_strays(mind: &mut Mind, fleet: &Fleet, obs: &Observation, out: &mut Step) {
+    let known = |p: &&PaneSeen| fleet.agents.iter().any(|a| a.name.as_str() == p.agent);
+    let strays: Vec<&PaneSeen> = obs.panes.iter().filter(|p| !known(p)).collect();
+    for pane in &strays {
+        if mind.strays.insert(pane.session.clone()) {
+            out.events.push(Event {
+                agent: pane.agent.clone(),
+                incarnation: pane.incarnation,
+                what: What::Stray,
+                reason: format!(
+                    "tmux session `{}` is tagged for this project as agent `{}`, which the config does not name; left running (kill it with `tmux kill-session -t {}` if unwanted)",
+                    pane.session, pane.agent, pane.session
+                ),
+            });
+        }
+    }
+    mind.strays.retain(|s| strays.iter().any(|p| &p.session == s));
+}
+
+/// The step for one agent.
+struct Ctx<'a> {
+    agent: &'a FleetAgent,
+    fleet: &'a Fleet,
+    now: Time,
+    tz: &'a TimeZone,
+    out: &'a mut Step,
+    stopped: &'a mut BTreeSet<AgentName>,
+    restarts: &'a mut FleetRestarts,
+    supervise: bool,
+}
+
+impl Ctx<'_> {
+    fn run(
+        &mut self,
+        rec: Option<AgentRecord>,
+        pane: Option<&PaneSeen>,
+        command: Option<&Command>,
+        triage: Option<&TriageResult>,
+    ) -> Option<AgentRecord> {
+        let mut rec = self.adopt(rec, pane);
+        if let Some(r) = rec.as_mut()
+            && start_never_happened(r, pane)
+        {
+            // Decided and recorded, but vigil died before tmux was asked: finish it.
+            // Completing a decision already made is not a new judgement, so it is
+            // done with or without supervision, and it is no crash.
+            let reason = match pane {
+                Some(p) => format!(
+                    "the start of {} never happened (tmux still shows {}); starting it now",
+                    r.incarnation, p.incarnation
+                ),
+                None => format!(
+                    "the start of {} never happened (no session in tmux); starting it now",
+                    r.incarnation
+                ),
+            };
+            self.start(r, reason);
+            return rec;
+        }
+        let read = match rec.as_mut() {
+            Some(r) => self.observe(r, pane),
+            None => None,
+        };
+        if let Some(command) = command
+            && self.obey(&mut rec, pane, command, read.as_ref())
+        {
+            return rec;
+        }
+        if let Some(r) = rec.as_mut()
+            && self.triaged(r, triage, read.as_ref())
+        {
+            // A verdict was asked for (by the ladder or the user): carry it out whole.
+            if !r.lifecycle.is_live() {
+                self.maybe_restart(r);
+            }
+            return rec;
+        }
+        if !self.supervise {
+            if let Some(r) = rec.as_mut() {
+                self.describe_unsupervised(r);
+            }
+            return rec;
+        }
+        match rec.as_mut() {
+            None if self.stopped.contains(&self.agent.name) => {}
+            None => {
+                let reason = "first start".to_owned();
+                let mut r = AgentRecord::new(Incarnation(1), self.agent.session.clone(), self.now, reason.clone());
+                self.start(&mut r, reason);
+                rec = Some(r);
+            }
+            Some(r) => {
+                if let Some(read) = read {
+                    self.supervise(r, &read);
+                }
+                if !r.lifecycle.is_live() {
+                    self.maybe_restart(r);
+                }
+            }
+        }
+        rec
+    }
+
+    /// Without supervision nothing is decided; the reason still says what was seen.
+    fn describe_unsupervised(&mut self, r: &mut AgentRecord) {
+        if r.lifecycle.is_live() {
+            if let Some(activity) = r.activity {
+                r.reason = format!(
+                    "{} (not supervised: no `vigil watch` or `vigil tick` ran since)",
+                    activity.as_str()
+                );
+            }
+        } else {
+            self.maybe_restart_reason(r);
+        }
+    }
+
+    /// A time of day for a reason, in the zone the step was given.
+    fn clock(&self, t: Time) -> String {
+        t.clock_in(self.tz)
+    }
+
+    fn note(&mut self, r: &AgentRecord, reason: String) {
+        self.event(r, What::Note, reason);
+    }
+
+    fn event(&mut self, r: &AgentRecord, what: What, reason: String) {
+        self.out.events.push(Event {
+            agent: self.agent.name.to_string(),
+            incarnation: r.incarnation,
+            what,
+            reason,
+        });
+    }
+}
+
+fn purpose_name(purpose: Purpose) -> &'static str {
+    match purpose {
+        Purpose::Nudge => "nudge",
+        Purpose::Resume => "resume",
+        Purpose::Handoff => "handoff",
+    }
+}

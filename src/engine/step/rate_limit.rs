@@ -1,0 +1,143 @@
+//! Rate limits: noticing one on screen, its kind (throttle, reset time, no reset), the
+//! cooldown it imposes, renewals, and its end.
+
+use super::*;
+
+impl Ctx<'_> {
+    /// Starts, renews or clears a rate-limit cooldown. A limit counts when its line is
+    /// among the last lines and either appeared anew or the screen stopped changing (the
+    /// agent is stuck on it); an old limit line on a screen that keeps changing is
+    /// history. The message says which kind of limit it is: a throttle waits the
+    /// cooldown, a limit with a reset time waits until then (plus a margin), one that no
+    /// waiting lifts is left to a human. Returns whether the incarnation ended (the
+    /// fourth renewal restarts it).
+    pub(super) fn track_rate_limit(&mut self, r: &mut AgentRecord, read: &ScreenRead) -> bool {
+        let policy = &self.agent.policy;
+        let appeared = read.rate_limit.is_some() && !r.limit_visible;
+        r.limit_visible = read.rate_limit.is_some();
+        let stuck_on_it = read.rate_limit.is_some() && (appeared || r.unchanged_checks > 0);
+        if stuck_on_it {
+            let line = read.rate_limit.clone().unwrap_or_default();
+            let text = match &read.rate_limit_more {
+                Some(more) => format!("{line} {more}"),
+                None => line.clone(),
+            };
+            let kind = limit::classify(&text, self.now, self.tz);
+            match r.rate_limit.as_mut() {
+                None => {
+                    let (until, wait) = self.cooldown(&kind, 1);
+                    r.rate_limit = Some(RateLimit {
+                        until,
+                        renewals: 0,
+                        resumed: kind == LimitKind::NoReset,
+                        line: line.clone(),
+                        kind: kind.clone(),
+                    });
+                    self.limit_seen(r, &line, &kind, until, wait, None);
+                }
+                Some(rl) if rl.resumed && rl.kind == LimitKind::NoReset && kind == LimitKind::NoReset => {}
+                Some(rl) if rl.resumed => {
+                    rl.renewals = rl.renewals.saturating_add(1);
+                    let renewals = rl.renewals;
+                    if renewals >= RENEWALS_BEFORE_RESTART {
+                        r.rate_limit = None;
+                        let reason = format!("rate limit came back {renewals} times after cooldowns («{line}»)");
+                        self.end(r, Lifecycle::Stalled, LastExit::because(reason));
+                        return true;
+                    }
+                    let (until, wait) = self.cooldown(&kind, renewals);
+                    rl.until = until;
+                    rl.resumed = kind == LimitKind::NoReset;
+                    rl.line = line.clone();
+                    rl.kind = kind.clone();
+                    self.limit_seen(r, &line, &kind, until, wait, Some(renewals));
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(rl) = &r.rate_limit
+            && rl.resumed
+            && !r.limit_visible
+            && self.now >= rl.until.plus(policy.rate_limit_cooldown)
+        {
+            r.rate_limit = None;
+            self.note(
+                r,
+                format!("rate limit over: none seen for {}", human(policy.rate_limit_cooldown)),
+            );
+        }
+        false
+    }
+
+    /// Until when to hold off, and the wait in words, for a limit of `kind` seen for the
+    /// `n`th time (1 = first; a throttle's cooldown is divided by renewals).
+    pub(super) fn cooldown(&self, kind: &LimitKind, n: u32) -> (Time, String) {
+        let policy = &self.agent.policy;
+        match kind {
+            LimitKind::Throttle => {
+                let wait = policy.rate_limit_cooldown / n.max(1);
+                (self.now.plus(wait), human(wait))
+            }
+            LimitKind::Resets { at } => {
+                let until = (*at).max(self.now).plus(policy.rate_limit_margin);
+                let words = format!(
+                    "{} (it resets at {}, plus a {} margin)",
+                    human(until.since(self.now)),
+                    self.clock(*at),
+                    human(policy.rate_limit_margin)
+                );
+                (until, words)
+            }
+            LimitKind::NoReset => (self.now, "until a human acts".to_owned()),
+        }
+    }
+
+    pub(super) fn limit_seen(
+        &mut self,
+        r: &AgentRecord,
+        line: &str,
+        kind: &LimitKind,
+        until: Time,
+        wait: String,
+        renewal: Option<u32>,
+    ) {
+        let again = match renewal {
+            Some(n) => format!(
+                "again after resuming (renewal {n}; the {} renewal restarts it): ",
+                ordinal(RENEWALS_BEFORE_RESTART)
+            ),
+            None => String::new(),
+        };
+        let reason = match kind {
+            LimitKind::NoReset => format!(
+                "{again}«{line}»: a limit that waiting will not lift; no nudges or restarts, a human must act (then `vigil nudge {}`)",
+                self.agent.name
+            ),
+            LimitKind::Throttle if renewal.is_some() => format!(
+                "{again}«{line}»; cooling down {wait} (cooldown / renewals), until {}",
+                self.clock(until)
+            ),
+            _ => format!(
+                "{again}«{line}»; no nudges or restarts for {wait}, until {}",
+                self.clock(until)
+            ),
+        };
+        self.event(r, What::Activity(Activity::RateLimited), reason.clone());
+        if *kind == LimitKind::NoReset {
+            self.out.actions.push(Action::Notify {
+                agent: self.agent.name.clone(),
+                incarnation: r.incarnation,
+                reason,
+            });
+        }
+    }
+}
+
+pub(super) fn ordinal(n: u32) -> String {
+    match n {
+        1 => "1st".into(),
+        2 => "2nd".into(),
+        3 => "3rd".into(),
+        n => format!("{n}th"),
+    }
+}

@@ -1,0 +1,109 @@
+//! Restarts: whether an ended incarnation is replaced (policy, stop, holds), the
+//! fleet-wide cap, and starting the next incarnation.
+
+use super::*;
+
+impl Ctx<'_> {
+    /// Replaces an ended incarnation when the policy says so and no hold applies.
+    pub(super) fn maybe_restart(&mut self, r: &mut AgentRecord) {
+        if !self.maybe_restart_reason(r) || self.fleet_capped(r) {
+            return;
+        }
+        let ended = r.last_exit.as_ref().map_or(String::new(), |e| e.reason.clone());
+        let reason = format!("restart after {} {} ({ended})", r.lifecycle.as_str(), r.incarnation);
+        self.restarts.times.push(self.now);
+        let handoff = (r.lifecycle == Lifecycle::Stalled).then_some(Handoff {
+            from: r.incarnation,
+            reason: ended,
+        });
+        self.start_next(r, reason);
+        r.handoff = handoff;
+    }
+
+    /// The fleet-wide cap: past `max_restarts_per_hour` automatic restarts within the
+    /// hour, vigil only observes (and says so loudly, once) until there is room again.
+    pub(super) fn fleet_capped(&mut self, r: &mut AgentRecord) -> bool {
+        let cap = self.fleet.max_restarts_per_hour;
+        let now = self.now;
+        self.restarts.times.retain(|t| now.since(*t) < FLEET_CAP_WINDOW);
+        if self.restarts.times.len() < cap as usize {
+            if self.restarts.capped {
+                self.restarts.capped = false;
+                self.note(
+                    r,
+                    format!("fleet restart cap: room again ({cap} per hour); restarting resumes"),
+                );
+            }
+            return false;
+        }
+        let room_at = self.restarts.times.first().map_or(now, |t| t.plus(FLEET_CAP_WINDOW));
+        let reason = format!(
+            "fleet-wide cap: {} automatic restarts across all agents within the hour (max_restarts_per_hour = {cap}); observe-only until {} — check the config and the agents' last words",
+            self.restarts.times.len(),
+            self.clock(room_at)
+        );
+        r.reason = format!("{} ({}); restart held: {reason}", r.lifecycle.as_str(), r.incarnation);
+        if !self.restarts.capped {
+            self.restarts.capped = true;
+            self.event(r, What::Held, reason.clone());
+            self.out.actions.push(Action::Notify {
+                agent: self.agent.name.clone(),
+                incarnation: r.incarnation,
+                reason,
+            });
+        }
+        true
+    }
+
+    /// Says why an ended incarnation stays ended, or returns true when it is due a
+    /// restart now.
+    pub(super) fn maybe_restart_reason(&mut self, r: &mut AgentRecord) -> bool {
+        let name = &self.agent.name;
+        let policy = &self.agent.policy;
+        let ended = r.last_exit.as_ref().map_or(String::new(), |e| e.reason.clone());
+        if self.stopped.contains(name) {
+            r.reason = format!("stopped by the user; `vigil up {name}` starts it again");
+        } else if !policy.restart.restarts_after(r.lifecycle) {
+            r.reason = format!(
+                "{} ({ended}); restart policy `{}` leaves it so",
+                r.lifecycle.as_str(),
+                policy.restart.as_str()
+            );
+        } else if let Some(until) = r.rate_limit.as_ref().map(|rl| rl.until).filter(|u| self.now < *u) {
+            // A new incarnation would only hit the same limit.
+            r.reason = format!(
+                "{} ({ended}); restart held until {}, when the rate-limit cooldown ends",
+                r.lifecycle.as_str(),
+                self.clock(until)
+            );
+        } else if let Some(until) = r.cooldown_until.filter(|u| self.now < *u) {
+            if !r.reason.contains("until") {
+                r.reason = format!(
+                    "{} ({ended}); restart held until {}",
+                    r.lifecycle.as_str(),
+                    self.clock(until)
+                );
+            }
+        } else {
+            return true;
+        }
+        false
+    }
+
+    pub(super) fn start_next(&mut self, r: &mut AgentRecord, reason: String) {
+        r.restarts = r.restarts.saturating_add(1);
+        r.begin(r.incarnation.next(), self.now, reason.clone());
+        r.session = self.agent.session.clone();
+        self.start(r, reason);
+    }
+
+    pub(super) fn start(&mut self, r: &mut AgentRecord, reason: String) {
+        r.reason = format!("starting: {reason}");
+        self.out.actions.push(Action::Start {
+            agent: self.agent.name.clone(),
+            incarnation: r.incarnation,
+            session: r.session.clone(),
+            reason,
+        });
+    }
+}

@@ -1,0 +1,141 @@
+//! The escalation ladder (warn, nudge, triage, terminate), checkpoints and the handoff
+//! to the next incarnation.
+
+use super::*;
+
+#[test]
+fn a_quiet_agent_climbs_warn_nudge_triage_one_step_at_a_time_then_is_restarted_with_a_handoff() {
+    let mut sim = Sim::running(&["a"], ladder_policy());
+    sim.show("a", "thinking about the parser");
+    let mut climbed = Vec::new();
+    let mut actions = Vec::new();
+    for _ in 0..(25 * 60 / 5) {
+        sim.wait(POLL);
+        let step = sim.step();
+        let now = sim.rec("a").escalation;
+        if climbed.last() != Some(&now) {
+            climbed.push(now);
+        }
+        actions.extend(step.actions);
+        if sim.rec("a").incarnation == Incarnation(2) {
+            break;
+        }
+    }
+    // Triage's verdict ends #1 in the poll that reaches it; #2 starts afresh.
+    assert_eq!(
+        climbed,
+        [Escalation::None, Escalation::Warn, Escalation::Nudge, Escalation::None],
+        "one step at a time"
+    );
+    assert_eq!(sends(&actions, Purpose::Nudge), 1, "one nudge per dwell");
+    let notes = escalation_notes(&sim).join("\n");
+    assert!(notes.contains("warn: screen unchanged for 5m"), "{notes}");
+    assert!(notes.contains("triage step: screen unchanged for 20m"), "{notes}");
+    // Checkpoint before the replacement is started, and the handoff is owed.
+    let checkpoint = actions
+        .iter()
+        .position(|a| matches!(a, Action::Checkpoint { .. }))
+        .unwrap();
+    let start = actions.iter().position(|a| matches!(a, Action::Start { .. })).unwrap();
+    assert!(checkpoint < start);
+    let stalled = sim
+        .events
+        .iter()
+        .find(|e| e.what == What::Lifecycle(Lifecycle::Stalled))
+        .unwrap();
+    assert!(
+        stalled
+            .reason
+            .contains("triage (built-in rules): restart — no prompt and no busy marker"),
+        "{}",
+        stalled.reason
+    );
+    let rec = sim.rec("a");
+    assert_eq!(rec.checkpoint.as_ref().unwrap().incarnation, Incarnation(1));
+    assert_eq!(rec.handoff.as_ref().unwrap().from, Incarnation(1));
+}
+
+#[test]
+fn the_handoff_is_the_new_incarnations_first_message_once_its_prompt_shows() {
+    let mut sim = Sim::running(&["a"], ladder_policy());
+    sim.show("a", "thinking about the parser");
+    while sim.rec("a").incarnation == Incarnation(1) {
+        sim.wait(POLL);
+        sim.step();
+    }
+    // Booting: no prompt yet, nothing typed.
+    sim.show("a", "starting up…");
+    let actions = sim.poll_for(POLL * 2);
+    assert_eq!(sends(&actions, Purpose::Handoff), 0);
+    sim.show("a", "ready\n$");
+    let actions = sim.poll_for(POLL * 3);
+    let handoff: Vec<&Action> = actions
+        .iter()
+        .filter(|a| {
+            matches!(
+                a,
+                Action::Send {
+                    purpose: Purpose::Handoff,
+                    ..
+                }
+            )
+        })
+        .collect();
+    assert_eq!(handoff.len(), 1);
+    let Action::Send { text, .. } = handoff[0] else {
+        unreachable!()
+    };
+    assert!(text.contains("previous session (#1)"), "{text}");
+    assert!(text.contains("/state/checkpoints/a.json"), "{text}");
+    assert!(!text.contains('\n'), "one line: a newline would press Enter early");
+    assert!(sim.rec("a").handoff.is_none());
+}
+
+#[test]
+fn an_agent_that_works_again_falls_back_to_no_escalation() {
+    let mut sim = Sim::running(&["a"], ladder_policy());
+    sim.show("a", "thinking");
+    sim.poll_for(Duration::from_secs(7 * 60));
+    assert_eq!(sim.rec("a").escalation, Escalation::Warn);
+    for i in 0..4 {
+        sim.show("a", &format!("wrote file {i}"));
+        sim.wait(POLL);
+        sim.step();
+    }
+    assert_eq!(sim.rec("a").escalation, Escalation::None);
+    assert!(
+        escalation_notes(&sim)
+            .iter()
+            .any(|n| n.contains("escalation back from warn to none"))
+    );
+}
+
+#[test]
+fn a_busy_agent_is_not_typed_into_at_the_nudge_step() {
+    let mut sim = Sim::running(&["a"], ladder_policy());
+    sim.show("a", "✻ Pondering… (esc to interrupt)");
+    let actions = sim.poll_for(Duration::from_secs(15 * 60));
+    assert_eq!(sim.rec("a").escalation, Escalation::Nudge);
+    assert_eq!(sends(&actions, Purpose::Nudge), 0);
+    // At triage the rules see the busy marker and let it be.
+    let actions = sim.poll_for(Duration::from_secs(10 * 60));
+    assert!(starts(&actions).is_empty());
+    let notes = escalation_notes(&sim).join("\n");
+    assert!(
+        notes.contains("triage (built-in rules): continue — its busy marker is visible"),
+        "{notes}"
+    );
+}
+
+#[test]
+fn a_waiting_agent_never_climbs_past_warn() {
+    let mut sim = Sim::running(&["a"], ladder_policy());
+    sim.show("a", "Do you trust the files in this folder?\n1. Yes\n2. No");
+    let actions = sim.poll_for(Duration::from_secs(50 * 60));
+    assert_eq!(sim.rec("a").escalation, Escalation::Warn);
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::Send { .. } | Action::Triage { .. } | Action::Start { .. }))
+    );
+}
