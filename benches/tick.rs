@@ -80,7 +80,7 @@ fn main() {
         sup.pass(Vec::new(), true, now()).unwrap();
         pass.push(start.elapsed());
     }
-    let live = sup.mind().agents.values().filter(|r| r.lifecycle.is_live()).count();
+    let live = sup.mind().agents.values().filter(|r| r.is_live()).count();
     drop(sup);
     let _ = Command::new("tmux").args(["-L", &socket, "kill-server"]).output();
 

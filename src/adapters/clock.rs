@@ -7,3 +7,12 @@ use crate::engine::Time;
 pub fn now() -> Time {
     Time::from_millis(jiff::Timestamp::now().as_millisecond())
 }
+
+impl Time {
+    /// The time of day in the system's zone, for the faces (CLI, TUI). Defined here,
+    /// beside the wall clock, because it reads the machine's zone, which the engine
+    /// never does (it is handed a zone).
+    pub fn clock(self) -> String {
+        self.clock_in(&jiff::tz::TimeZone::system())
+    }
+}

@@ -53,7 +53,7 @@ impl Project {
         let before = incarnations(&mind, agents);
         let was_live: Vec<bool> = agents
             .iter()
-            .map(|a| mind.agents.get(a).is_some_and(|r| r.lifecycle.is_live()))
+            .map(|a| mind.agents.get(a).is_some_and(|r| r.is_live()))
             .collect();
         for command in &commands {
             store.inbox().submit(command, now())?;
@@ -65,7 +65,7 @@ impl Project {
             let acted = |a: &AgentName| {
                 mind.agents.get(a).is_some_and(|r| {
                     before.get(a) != Some(&r.incarnation)
-                        && (!r.lifecycle.is_live() || now().since(r.since) >= self.config.poll_interval + SETTLE)
+                        && (!r.is_live() || now().since(r.since) >= self.config.poll_interval + SETTLE)
                 })
             };
             let settled = agents.iter().zip(&was_live).all(|(a, live)| *live || acted(a));

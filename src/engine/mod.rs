@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 
 pub use limit::LimitKind;
 pub use mind::{
-    Activity, AgentName, AgentRecord, CheckpointNote, Escalation, Handoff, Incarnation, LastExit, Lifecycle, Mind,
-    RateLimit,
+    Activity, AgentName, AgentRecord, CheckpointNote, Ended, EndedLifecycle, Escalation, Handoff, Hold, HumanNeeded,
+    Incarnation, LastExit, Lifecycle, Live, LiveLifecycle, Mind, Phase, RateLimit, Wait,
 };
 pub use policy::{Policy, RestartPolicy};
 pub use screen::Patterns;

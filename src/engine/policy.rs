@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::mind::Lifecycle;
+use super::mind::EndedLifecycle;
 use super::time::Time;
 
 /// When an ended incarnation is replaced by a new one (Docker's vocabulary).
@@ -35,10 +35,10 @@ impl RestartPolicy {
     }
 
     /// Whether an incarnation that ended in `ended` is replaced.
-    pub fn restarts_after(self, ended: Lifecycle) -> bool {
+    pub fn restarts_after(self, ended: EndedLifecycle) -> bool {
         match self {
             RestartPolicy::No => false,
-            RestartPolicy::OnFailure => ended != Lifecycle::Completed,
+            RestartPolicy::OnFailure => ended != EndedLifecycle::Completed,
             RestartPolicy::Always | RestartPolicy::UnlessStopped => true,
         }
     }
@@ -143,7 +143,7 @@ mod tests {
 
     #[test]
     fn policies_follow_docker() {
-        use Lifecycle::*;
+        use EndedLifecycle::*;
         use RestartPolicy::*;
         assert!(!No.restarts_after(Zombie));
         assert!(OnFailure.restarts_after(Zombie) && OnFailure.restarts_after(Stalled));

@@ -45,11 +45,6 @@ impl Time {
     pub fn clock_in(self, tz: &jiff::tz::TimeZone) -> String {
         self.to_jiff().to_zoned(tz.clone()).strftime("%H:%M:%S").to_string()
     }
-
-    /// The time of day in the system's zone, for the faces (CLI, TUI); not for the engine.
-    pub fn clock(self) -> String {
-        self.clock_in(&jiff::tz::TimeZone::system())
-    }
 }
 
 impl fmt::Display for Time {

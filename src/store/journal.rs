@@ -197,16 +197,16 @@ pub fn material(rec: &AgentRecord, stopped: bool) -> Value {
     serde_json::json!({
         "incarnation": rec.incarnation,
         "session": rec.session,
-        "lifecycle": rec.lifecycle,
-        "escalation": rec.escalation,
+        "lifecycle": rec.lifecycle(),
+        "escalation": rec.escalation(),
         "since": rec.since,
         "pane_pid": rec.pane_pid,
         "restarts": rec.restarts,
         "crashes": rec.crashes,
         "failures_in_row": rec.failures_in_row,
-        "cooldown_until": rec.cooldown_until,
+        "cooldown_until": rec.cooldown_until(),
         "rate_limit": rec.rate_limit,
-        "last_exit": rec.last_exit,
+        "last_exit": rec.last_exit(),
         "stopped": stopped,
     })
 }

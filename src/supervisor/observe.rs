@@ -53,7 +53,7 @@ impl<T: Tmux> Supervisor<T> {
             let fleet_agent = self.fleet.agents.iter().find(|a| a.name.as_str() == agent);
             let recorded_live = fleet_agent
                 .and_then(|a| self.mind.agents.get(&a.name))
-                .is_some_and(|r| r.lifecycle.is_live() && r.incarnation <= incarnation);
+                .is_some_and(|r| r.is_live() && r.incarnation <= incarnation);
             // Alive panes are read every poll; a dead one only once, for its last words.
             let wants_tail = fleet_agent.is_some()
                 && match state {

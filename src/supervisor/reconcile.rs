@@ -44,7 +44,7 @@ impl<T: Tmux> Supervisor<T> {
                 Action::Start { agent, incarnation, .. } => {
                     let awaited =
                         self.mind.agents.get(agent).is_some_and(|r| {
-                            r.incarnation == *incarnation && r.lifecycle == engine::Lifecycle::Booting
+                            r.incarnation == *incarnation && r.lifecycle() == engine::Lifecycle::Booting
                         });
                     if awaited {
                         self.redo(&action, &panes, now, &mut records)?

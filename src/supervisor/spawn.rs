@@ -83,7 +83,7 @@ pub fn outcome(name: &AgentName, before: Option<Incarnation>, rec: Option<&Agent
         };
     };
     let started = before != Some(rec.incarnation);
-    let (outcome, reason, last_lines) = match (rec.lifecycle.is_live(), started) {
+    let (outcome, reason, last_lines) = match (rec.is_live(), started) {
         (true, true) => (Outcome::Started, format!("started as {}", rec.incarnation), Vec::new()),
         (true, false) => (
             Outcome::Running,
@@ -91,18 +91,18 @@ pub fn outcome(name: &AgentName, before: Option<Incarnation>, rec: Option<&Agent
             Vec::new(),
         ),
         (false, true) => {
-            let exit = rec.last_exit.clone();
+            let exit = rec.last_exit().cloned();
             let words = exit.as_ref().map(|e| e.last_lines.clone()).unwrap_or_default();
             let start_failed = exit.as_ref().is_some_and(|e| e.start_failed);
             let why = exit.map_or_else(|| rec.reason.clone(), |e| e.reason);
-            let outcome = if rec.lifecycle == Lifecycle::Completed && !start_failed {
+            let outcome = if rec.lifecycle() == Lifecycle::Completed && !start_failed {
                 Outcome::Started
             } else {
                 Outcome::Failed
             };
             (
                 outcome,
-                format!("{} {}: {why}", rec.incarnation, rec.lifecycle.as_str()),
+                format!("{} {}: {why}", rec.incarnation, rec.lifecycle().as_str()),
                 words,
             )
         }
@@ -122,12 +122,11 @@ pub fn outcome(name: &AgentName, before: Option<Incarnation>, rec: Option<&Agent
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{LastExit, Time};
+    use crate::engine::{EndedLifecycle, LastExit, Time};
 
-    fn ended(lifecycle: Lifecycle, exit: LastExit) -> AgentRecord {
+    fn ended(lifecycle: EndedLifecycle, exit: LastExit) -> AgentRecord {
         let mut rec = AgentRecord::new(Incarnation(2), "p-a".into(), Time::from_millis(0), "x".into());
-        rec.lifecycle = lifecycle;
-        rec.last_exit = Some(exit);
+        rec.finish(lifecycle, exit, None);
         rec
     }
 
@@ -135,12 +134,12 @@ mod tests {
     fn a_start_that_failed_is_failed_whatever_its_words_say() {
         let a = AgentName::new("a").unwrap();
         let done = ended(
-            Lifecycle::Completed,
+            EndedLifecycle::Completed,
             LastExit::because("exit 0: could not start the linter, done"),
         );
         let up = outcome(&a, Some(Incarnation(1)), Some(&done));
         assert_eq!(up.outcome, Outcome::Started, "{up:?}");
-        let refused = ended(Lifecycle::Completed, LastExit::could_not_start("no server"));
+        let refused = ended(EndedLifecycle::Completed, LastExit::could_not_start("no server"));
         assert_eq!(
             outcome(&a, Some(Incarnation(1)), Some(&refused)).outcome,
             Outcome::Failed

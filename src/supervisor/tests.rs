@@ -80,9 +80,9 @@ fn a_session_name_taken_by_someone_else_is_never_killed() {
         .unwrap();
     assert!(failed.error.contains("vigil did not start it"), "{failed:?}");
     let a = &sup.mind().agents[&AgentName::new("a").unwrap()];
-    assert_eq!(a.lifecycle, Lifecycle::Zombie);
-    assert!(a.last_exit.as_ref().unwrap().reason.starts_with("could not start"));
-    assert!(a.last_exit.as_ref().unwrap().start_failed);
+    assert_eq!(a.lifecycle(), Lifecycle::Zombie);
+    assert!(a.last_exit().unwrap().reason.starts_with("could not start"));
+    assert!(a.last_exit().unwrap().start_failed);
 }
 
 #[test]

@@ -254,7 +254,7 @@ impl App {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{Activity, AgentRecord, Incarnation, Lifecycle};
+    use crate::engine::{Activity, AgentRecord, Incarnation};
     use ratatui::crossterm::event::KeyModifiers;
 
     fn key(c: char) -> KeyEvent {
@@ -281,8 +281,9 @@ mod tests {
         );
         for a in &agents {
             let mut r = AgentRecord::new(Incarnation(1), a.session.clone(), Time::from_millis(0), "".into());
-            r.lifecycle = Lifecycle::Working;
-            r.activity = Some(Activity::Active);
+            let live = r.live_mut().unwrap();
+            live.work();
+            live.activity = Some(Activity::Active);
             app.mind.agents.insert(a.name.clone(), r);
         }
         app

@@ -89,13 +89,13 @@ impl Row {
 
 pub fn health(rec: Option<&AgentRecord>, stopped: bool) -> Health {
     let Some(rec) = rec else { return Health::Off };
-    if stopped && !rec.lifecycle.is_live() {
+    if stopped && !rec.is_live() {
         return Health::Off;
     }
-    match rec.lifecycle {
+    match rec.lifecycle() {
         Lifecycle::Stalled | Lifecycle::Zombie => Health::Bad,
         Lifecycle::Completed => Health::Off,
-        Lifecycle::Booting | Lifecycle::Working => match rec.activity {
+        Lifecycle::Booting | Lifecycle::Working => match rec.activity() {
             Some(Activity::RateLimited) => Health::Bad,
             Some(Activity::Waiting) => Health::Human,
             Some(Activity::Idle | Activity::Quiet) => Health::Unsure,
@@ -106,7 +106,7 @@ pub fn health(rec: Option<&AgentRecord>, stopped: bool) -> Health {
 
 /// Time left on whichever hold ends last: restart cooldown or rate limit.
 fn cooldown(rec: &AgentRecord, now: Time) -> Option<Duration> {
-    let until = [rec.cooldown_until, rec.rate_limit.as_ref().map(|r| r.until)]
+    let until = [rec.cooldown_until(), rec.rate_limit.as_ref().map(|r| r.until)]
         .into_iter()
         .flatten()
         .max()?;
@@ -134,10 +134,10 @@ pub fn row(name: &AgentName, session: &str, mind: &Mind, now: Time) -> Row {
             last_exit: "-".into(),
         };
     };
-    let lifecycle = if stopped && !r.lifecycle.is_live() {
+    let lifecycle = if stopped && !r.is_live() {
         "stopped".to_owned()
     } else {
-        r.lifecycle.as_str().to_owned()
+        r.lifecycle().as_str().to_owned()
     };
     Row {
         name: name.clone(),
@@ -145,13 +145,13 @@ pub fn row(name: &AgentName, session: &str, mind: &Mind, now: Time) -> Row {
         health,
         incarnation: r.incarnation.to_string(),
         lifecycle,
-        activity: r.activity.map_or("-", Activity::as_str).replace('_', "-"),
-        escalation: r.escalation,
+        activity: r.activity().map_or("-", Activity::as_str).replace('_', "-"),
+        escalation: r.escalation(),
         in_state: human(Duration::from_secs(now.since(r.since).as_secs())),
-        unchanged: r.unchanged_checks,
+        unchanged: r.unchanged_checks(),
         restarts: r.restarts,
         cooldown: cooldown(r, now),
-        last_exit: r.last_exit.as_ref().map_or("-".into(), |e| e.reason.clone()),
+        last_exit: r.last_exit().map_or("-".into(), |e| e.reason.clone()),
     }
 }
 
@@ -180,8 +180,13 @@ mod tests {
 
     fn rec(lifecycle: Lifecycle, activity: Option<Activity>) -> AgentRecord {
         let mut r = AgentRecord::new(Incarnation(1), "p-x".into(), t(0), "".into());
-        r.lifecycle = lifecycle;
-        r.activity = activity;
+        if let Some(live) = r.live_mut().filter(|_| lifecycle != Lifecycle::Booting) {
+            live.work();
+            live.activity = activity;
+        }
+        if let Some(end) = lifecycle.ended() {
+            r.finish(end, crate::engine::LastExit::because("x"), None);
+        }
         r
     }
 
@@ -218,7 +223,6 @@ mod tests {
         mind.agents
             .insert(names[1].clone(), rec(Lifecycle::Working, Some(Activity::Waiting)));
         let mut limited = rec(Lifecycle::Working, Some(Activity::RateLimited));
-        limited.cooldown_until = Some(t(30));
         limited.rate_limit = Some(RateLimit {
             until: t(100),
             renewals: 0,

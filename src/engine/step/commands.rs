@@ -1,7 +1,10 @@
 //! The user's commands (`up`, `stop`, `restart`, `nudge`, `triage`), obeyed before
 //! any judgement of vigil's own.
 
-use super::*;
+use super::Ctx;
+use crate::engine::mind::{Activity, AgentRecord, EndedLifecycle, Incarnation, LastExit};
+use crate::engine::screen::ScreenRead;
+use crate::engine::{Action, Command, PaneSeen, Purpose};
 
 impl Ctx<'_> {
     /// Carries out a user command; returns whether it acted (then nothing automatic
@@ -38,14 +41,14 @@ impl Ctx<'_> {
                 *rec = Some(r);
                 true
             }
-            Some(r) if r.lifecycle.is_live() && !restart => {
+            Some(r) if r.is_live() && !restart => {
                 self.note(r, format!("`vigil up`: already running as {}", r.incarnation));
                 false
             }
             Some(r) => {
-                if r.lifecycle.is_live() {
+                if r.is_live() {
                     let exit = LastExit::because("restarted by the user");
-                    self.end(r, Lifecycle::Completed, exit);
+                    self.end(r, EndedLifecycle::Completed, exit);
                 }
                 self.start_next(r, how.into());
                 true
@@ -59,9 +62,9 @@ impl Ctx<'_> {
         let name = &self.agent.name;
         self.stopped.insert(name.clone());
         let Some(r) = rec else { return true };
-        if r.lifecycle.is_live() {
+        if r.is_live() {
             let exit = LastExit::because("stopped by the user");
-            self.end(r, Lifecycle::Completed, exit);
+            self.end(r, EndedLifecycle::Completed, exit);
         }
         r.reason = format!("stopped by the user; `vigil up {name}` starts it again");
         if pane.is_some() {
@@ -78,11 +81,11 @@ impl Ctx<'_> {
     /// A nudge the user asked for: typed unless the incarnation ended or a dialog
     /// waits for a human.
     fn nudge(&mut self, r: &mut AgentRecord) -> bool {
-        if !r.lifecycle.is_live() {
-            let reason = format!("nudge refused: {} is {}", r.incarnation, r.lifecycle.as_str());
+        if !r.is_live() {
+            let reason = format!("nudge refused: {} is {}", r.incarnation, r.lifecycle().as_str());
             self.note(r, reason);
             false
-        } else if r.activity == Some(Activity::Waiting) {
+        } else if r.activity() == Some(Activity::Waiting) {
             let reason = "nudge refused: a dialog is waiting for a human; attach and answer it".into();
             self.note(r, reason);
             false
@@ -95,8 +98,8 @@ impl Ctx<'_> {
     /// Triage the user asked for, whatever the escalation; its verdict is carried out
     /// whole (a restart included).
     fn triage_now(&mut self, r: &mut AgentRecord, read: Option<&ScreenRead>) -> bool {
-        if !r.lifecycle.is_live() {
-            let reason = format!("triage refused: {} is {}", r.incarnation, r.lifecycle.as_str());
+        if !r.is_live() {
+            let reason = format!("triage refused: {} is {}", r.incarnation, r.lifecycle().as_str());
             self.note(r, reason);
             return false;
         }
@@ -105,7 +108,7 @@ impl Ctx<'_> {
             return false;
         };
         self.triage(r, read, "triage requested by the user".into());
-        if !r.lifecycle.is_live() {
+        if !r.is_live() {
             self.maybe_restart(r);
         }
         true

@@ -1,86 +1,143 @@
 //! The end of a lifecycle: recording how a live incarnation ended, its crash, its
-//! checkpoint when vigil gave up on it, and the hold on its restart.
+//! checkpoint when vigil gave up on it, and the [`Hold`] its end puts on the restart
+//! (backoff, crash loop), in a field: the words for it are made from that field.
 
-use super::*;
+use super::Ctx;
+use crate::engine::Action;
+use crate::engine::What;
+use crate::engine::mind::{AgentRecord, CheckpointNote, Ended, EndedLifecycle, Hold, HumanNeeded, LastExit, Wait};
+use crate::engine::policy::{backoff, crashes_within};
+use crate::engine::time::{Time, human};
 
 impl Ctx<'_> {
     /// Ends the live incarnation as `to`, records the crash, and sets any hold on the
-    /// next restart (backoff, crash loop).
-    pub(super) fn end(&mut self, r: &mut AgentRecord, to: Lifecycle, exit: LastExit) {
-        if !r.advance(to) {
+    /// next restart (backoff, crash loop). Does nothing to one that has ended already.
+    pub(super) fn end(&mut self, r: &mut AgentRecord, to: EndedLifecycle, exit: LastExit) {
+        if !r.is_live() {
             return;
         }
-        let policy = &self.agent.policy;
-        r.activity = None;
-        r.limit_visible = false;
-        r.triage_since = None;
-        r.pending_effect = None;
-        if to != Lifecycle::Stalled {
-            r.escalation = Escalation::None;
-        }
-        if to == Lifecycle::Stalled {
+        if to == EndedLifecycle::Stalled {
             // Given up on while still running: write down where it was first.
-            r.checkpoint = Some(CheckpointNote {
-                incarnation: r.incarnation,
-                reason: exit.reason.clone(),
-                at: self.now,
-            });
-            self.out.actions.push(Action::Checkpoint {
-                agent: self.agent.name.clone(),
-                incarnation: r.incarnation,
-                session: r.session.clone(),
-                reason: exit.reason.clone(),
-            });
+            self.checkpoint(r, &exit.reason);
         }
-        if self.now.since(r.since) >= policy.stable_after {
+        self.count_failure(r, to);
+        let hold = self.hold_after(r, to);
+        let mut said = exit.reason.clone();
+        if let Some(last) = exit.last_lines.last() {
+            said.push_str(&format!("; last words: «{last}»"));
+        }
+        r.finish(to, exit, hold);
+        r.reason = format!("{}: {said}", to.as_str());
+        self.event(r, What::Lifecycle(to.into()), said);
+        self.announce_hold(r);
+    }
+
+    fn checkpoint(&mut self, r: &mut AgentRecord, reason: &str) {
+        r.checkpoint = Some(CheckpointNote {
+            incarnation: r.incarnation,
+            reason: reason.to_owned(),
+            at: self.now,
+        });
+        self.out.actions.push(Action::Checkpoint {
+            agent: self.agent.name.clone(),
+            incarnation: r.incarnation,
+            session: r.session.clone(),
+            reason: reason.to_owned(),
+        });
+    }
+
+    /// A stable run clears the failures in a row; every end but a completion is one
+    /// more, and a zombie's is a crash.
+    fn count_failure(&self, r: &mut AgentRecord, to: EndedLifecycle) {
+        if self.now.since(r.since) >= self.agent.policy.stable_after {
             r.failures_in_row = 0;
         }
-        let failed = to != Lifecycle::Completed;
-        if failed {
+        if to != EndedLifecycle::Completed {
             r.failures_in_row = r.failures_in_row.saturating_add(1);
         }
-        if to == Lifecycle::Zombie {
+        if to == EndedLifecycle::Zombie {
             r.crashes.push(self.now);
             let excess = r.crashes.len().saturating_sub(AgentRecord::CRASHES_KEPT);
             r.crashes.drain(..excess);
         }
-        let mut reason = exit.reason.clone();
-        if let Some(last) = exit.last_lines.last() {
-            reason.push_str(&format!("; last words: «{last}»"));
-        }
-        r.reason = format!("{}: {reason}", to.as_str());
-        r.last_exit = Some(exit);
-        self.event(r, What::Lifecycle(to), reason);
+    }
 
-        r.cooldown_until = None;
+    /// The hold an end of `to` puts on the next restart: a crash loop when a zombie
+    /// makes `crash_max` crashes within the window, else a backoff after a failure.
+    fn hold_after(&self, r: &AgentRecord, to: EndedLifecycle) -> Option<Hold> {
+        let policy = &self.agent.policy;
         let recent = crashes_within(&r.crashes, policy.crash_window, self.now);
-        if to == Lifecycle::Zombie && recent >= policy.crash_max as usize {
-            let until = self.now.plus(policy.crash_cooldown);
-            r.cooldown_until = Some(until);
-            let reason = format!(
-                "crash loop: {recent} crashes within {}; no restart for {}, until {}",
-                human(policy.crash_window),
-                human(policy.crash_cooldown),
-                self.clock(until)
-            );
-            r.reason = format!(
-                "zombie ({}); {reason}",
-                r.last_exit.as_ref().map_or("", |e| e.reason.as_str())
-            );
-            self.event(r, What::Held, reason);
-        } else if failed {
-            let wait = backoff(r.failures_in_row);
-            if !wait.is_zero() {
-                let until = self.now.plus(wait);
-                r.cooldown_until = Some(until);
-                let reason = format!(
-                    "{} failures in a row; backing off {} before restarting, until {}",
-                    r.failures_in_row,
-                    human(wait),
-                    self.clock(until)
-                );
-                self.event(r, What::Held, reason);
+        if to == EndedLifecycle::Zombie && recent >= policy.crash_max as usize {
+            let crashes = u32::try_from(recent).unwrap_or(u32::MAX);
+            return Some(Hold::Until {
+                at: self.now.plus(policy.crash_cooldown),
+                cause: Wait::CrashLoop { crashes },
+            });
+        }
+        let wait = backoff(r.failures_in_row);
+        (to != EndedLifecycle::Completed && !wait.is_zero()).then(|| Hold::Until {
+            at: self.now.plus(wait),
+            cause: Wait::Backoff,
+        })
+    }
+
+    /// Journals the hold the end just set; a crash loop also becomes the reason.
+    fn announce_hold(&mut self, r: &mut AgentRecord) {
+        let Some(ended) = r.ended() else { return };
+        let Some(hold) = &ended.hold else { return };
+        let said = match hold {
+            Hold::Until {
+                at,
+                cause: Wait::CrashLoop { crashes },
+            } => {
+                let said = self.crash_loop_words(*crashes, *at);
+                r.reason = self.held_words(ended, hold);
+                said
             }
+            Hold::Until { at, .. } => format!(
+                "{} failures in a row; backing off {} before restarting, until {}",
+                r.failures_in_row,
+                human(at.since(self.now)),
+                self.clock(*at)
+            ),
+            Hold::UntilHuman { .. } => return,
+        };
+        self.event(r, What::Held, said);
+    }
+
+    fn crash_loop_words(&self, crashes: u32, until: Time) -> String {
+        let policy = &self.agent.policy;
+        format!(
+            "crash loop: {crashes} crashes within {}; no restart for {}, until {}",
+            human(policy.crash_window),
+            human(policy.crash_cooldown),
+            self.clock(until)
+        )
+    }
+
+    /// Why an ended incarnation's restart is held, in words for `status`, made from
+    /// the hold alone.
+    pub(super) fn held_words(&self, ended: &Ended, hold: &Hold) -> String {
+        let (lifecycle, why) = (ended.lifecycle.as_str(), &ended.exit.reason);
+        match hold {
+            Hold::Until {
+                at,
+                cause: Wait::CrashLoop { crashes },
+            } => format!("{lifecycle} ({why}); {}", self.crash_loop_words(*crashes, *at)),
+            Hold::Until {
+                at,
+                cause: Wait::RateLimit,
+            } => format!(
+                "{lifecycle} ({why}); restart held until {}, when the rate-limit cooldown ends",
+                self.clock(*at)
+            ),
+            Hold::Until {
+                at,
+                cause: Wait::Backoff,
+            } => format!("{lifecycle} ({why}); restart held until {}", self.clock(*at)),
+            Hold::UntilHuman {
+                cause: HumanNeeded::NoResetLimit,
+            } => format!("{lifecycle} ({why}); restart held until a human lifts its limit"),
         }
     }
 }

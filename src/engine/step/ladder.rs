@@ -1,18 +1,24 @@
 //! The escalation ladder for a stuck screen: warn, nudge, triage, terminate, one step
 //! per poll at most, each after its dwell.
 
-use super::*;
+use std::time::Duration;
+
+use super::Ctx;
+use crate::engine::Purpose;
+use crate::engine::mind::{AgentRecord, EndedLifecycle, Escalation, LastExit, Live};
+use crate::engine::screen::ScreenRead;
+use crate::engine::time::human;
 
 impl Ctx<'_> {
     /// How long the screen has counted as stuck for the ladder.
-    pub(super) fn dwell(&self, r: &AgentRecord) -> Duration {
-        let from = r.ladder_from.map_or(r.last_change, |f| f.max(r.last_change));
+    fn dwell(&self, live: &Live) -> Duration {
+        let from = live.ladder_from.map_or(live.last_change, |f| f.max(live.last_change));
         self.now.since(from)
     }
 
-    pub(super) fn next_step_words(&self, r: &AgentRecord) -> String {
+    pub(super) fn next_step_words(&self, live: &Live) -> String {
         let p = &self.agent.policy;
-        let next = match r.escalation {
+        let next = match live.escalation {
             Escalation::None => Some(("warn", p.warn_after)),
             Escalation::Warn => Some(("nudge", p.nudge_after)),
             Escalation::Nudge => Some(("triage", p.triage_after)),
@@ -20,9 +26,9 @@ impl Ctx<'_> {
         };
         match next {
             Some((step, at)) if at < p.stale_after => {
-                format!("escalation {}, {step} at {}", r.escalation.as_str(), human(at))
+                format!("escalation {}, {step} at {}", live.escalation.as_str(), human(at))
             }
-            _ => format!("escalation {}", r.escalation.as_str()),
+            _ => format!("escalation {}", live.escalation.as_str()),
         }
     }
 
@@ -31,15 +37,15 @@ impl Ctx<'_> {
     /// or ended the incarnation).
     pub(super) fn climb(&mut self, r: &mut AgentRecord, read: &ScreenRead) -> bool {
         let policy = &self.agent.policy;
-        let dwell = self.dwell(r);
+        let Some(live) = r.live_mut() else { return false };
+        let dwell = self.dwell(live);
         if dwell >= policy.stale_after {
             let reason = format!(
                 "screen unchanged for {} (stale_after {})",
                 human(dwell),
                 human(policy.stale_after)
             );
-            r.escalation = Escalation::Terminate;
-            self.end(r, Lifecycle::Stalled, LastExit::because(reason));
+            self.end(r, EndedLifecycle::Stalled, LastExit::because(reason));
             return true;
         }
         let due = [
@@ -50,26 +56,32 @@ impl Ctx<'_> {
         .into_iter()
         .find(|(_, after)| dwell >= *after)
         .map_or(Escalation::None, |(step, _)| step);
-        if due <= r.escalation {
+        if due <= live.escalation {
             // At the nudge step, one nudge per dwell: typed once it is safe to type.
-            if r.escalation == Escalation::Nudge && !r.ladder_nudged && !read.busy && read.waiting.is_none() {
+            if live.escalation == Escalation::Nudge && !live.ladder_nudged && !read.busy && read.waiting.is_none() {
                 return self.ladder_nudge(r, dwell);
             }
             return false;
         }
-        let next = match r.escalation {
+        let next = match live.escalation {
             Escalation::None => Escalation::Warn,
             Escalation::Warn => Escalation::Nudge,
             Escalation::Nudge | Escalation::Triage | Escalation::Terminate => Escalation::Triage,
         };
-        if next <= r.escalation {
+        if next <= live.escalation {
             return false;
         }
-        r.escalation = next;
+        live.escalation = next;
+        self.step_up(r, read, next, dwell)
+    }
+
+    /// Takes the ladder's `next` step; returns whether it acted.
+    fn step_up(&mut self, r: &mut AgentRecord, read: &ScreenRead, next: Escalation, dwell: Duration) -> bool {
         let why = format!("screen unchanged for {}", human(dwell));
         match next {
             Escalation::Warn => {
-                self.note(r, format!("warn: {why}; nudge at {}", human(policy.nudge_after)));
+                let nudge_at = human(self.agent.policy.nudge_after);
+                self.note(r, format!("warn: {why}; nudge at {nudge_at}"));
                 false
             }
             Escalation::Nudge if read.busy || read.waiting.is_some() => {
@@ -88,8 +100,10 @@ impl Ctx<'_> {
         }
     }
 
-    pub(super) fn ladder_nudge(&mut self, r: &mut AgentRecord, dwell: Duration) -> bool {
-        r.ladder_nudged = true;
+    fn ladder_nudge(&mut self, r: &mut AgentRecord, dwell: Duration) -> bool {
+        if let Some(live) = r.live_mut() {
+            live.ladder_nudged = true;
+        }
         let reason = format!(
             "escalation nudge: screen unchanged for {} (triage at {})",
             human(dwell),

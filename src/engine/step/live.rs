@@ -1,68 +1,96 @@
-//! Judging a live incarnation's screen: its activity, dialogs, the handoff it is owed,
-//! idle nudges, and what typed text did.
+//! Judging a live incarnation's screen: its activity, a rate limit's [`Hold`], dialogs,
+//! the handoff it is owed, idle nudges, and what typed text did.
 
-use super::*;
+use super::{Ctx, purpose_name};
+use crate::engine::mind::{Activity, AgentRecord, Escalation, Hold, HumanNeeded, Incarnation, Wait};
+use crate::engine::screen::ScreenRead;
+use crate::engine::time::human;
+use crate::engine::{Action, LimitKind, Purpose, What};
+
+/// Nudges in a row wait `idle_checks << n` unchanged checks; this caps the shift.
+const NUDGE_SPACING_MAX_SHIFT: u32 = 6;
+/// Polls in a row with a changing screen that count as real work (a nudge's own echo
+/// changes the screen once or twice).
+const WORK_STREAK: u32 = 3;
 
 impl Ctx<'_> {
     /// Judges a live incarnation's screen: rate limits, dialogs, the handoff it is
     /// owed, idleness and the escalation ladder.
     pub(super) fn supervise(&mut self, r: &mut AgentRecord, read: &ScreenRead) {
-        let before = r.activity;
+        let before = r.activity();
         self.notice_effect(r);
         if self.track_rate_limit(r, read) {
             return;
         }
-        let limited = r.rate_limit.as_ref().and_then(|rl| match rl.kind {
-            LimitKind::NoReset if r.limit_visible => Some(None),
-            _ if self.now < rl.until => Some(Some(rl.until)),
-            _ => None,
-        });
-        let activity = if limited.is_some() {
+        let hold = self.limit_hold(r);
+        let Some(live) = r.live_mut() else { return };
+        let activity = if hold.is_some() {
             Activity::RateLimited
         } else if read.waiting.is_some() {
             Activity::Waiting
-        } else if r.unchanged_checks == 0 {
+        } else if live.unchanged_checks == 0 {
             Activity::Active
         } else if read.prompt && !read.busy {
             Activity::Idle
         } else {
             Activity::Quiet
         };
-        r.activity = Some(activity);
-        if r.changes_in_row >= WORK_STREAK || read.busy {
-            r.nudges = 0;
+        live.activity = Some(activity);
+        if live.changes_in_row >= WORK_STREAK || read.busy {
+            live.nudges = 0;
         }
-        if activity == Activity::Active && r.changes_in_row >= WORK_STREAK && r.escalation != Escalation::None {
-            let from = r.escalation;
-            r.escalation = Escalation::None;
-            r.ladder_nudged = false;
-            self.note(
-                r,
-                format!("working again: escalation back from {} to none", from.as_str()),
-            );
+        let from = live.escalation;
+        if activity == Activity::Active && live.changes_in_row >= WORK_STREAK && from != Escalation::None {
+            live.escalation = Escalation::None;
+            live.ladder_nudged = false;
+            let said = format!("working again: escalation back from {} to none", from.as_str());
+            self.note(r, said);
         }
-        match activity {
-            Activity::RateLimited => {
-                let line = r.rate_limit.as_ref().map_or(String::new(), |rl| rl.line.clone());
-                r.reason = match limited.flatten() {
-                    Some(until) => format!(
-                        "rate limited («{line}»); cooling down until {}, then told to resume",
-                        self.clock(until)
-                    ),
-                    None => format!(
-                        "limit that waiting will not lift («{line}»): a human must act; never nudged or restarted meanwhile"
-                    ),
-                };
-            }
-            Activity::Waiting => self.waiting(r, read, before),
-            Activity::Active | Activity::Idle | Activity::Quiet => self.unhindered(r, read, activity, before),
+        match (activity, hold) {
+            (Activity::RateLimited, Some(hold)) => self.limited(r, &hold),
+            (Activity::Waiting, _) => self.waiting(r, read, before),
+            _ => self.unhindered(r, read, activity, before),
         }
+    }
+
+    /// The hold a rate limit puts on a live incarnation now: until its cooldown ends,
+    /// or, for a limit that waiting will not lift and that is still on screen, until a
+    /// human acts.
+    fn limit_hold(&self, r: &AgentRecord) -> Option<Hold> {
+        let rl = r.rate_limit.as_ref()?;
+        let visible = r.live().is_some_and(|l| l.limit_visible);
+        match rl.kind {
+            LimitKind::NoReset if visible => Some(Hold::UntilHuman {
+                cause: HumanNeeded::NoResetLimit,
+            }),
+            _ if self.now < rl.until => Some(Hold::Until {
+                at: rl.until,
+                cause: Wait::RateLimit,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Rate limited: nothing is typed or restarted while the hold lasts.
+    fn limited(&mut self, r: &mut AgentRecord, hold: &Hold) {
+        let line = r.rate_limit.as_ref().map_or(String::new(), |rl| rl.line.clone());
+        r.reason = match hold.until() {
+            Some(until) => format!(
+                "rate limited («{line}»); cooling down until {}, then told to resume",
+                self.clock(until)
+            ),
+            None => format!(
+                "limit that waiting will not lift («{line}»): a human must act; never nudged or restarted meanwhile"
+            ),
+        };
     }
 
     /// A dialog waits for a human: the ladder stops at warn, and the user is told once.
     fn waiting(&mut self, r: &mut AgentRecord, read: &ScreenRead, before: Option<Activity>) {
         let line = read.waiting.clone().unwrap_or_default();
-        r.escalation = Escalation::Warn;
+        if let Some(live) = r.live_mut() {
+            live.escalation = Escalation::Warn;
+        }
         r.reason = format!("needs a human: «{line}» (never nudged or killed; attach and answer)");
         if before != Some(Activity::Waiting) {
             self.event(
@@ -87,27 +115,30 @@ impl Ctx<'_> {
         {
             rl.resumed = true;
             // The cooldown was not the agent being stuck: the ladder starts afresh.
-            r.ladder_from = Some(self.now);
+            if let Some(live) = r.live_mut() {
+                live.ladder_from = Some(self.now);
+            }
             self.send(r, Purpose::Resume, "rate-limit cooldown is over".into());
             return;
         }
         if self.hand_off(r, read) || self.climb(r, read) {
             return;
         }
-        let policy = &self.agent.policy;
         if activity == Activity::Idle {
             if self.idle(r, before) {
                 return;
             }
-        } else if activity == Activity::Active {
-            r.reason = format!("working: screen changed at {}", self.clock(r.last_change));
-        } else {
-            r.reason = format!(
-                "quiet: screen unchanged for {} ({}; stalled at {})",
-                human(self.now.since(r.last_change)),
-                self.next_step_words(r),
-                human(policy.stale_after)
-            );
+        } else if let Some(live) = r.live() {
+            r.reason = if activity == Activity::Active {
+                format!("working: screen changed at {}", self.clock(live.last_change))
+            } else {
+                format!(
+                    "quiet: screen unchanged for {} ({}; stalled at {})",
+                    human(self.now.since(live.last_change)),
+                    self.next_step_words(live),
+                    human(self.agent.policy.stale_after)
+                )
+            };
         }
         if before.is_some_and(|b| b != activity && b != Activity::Active && b != Activity::Quiet) {
             let reason = format!("no longer {}", before.map_or("", Activity::as_str));
@@ -125,61 +156,66 @@ impl Ctx<'_> {
                 "screen unchanged with the prompt visible".into(),
             );
         }
+        let Some(live) = r.live_mut() else { return false };
         let needed = self
             .agent
             .policy
             .idle_checks
-            .saturating_mul(1 << r.nudges.min(NUDGE_SPACING_MAX_SHIFT));
-        if r.checks_since_nudge >= needed {
+            .saturating_mul(1 << live.nudges.min(NUDGE_SPACING_MAX_SHIFT));
+        if live.checks_since_nudge >= needed {
             let reason = format!(
                 "idle at its prompt for {} unchanged checks (nudge #{} after {needed})",
-                r.unchanged_checks,
-                r.nudges + 1
+                live.unchanged_checks,
+                live.nudges + 1
             );
-            r.nudges = r.nudges.saturating_add(1);
+            live.nudges = live.nudges.saturating_add(1);
             self.send(r, Purpose::Nudge, reason);
             return true;
         }
         r.reason = format!(
             "idle at its prompt for {} unchanged checks; nudge after {needed}",
-            r.unchanged_checks
+            live.unchanged_checks
         );
         false
     }
 
     /// Gives a replacement incarnation its handoff as its first message, once it is
     /// ready for input (its prompt shows, or it has settled) and not busy.
-    pub(super) fn hand_off(&mut self, r: &mut AgentRecord, read: &ScreenRead) -> bool {
-        let Some(handoff) = r.handoff.clone() else { return false };
-        let ready = (read.prompt || r.unchanged_checks >= self.agent.policy.idle_checks) && r.unchanged_checks > 0;
+    fn hand_off(&mut self, r: &mut AgentRecord, read: &ScreenRead) -> bool {
+        let Some(live) = r.live_mut() else { return false };
+        let Some(handoff) = live.handoff.clone() else {
+            return false;
+        };
+        let settled = live.unchanged_checks >= self.agent.policy.idle_checks;
+        let ready = (read.prompt || settled) && live.unchanged_checks > 0;
         if !ready || read.busy || read.waiting.is_some() {
             return false;
         }
-        r.handoff = None;
+        live.handoff = None;
         let reason = format!("handoff from {} ({})", handoff.from, handoff.reason);
         self.send(r, Purpose::Handoff, reason);
         true
     }
 
     /// Journals whether typed text had a visible effect (the screen changed).
-    pub(super) fn notice_effect(&mut self, r: &mut AgentRecord) {
-        let Some(purpose) = r.pending_effect else { return };
+    fn notice_effect(&mut self, r: &mut AgentRecord) {
+        let Some(live) = r.live_mut() else { return };
+        let Some(purpose) = live.pending_effect else { return };
         let what = purpose_name(purpose);
-        if r.unchanged_checks == 0 {
-            r.pending_effect = None;
+        if live.unchanged_checks == 0 {
+            live.pending_effect = None;
             self.note(r, format!("{what} took: the screen changed"));
-        } else if r.checks_since_nudge >= self.agent.policy.idle_checks {
-            r.pending_effect = None;
-            self.note(
-                r,
-                format!(
-                    "{what} had no visible effect: screen unchanged for {} checks",
-                    r.checks_since_nudge
-                ),
+        } else if live.checks_since_nudge >= self.agent.policy.idle_checks {
+            live.pending_effect = None;
+            let said = format!(
+                "{what} had no visible effect: screen unchanged for {} checks",
+                live.checks_since_nudge
             );
+            self.note(r, said);
         }
     }
 
+    /// Types `purpose`'s text into a live incarnation's pane.
     pub(super) fn send(&mut self, r: &mut AgentRecord, purpose: Purpose, reason: String) {
         let policy = &self.agent.policy;
         let text = match purpose {
@@ -193,8 +229,10 @@ impl Ctx<'_> {
             Purpose::Handoff => "given its handoff",
         };
         r.reason = format!("{verb}: {reason}");
-        r.checks_since_nudge = 0;
-        r.pending_effect = Some(purpose);
+        if let Some(live) = r.live_mut() {
+            live.checks_since_nudge = 0;
+            live.pending_effect = Some(purpose);
+        }
         self.out.actions.push(Action::Send {
             agent: self.agent.name.clone(),
             incarnation: r.incarnation,
@@ -206,7 +244,7 @@ impl Ctx<'_> {
     }
 
     /// The handoff template filled in, on one line (a newline would press Enter early).
-    pub(super) fn handoff_text(&self, r: &AgentRecord, reason: &str) -> String {
+    fn handoff_text(&self, r: &AgentRecord, reason: &str) -> String {
         let previous = r.checkpoint.as_ref().map_or(Incarnation(0), |c| c.incarnation);
         let why = r.checkpoint.as_ref().map_or(reason, |c| c.reason.as_str());
         let checkpoint = format!("{}/{}.json", self.fleet.checkpoints, self.agent.name);

@@ -13,44 +13,15 @@ mod rate_limit;
 mod restart;
 mod triage;
 
-use observe::start_never_happened;
-
 use std::collections::BTreeSet;
-
-use std::time::Duration;
 
 use jiff::tz::TimeZone;
 
-use super::limit::{self, LimitKind};
-use super::mind::{
-    Activity, AgentName, AgentRecord, CheckpointNote, Escalation, FleetRestarts, Handoff, Incarnation, LastExit,
-    Lifecycle, Mind, RateLimit,
-};
-use super::policy::{backoff, crashes_within};
-use super::screen::{self, ScreenRead};
-use super::time::{Time, human};
-use super::triage::{Answer, TriageOutcome, TriageResult, VerdictKind};
-use super::{
-    Action, Command, Event, Exit, Fleet, FleetAgent, Inputs, Observation, PaneSeen, PaneState, Purpose, Step, What,
-};
-
-/// How many of a dead pane's last lines are kept as its last words.
-const LAST_WORDS: usize = 5;
-/// Nudges in a row wait `idle_checks << n` unchanged checks; this caps the shift.
-const NUDGE_SPACING_MAX_SHIFT: u32 = 6;
-/// Polls in a row with a changing screen that count as real work (a nudge's own echo
-/// changes the screen once or twice).
-const WORK_STREAK: u32 = 3;
-/// Polls an end without an exit status is seen before it is judged (see
-/// [`AgentRecord::unconfirmed_end`]).
-const UNCONFIRMED_END_POLLS: u32 = 1;
-/// The window of the fleet-wide restart cap.
-const FLEET_CAP_WINDOW: Duration = Duration::from_secs(3600);
-/// A triage answer not back this long after the command's own timeout is taken as lost
-/// (vigil restarted while it ran); the rules decide.
-const TRIAGE_GRACE: Duration = Duration::from_secs(30);
-/// A rate limit renewed this many times forces a restart.
-const RENEWALS_BEFORE_RESTART: u32 = 4;
+use super::mind::{AgentName, AgentRecord, EndedLifecycle, FleetRestarts, Incarnation, LastExit, Mind};
+use super::time::Time;
+use super::triage::TriageResult;
+use super::{Action, Command, Event, Fleet, FleetAgent, Inputs, Observation, PaneSeen, Purpose, Step, What};
+use observe::start_never_happened;
 
 /// Decides what to do about every configured agent at `now`.
 ///
@@ -115,11 +86,13 @@ pub fn action_failed(
     match action {
         Action::Start { incarnation, .. } if *incarnation == rec.incarnation => {
             let exit = LastExit::could_not_start(error);
-            ctx.end(rec, Lifecycle::Zombie, exit);
+            ctx.end(rec, EndedLifecycle::Zombie, exit);
         }
         Action::Triage { incarnation, .. } if *incarnation == rec.incarnation => {
             // The supervisor could not even run it: the answer will never come.
-            rec.triage_since = None;
+            if let Some(live) = rec.live_mut() {
+                live.triage_since = None;
+            }
             ctx.note(
                 rec,
                 format!("triage failed: {error}; the built-in rules decide at the next look"),
@@ -215,7 +188,7 @@ impl Ctx<'_> {
             && self.triaged(r, triage, read.as_ref())
         {
             // A verdict was asked for (by the ladder or the user): carry it out whole.
-            if !r.lifecycle.is_live() {
+            if !r.is_live() {
                 self.maybe_restart(r);
             }
             return rec;
@@ -238,7 +211,7 @@ impl Ctx<'_> {
                 if let Some(read) = read {
                     self.supervise(r, &read);
                 }
-                if !r.lifecycle.is_live() {
+                if !r.is_live() {
                     self.maybe_restart(r);
                 }
             }
@@ -248,8 +221,8 @@ impl Ctx<'_> {
 
     /// Without supervision nothing is decided; the reason still says what was seen.
     fn describe_unsupervised(&mut self, r: &mut AgentRecord) {
-        if r.lifecycle.is_live() {
-            if let Some(activity) = r.activity {
+        if r.is_live() {
+            if let Some(activity) = r.activity() {
                 r.reason = format!(
                     "{} (not supervised: no `vigil watch` or `vigil tick` ran since)",
                     activity.as_str()

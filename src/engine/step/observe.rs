@@ -2,7 +2,16 @@
 //! session, noticing that a live incarnation ended (tmux pane > process > recorded
 //! state), and reading a live pane's screen.
 
-use super::*;
+use super::Ctx;
+use crate::engine::mind::{AgentRecord, EndedLifecycle, LastExit, Lifecycle, LiveLifecycle};
+use crate::engine::screen::{self, ScreenRead};
+use crate::engine::{Exit, PaneSeen, PaneState, What};
+
+/// How many of a dead pane's last lines are kept as its last words.
+const LAST_WORDS: usize = 5;
+/// Polls an end without an exit status is seen before it is judged (see
+/// [`Live::unconfirmed_end`](crate::engine::Live::unconfirmed_end)).
+const UNCONFIRMED_END_POLLS: u32 = 1;
 
 impl Ctx<'_> {
     /// Takes over a tagged session newer than the record (or the only one known).
@@ -38,92 +47,118 @@ impl Ctx<'_> {
     /// Applies what tmux and the OS say about a live incarnation: it may have ended;
     /// if it runs, its screen is read and its counters updated.
     pub(super) fn observe(&mut self, r: &mut AgentRecord, pane: Option<&PaneSeen>) -> Option<ScreenRead> {
-        if !r.lifecycle.is_live() {
+        if !r.is_live() {
             return None;
         }
         let Some(pane) = pane else {
             let exit = LastExit::because("its tmux session disappeared");
-            self.end(r, Lifecycle::Zombie, exit);
+            self.end(r, EndedLifecycle::Zombie, exit);
             return None;
         };
         r.pane_pid = Some(pane.pane_pid);
-        let unconfirmed = matches!(pane.state, PaneState::ProcessGone | PaneState::Dead(Exit::Unknown));
-        if !unconfirmed {
-            r.unconfirmed_end = 0;
-        } else if r.unconfirmed_end < UNCONFIRMED_END_POLLS {
-            // tmux marks a pane dead (or its process exits) a moment before it has the
-            // exit status; on a busy machine that moment outlasts the supervisor's own
-            // settling. Judging now would lose the status, so judge on the next poll.
-            r.unconfirmed_end += 1;
-            r.reason = format!(
-                "its process {} seems to have ended; waiting one poll for tmux to report how",
-                pane.pane_pid
-            );
+        if self.end_unconfirmed(r, pane) {
             return None;
         }
         match pane.state {
             PaneState::Dead(exit) => {
-                let last_lines = last_words(pane.tail.as_deref().unwrap_or_default());
-                let (to, code, reason) = match exit {
-                    Exit::Code(0) => (Lifecycle::Completed, Some(0), "exited with status 0".to_owned()),
-                    Exit::Code(c @ 129..=192) => (
-                        Lifecycle::Zombie,
-                        Some(c),
-                        format!("exited with status {c} (killed by signal {})", c - 128),
-                    ),
-                    Exit::Code(c) => (Lifecycle::Zombie, Some(c), format!("exited with status {c}")),
-                    Exit::Signal(s) => (Lifecycle::Zombie, None, format!("killed by signal {s}")),
-                    Exit::Unknown => (Lifecycle::Zombie, None, "its process ended (status unknown)".to_owned()),
-                };
-                self.end(
-                    r,
-                    to,
-                    LastExit {
-                        code,
-                        reason,
-                        last_lines,
-                        start_failed: false,
-                    },
-                );
+                let (to, exit) = how_it_exited(exit, pane.tail.as_deref().unwrap_or_default());
+                self.end(r, to, exit);
                 None
             }
             PaneState::ProcessGone => {
                 let reason = format!("its process {} is gone though tmux still shows the pane", pane.pane_pid);
-                self.end(r, Lifecycle::Zombie, LastExit::because(reason));
+                self.end(r, EndedLifecycle::Zombie, LastExit::because(reason));
                 None
             }
-            PaneState::Alive => {
-                let policy = &self.agent.policy;
-                let tail = pane.tail.as_ref()?;
-                let read = screen::read(tail, &self.agent.patterns, policy.tail_lines, policy.rate_limit_lines);
-                if r.screen_hash.as_deref() == Some(read.hash.as_str()) {
-                    r.unchanged_checks = r.unchanged_checks.saturating_add(1);
-                    r.checks_since_nudge = r.checks_since_nudge.saturating_add(1);
-                    r.changes_in_row = 0;
-                } else {
-                    r.screen_hash = Some(read.hash.clone());
-                    r.last_change = self.now;
-                    r.unchanged_checks = 0;
-                    r.checks_since_nudge = 0;
-                    r.changes_in_row = r.changes_in_row.saturating_add(1);
-                }
-                if r.lifecycle == Lifecycle::Booting && !read.blank && r.advance(Lifecycle::Working) {
-                    self.event(r, What::Lifecycle(Lifecycle::Working), "pane alive and printing".into());
-                }
-                Some(read)
-            }
+            PaneState::Alive => self.read_screen(r, pane),
         }
     }
+
+    /// tmux marks a pane dead (or its process exits) a moment before it has the exit
+    /// status; on a busy machine that moment outlasts the supervisor's own settling.
+    /// Judging at once would lose the status, so an end that says nothing of how is
+    /// judged on the next poll. Returns whether the judgement waits.
+    fn end_unconfirmed(&mut self, r: &mut AgentRecord, pane: &PaneSeen) -> bool {
+        let Some(live) = r.live_mut() else { return false };
+        let unconfirmed = matches!(pane.state, PaneState::ProcessGone | PaneState::Dead(Exit::Unknown));
+        if !unconfirmed {
+            live.unconfirmed_end = 0;
+            return false;
+        }
+        if live.unconfirmed_end >= UNCONFIRMED_END_POLLS {
+            return false;
+        }
+        live.unconfirmed_end += 1;
+        r.reason = format!(
+            "its process {} seems to have ended; waiting one poll for tmux to report how",
+            pane.pane_pid
+        );
+        true
+    }
+
+    /// Reads a live pane's screen and updates what the record knows of it; a booting
+    /// incarnation that prints is working.
+    fn read_screen(&mut self, r: &mut AgentRecord, pane: &PaneSeen) -> Option<ScreenRead> {
+        let policy = &self.agent.policy;
+        let tail = pane.tail.as_ref()?;
+        let read = screen::read(tail, &self.agent.patterns, policy.tail_lines, policy.rate_limit_lines);
+        let live = r.live_mut()?;
+        if live.screen_hash.as_deref() == Some(read.hash.as_str()) {
+            live.unchanged_checks = live.unchanged_checks.saturating_add(1);
+            live.checks_since_nudge = live.checks_since_nudge.saturating_add(1);
+            live.changes_in_row = 0;
+        } else {
+            live.screen_hash = Some(read.hash.clone());
+            live.last_change = self.now;
+            live.unchanged_checks = 0;
+            live.checks_since_nudge = 0;
+            live.changes_in_row = live.changes_in_row.saturating_add(1);
+        }
+        if live.lifecycle() == LiveLifecycle::Booting && !read.blank && live.work() {
+            self.event(r, What::Lifecycle(Lifecycle::Working), "pane alive and printing".into());
+        }
+        Some(read)
+    }
+}
+
+/// How a dead pane's process ended, in the lifecycle it ends and its exit, with its
+/// last words.
+fn how_it_exited(exit: Exit, tail: &[String]) -> (EndedLifecycle, LastExit) {
+    let (to, code, reason) = match exit {
+        Exit::Code(0) => (EndedLifecycle::Completed, Some(0), "exited with status 0".to_owned()),
+        Exit::Code(c @ 129..=192) => (
+            EndedLifecycle::Zombie,
+            Some(c),
+            format!("exited with status {c} (killed by signal {})", c - 128),
+        ),
+        Exit::Code(c) => (EndedLifecycle::Zombie, Some(c), format!("exited with status {c}")),
+        Exit::Signal(s) => (EndedLifecycle::Zombie, None, format!("killed by signal {s}")),
+        Exit::Unknown => (
+            EndedLifecycle::Zombie,
+            None,
+            "its process ended (status unknown)".to_owned(),
+        ),
+    };
+    let last_lines = last_words(tail);
+    (
+        to,
+        LastExit {
+            code,
+            reason,
+            last_lines,
+            start_failed: false,
+        },
+    )
 }
 
 /// A booting incarnation never yet seen, while tmux shows no session for the agent or
 /// only an older one: the start was decided but never carried out.
 pub(super) fn start_never_happened(r: &AgentRecord, pane: Option<&PaneSeen>) -> bool {
-    r.lifecycle == Lifecycle::Booting && r.pane_pid.is_none() && pane.is_none_or(|p| p.incarnation < r.incarnation)
+    r.lifecycle() == Lifecycle::Booting && r.pane_pid.is_none() && pane.is_none_or(|p| p.incarnation < r.incarnation)
 }
 
 /// A dead pane's last non-blank lines, tmux's own notice excluded.
-pub(super) fn last_words(raw: &[String]) -> Vec<String> {
+fn last_words(raw: &[String]) -> Vec<String> {
     let tail = screen::tail(raw, usize::MAX);
     screen::last_non_blank(&tail, LAST_WORDS)
         .into_iter()

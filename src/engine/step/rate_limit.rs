@@ -1,7 +1,15 @@
 //! Rate limits: noticing one on screen, its kind (throttle, reset time, no reset), the
 //! cooldown it imposes, renewals, and its end.
 
-use super::*;
+use super::Ctx;
+use crate::engine::limit::{self, LimitKind};
+use crate::engine::mind::{Activity, AgentRecord, EndedLifecycle, LastExit, RateLimit};
+use crate::engine::screen::ScreenRead;
+use crate::engine::time::{Time, human};
+use crate::engine::{Action, What};
+
+/// A rate limit renewed this many times forces a restart.
+const RENEWALS_BEFORE_RESTART: u32 = 4;
 
 impl Ctx<'_> {
     /// Starts, renews or clears a rate-limit cooldown. A limit counts when its line is
@@ -13,51 +21,19 @@ impl Ctx<'_> {
     /// fourth renewal restarts it).
     pub(super) fn track_rate_limit(&mut self, r: &mut AgentRecord, read: &ScreenRead) -> bool {
         let policy = &self.agent.policy;
-        let appeared = read.rate_limit.is_some() && !r.limit_visible;
-        r.limit_visible = read.rate_limit.is_some();
-        let stuck_on_it = read.rate_limit.is_some() && (appeared || r.unchanged_checks > 0);
-        if stuck_on_it {
-            let line = read.rate_limit.clone().unwrap_or_default();
-            let text = match &read.rate_limit_more {
-                Some(more) => format!("{line} {more}"),
-                None => line.clone(),
-            };
-            let kind = limit::classify(&text, self.now, self.tz);
-            match r.rate_limit.as_mut() {
-                None => {
-                    let (until, wait) = self.cooldown(&kind, 1);
-                    r.rate_limit = Some(RateLimit {
-                        until,
-                        renewals: 0,
-                        resumed: kind == LimitKind::NoReset,
-                        line: line.clone(),
-                        kind: kind.clone(),
-                    });
-                    self.limit_seen(r, &line, &kind, until, wait, None);
-                }
-                Some(rl) if rl.resumed && rl.kind == LimitKind::NoReset && kind == LimitKind::NoReset => {}
-                Some(rl) if rl.resumed => {
-                    rl.renewals = rl.renewals.saturating_add(1);
-                    let renewals = rl.renewals;
-                    if renewals >= RENEWALS_BEFORE_RESTART {
-                        r.rate_limit = None;
-                        let reason = format!("rate limit came back {renewals} times after cooldowns («{line}»)");
-                        self.end(r, Lifecycle::Stalled, LastExit::because(reason));
-                        return true;
-                    }
-                    let (until, wait) = self.cooldown(&kind, renewals);
-                    rl.until = until;
-                    rl.resumed = kind == LimitKind::NoReset;
-                    rl.line = line.clone();
-                    rl.kind = kind.clone();
-                    self.limit_seen(r, &line, &kind, until, wait, Some(renewals));
-                }
-                Some(_) => {}
-            }
+        let Some(live) = r.live_mut() else { return false };
+        let appeared = read.rate_limit.is_some() && !live.limit_visible;
+        live.limit_visible = read.rate_limit.is_some();
+        let stuck_on_it = read.rate_limit.is_some() && (appeared || live.unchanged_checks > 0);
+        if let Some(line) = read.rate_limit.clone().filter(|_| stuck_on_it)
+            && self.limit_on_screen(r, read, line)
+        {
+            return true;
         }
+        let visible = r.live().is_some_and(|l| l.limit_visible);
         if let Some(rl) = &r.rate_limit
             && rl.resumed
-            && !r.limit_visible
+            && !visible
             && self.now >= rl.until.plus(policy.rate_limit_cooldown)
         {
             r.rate_limit = None;
@@ -69,9 +45,52 @@ impl Ctx<'_> {
         false
     }
 
+    /// A limit the agent is stuck on: a first one starts its cooldown, one that comes
+    /// back after the resume renews it, and the fourth renewal ends the incarnation
+    /// (returns true).
+    fn limit_on_screen(&mut self, r: &mut AgentRecord, read: &ScreenRead, line: String) -> bool {
+        let text = match &read.rate_limit_more {
+            Some(more) => format!("{line} {more}"),
+            None => line.clone(),
+        };
+        let kind = limit::classify(&text, self.now, self.tz);
+        match r.rate_limit.as_mut() {
+            None => {
+                let (until, wait) = self.cooldown(&kind, 1);
+                r.rate_limit = Some(RateLimit {
+                    until,
+                    renewals: 0,
+                    resumed: kind == LimitKind::NoReset,
+                    line: line.clone(),
+                    kind: kind.clone(),
+                });
+                self.limit_seen(r, &line, &kind, until, wait, None);
+            }
+            Some(rl) if rl.resumed && rl.kind == LimitKind::NoReset && kind == LimitKind::NoReset => {}
+            Some(rl) if rl.resumed => {
+                rl.renewals = rl.renewals.saturating_add(1);
+                let renewals = rl.renewals;
+                if renewals >= RENEWALS_BEFORE_RESTART {
+                    r.rate_limit = None;
+                    let reason = format!("rate limit came back {renewals} times after cooldowns («{line}»)");
+                    self.end(r, EndedLifecycle::Stalled, LastExit::because(reason));
+                    return true;
+                }
+                let (until, wait) = self.cooldown(&kind, renewals);
+                rl.until = until;
+                rl.resumed = kind == LimitKind::NoReset;
+                rl.line = line.clone();
+                rl.kind = kind.clone();
+                self.limit_seen(r, &line, &kind, until, wait, Some(renewals));
+            }
+            Some(_) => {}
+        }
+        false
+    }
+
     /// Until when to hold off, and the wait in words, for a limit of `kind` seen for the
     /// `n`th time (1 = first; a throttle's cooldown is divided by renewals).
-    pub(super) fn cooldown(&self, kind: &LimitKind, n: u32) -> (Time, String) {
+    fn cooldown(&self, kind: &LimitKind, n: u32) -> (Time, String) {
         let policy = &self.agent.policy;
         match kind {
             LimitKind::Throttle => {
@@ -92,7 +111,7 @@ impl Ctx<'_> {
         }
     }
 
-    pub(super) fn limit_seen(
+    fn limit_seen(
         &mut self,
         r: &AgentRecord,
         line: &str,
@@ -133,7 +152,7 @@ impl Ctx<'_> {
     }
 }
 
-pub(super) fn ordinal(n: u32) -> String {
+fn ordinal(n: u32) -> String {
     match n {
         1 => "1st".into(),
         2 => "2nd".into(),

@@ -1,7 +1,14 @@
-//! Restarts: whether an ended incarnation is replaced (policy, stop, holds), the
-//! fleet-wide cap, and starting the next incarnation.
+//! Restarts: whether an ended incarnation is replaced (policy, stop, the [`Hold`]s on
+//! it), the fleet-wide cap, and starting the next incarnation.
 
-use super::*;
+use std::time::Duration;
+
+use super::Ctx;
+use crate::engine::mind::{AgentRecord, EndedLifecycle, Handoff, Hold, Wait};
+use crate::engine::{Action, What};
+
+/// The window of the fleet-wide restart cap.
+const FLEET_CAP_WINDOW: Duration = Duration::from_secs(3600);
 
 impl Ctx<'_> {
     /// Replaces an ended incarnation when the policy says so and no hold applies.
@@ -9,20 +16,23 @@ impl Ctx<'_> {
         if !self.maybe_restart_reason(r) || self.fleet_capped(r) {
             return;
         }
-        let ended = r.last_exit.as_ref().map_or(String::new(), |e| e.reason.clone());
-        let reason = format!("restart after {} {} ({ended})", r.lifecycle.as_str(), r.incarnation);
+        let Some(ended) = r.ended() else { return };
+        let (lifecycle, why) = (ended.lifecycle, ended.exit.reason.clone());
+        let reason = format!("restart after {} {} ({why})", lifecycle.as_str(), r.incarnation);
         self.restarts.times.push(self.now);
-        let handoff = (r.lifecycle == Lifecycle::Stalled).then_some(Handoff {
+        let handoff = (lifecycle == EndedLifecycle::Stalled).then_some(Handoff {
             from: r.incarnation,
-            reason: ended,
+            reason: why,
         });
         self.start_next(r, reason);
-        r.handoff = handoff;
+        if let Some(live) = r.live_mut() {
+            live.handoff = handoff;
+        }
     }
 
     /// The fleet-wide cap: past `max_restarts_per_hour` automatic restarts within the
     /// hour, vigil only observes (and says so loudly, once) until there is room again.
-    pub(super) fn fleet_capped(&mut self, r: &mut AgentRecord) -> bool {
+    fn fleet_capped(&mut self, r: &mut AgentRecord) -> bool {
         let cap = self.fleet.max_restarts_per_hour;
         let now = self.now;
         self.restarts.times.retain(|t| now.since(*t) < FLEET_CAP_WINDOW);
@@ -42,7 +52,7 @@ impl Ctx<'_> {
             self.restarts.times.len(),
             self.clock(room_at)
         );
-        r.reason = format!("{} ({}); restart held: {reason}", r.lifecycle.as_str(), r.incarnation);
+        r.reason = format!("{} ({}); restart held: {reason}", r.lifecycle().as_str(), r.incarnation);
         if !self.restarts.capped {
             self.restarts.capped = true;
             self.event(r, What::Held, reason.clone());
@@ -60,34 +70,36 @@ impl Ctx<'_> {
     pub(super) fn maybe_restart_reason(&mut self, r: &mut AgentRecord) -> bool {
         let name = &self.agent.name;
         let policy = &self.agent.policy;
-        let ended = r.last_exit.as_ref().map_or(String::new(), |e| e.reason.clone());
+        let Some(ended) = r.ended() else { return false };
         if self.stopped.contains(name) {
             r.reason = format!("stopped by the user; `vigil up {name}` starts it again");
-        } else if !policy.restart.restarts_after(r.lifecycle) {
+        } else if !policy.restart.restarts_after(ended.lifecycle) {
             r.reason = format!(
-                "{} ({ended}); restart policy `{}` leaves it so",
-                r.lifecycle.as_str(),
+                "{} ({}); restart policy `{}` leaves it so",
+                ended.lifecycle.as_str(),
+                ended.exit.reason,
                 policy.restart.as_str()
             );
-        } else if let Some(until) = r.rate_limit.as_ref().map(|rl| rl.until).filter(|u| self.now < *u) {
-            // A new incarnation would only hit the same limit.
-            r.reason = format!(
-                "{} ({ended}); restart held until {}, when the rate-limit cooldown ends",
-                r.lifecycle.as_str(),
-                self.clock(until)
-            );
-        } else if let Some(until) = r.cooldown_until.filter(|u| self.now < *u) {
-            if !r.reason.contains("until") {
-                r.reason = format!(
-                    "{} ({ended}); restart held until {}",
-                    r.lifecycle.as_str(),
-                    self.clock(until)
-                );
-            }
+        } else if let Some(hold) = self.restart_hold(r) {
+            r.reason = self.held_words(ended, &hold);
         } else {
             return true;
         }
         false
+    }
+
+    /// What holds an ended incarnation's restart back now: its rate limit (a new
+    /// incarnation would only hit the same limit), else the hold its end set.
+    fn restart_hold(&self, r: &AgentRecord) -> Option<Hold> {
+        let limit = r
+            .rate_limit
+            .as_ref()
+            .filter(|rl| self.now < rl.until)
+            .map(|rl| Hold::Until {
+                at: rl.until,
+                cause: Wait::RateLimit,
+            });
+        limit.or_else(|| r.hold().filter(|h| h.holds_at(self.now)).cloned())
     }
 
     pub(super) fn start_next(&mut self, r: &mut AgentRecord, reason: String) {

@@ -1,15 +1,25 @@
 //! Triage: asking the triage command (or the built-in rules) what to do about a stuck
 //! incarnation, and carrying out its verdict.
 
-use super::*;
-use crate::engine::triage::rules;
+use std::time::Duration;
+
+use super::Ctx;
+use crate::engine::mind::{AgentRecord, EndedLifecycle, LastExit};
+use crate::engine::screen::ScreenRead;
+use crate::engine::triage::{Answer, TriageOutcome, TriageResult, VerdictKind, rules};
+use crate::engine::{Action, Purpose};
+
+/// A triage answer not back this long after the command's own timeout is taken as lost
+/// (vigil restarted while it ran); the rules decide.
+const TRIAGE_GRACE: Duration = Duration::from_secs(30);
 
 impl Ctx<'_> {
     /// Asks the triage command, or lets the built-in rules decide at once.
     pub(super) fn triage(&mut self, r: &mut AgentRecord, read: &ScreenRead, why: String) {
+        let Some(live) = r.live_mut() else { return };
         if self.agent.policy.triage.is_some() {
-            if r.triage_since.is_none() {
-                r.triage_since = Some(self.now);
+            if live.triage_since.is_none() {
+                live.triage_since = Some(self.now);
                 r.reason = format!("triage: asked the triage command ({why})");
                 self.out.actions.push(Action::Triage {
                     agent: self.agent.name.clone(),
@@ -20,7 +30,7 @@ impl Ctx<'_> {
             }
             return;
         }
-        let answer = rules(read, self.now.since(r.last_change));
+        let answer = rules(read, self.now.since(live.last_change));
         self.verdict(r, read, answer, "built-in rules");
     }
 
@@ -32,16 +42,16 @@ impl Ctx<'_> {
         result: Option<&TriageResult>,
         read: Option<&ScreenRead>,
     ) -> bool {
-        let Some(asked) = r.triage_since else { return false };
-        let result = result.filter(|t| t.incarnation == r.incarnation);
+        let incarnation = r.incarnation;
+        let Some(live) = r.live_mut() else { return false };
+        let Some(asked) = live.triage_since else { return false };
+        let result = result.filter(|t| t.incarnation == incarnation);
         let overdue = self.now.since(asked) > self.agent.policy.triage_timeout + TRIAGE_GRACE;
         if result.is_none() && !overdue {
             return false;
         }
-        r.triage_since = None;
-        if !r.lifecycle.is_live() {
-            return false;
-        }
+        live.triage_since = None;
+        let unchanged_for = self.now.since(live.last_change);
         let Some(read) = read else {
             self.note(
                 r,
@@ -54,11 +64,11 @@ impl Ctx<'_> {
                 self.verdict(r, read, answer.clone(), "triage command");
             }
             Some(TriageOutcome::Failed { why }) => {
-                let answer = rules(read, self.now.since(r.last_change));
+                let answer = rules(read, unchanged_for);
                 self.verdict(r, read, answer, &format!("built-in rules, as the triage command {why}"));
             }
             None => {
-                let answer = rules(read, self.now.since(r.last_change));
+                let answer = rules(read, unchanged_for);
                 let by = format!(
                     "built-in rules, as the triage command's answer never came (asked at {})",
                     self.clock(asked)
@@ -69,7 +79,7 @@ impl Ctx<'_> {
         true
     }
 
-    pub(super) fn verdict(&mut self, r: &mut AgentRecord, read: &ScreenRead, answer: Answer, by: &str) {
+    fn verdict(&mut self, r: &mut AgentRecord, read: &ScreenRead, answer: Answer, by: &str) {
         let Answer { verdict, reason } = answer;
         let said = format!("triage ({by}): {verdict} — {reason}");
         match verdict {
@@ -91,12 +101,10 @@ impl Ctx<'_> {
                 self.send(r, Purpose::Nudge, said);
             }
             VerdictKind::Restart => {
-                r.escalation = Escalation::Terminate;
-                self.end(r, Lifecycle::Stalled, LastExit::because(said));
+                self.end(r, EndedLifecycle::Stalled, LastExit::because(said));
             }
             VerdictKind::Kill => {
-                r.escalation = Escalation::Terminate;
-                self.end(r, Lifecycle::Stalled, LastExit::because(said.clone()));
+                self.end(r, EndedLifecycle::Stalled, LastExit::because(said.clone()));
                 self.stopped.insert(self.agent.name.clone());
                 let name = &self.agent.name;
                 r.reason = format!("{said}; held stopped: `vigil up {name}` starts it again");

@@ -14,7 +14,7 @@ fn stop_kills_and_holds_and_up_starts_again() {
     );
     let step = sim.step_with(&[Command::Stop(Sim::name("a"))]);
     assert!(matches!(step.actions[..], [Action::Kill { .. }]));
-    assert_eq!(sim.rec("a").lifecycle, Lifecycle::Completed);
+    assert_eq!(sim.rec("a").lifecycle(), Lifecycle::Completed);
     assert!(
         starts(&sim.poll_for(Duration::from_secs(3600))).is_empty(),
         "a stop holds"
@@ -38,7 +38,7 @@ fn restart_replaces_a_live_incarnation_without_counting_a_crash() {
     let step = sim.step_with(&[Command::Restart(Sim::name("a"))]);
     assert_eq!(starts(&step.actions), [("a".into(), 2)]);
     assert!(sim.rec("a").crashes.is_empty());
-    assert_eq!(sim.rec("a").last_exit.as_ref().unwrap().reason, "restarted by the user");
+    assert_eq!(sim.rec("a").last_exit().unwrap().reason, "restarted by the user");
 }
 
 #[test]
@@ -55,7 +55,7 @@ fn without_supervision_only_commands_act_and_deaths_are_still_recorded() {
     sim.die("a", Exit::Code(2), "oops");
     sim.wait(POLL);
     let step = sim.step_with(&[Command::Nudge(Sim::name("b"))]);
-    assert_eq!(sim.rec("a").lifecycle, Lifecycle::Zombie, "the death is recorded");
+    assert_eq!(sim.rec("a").lifecycle(), Lifecycle::Zombie, "the death is recorded");
     assert!(starts(&step.actions).is_empty(), "but not acted on");
     assert_eq!(sends(&step.actions, Purpose::Nudge), 1, "the command is obeyed");
     let mut fresh = Sim::new(&["a", "b"], Policy::default());
@@ -79,7 +79,7 @@ fn a_running_session_found_in_tmux_is_adopted_not_restarted() {
     assert!(step.actions.is_empty());
     assert_eq!(sim.rec("a").incarnation, Incarnation(7));
     assert_eq!(sim.rec("a").pane_pid, Some(4242));
-    assert_eq!(sim.rec("a").lifecycle, Lifecycle::Working);
+    assert_eq!(sim.rec("a").lifecycle(), Lifecycle::Working);
     assert!(step.events.iter().any(|e| e.what == What::Adopted));
 }
 

@@ -12,7 +12,7 @@ fn a_quiet_agent_climbs_warn_nudge_triage_one_step_at_a_time_then_is_restarted_w
     for _ in 0..(25 * 60 / 5) {
         sim.wait(POLL);
         let step = sim.step();
-        let now = sim.rec("a").escalation;
+        let now = sim.rec("a").escalation();
         if climbed.last() != Some(&now) {
             climbed.push(now);
         }
@@ -52,7 +52,7 @@ fn a_quiet_agent_climbs_warn_nudge_triage_one_step_at_a_time_then_is_restarted_w
     );
     let rec = sim.rec("a");
     assert_eq!(rec.checkpoint.as_ref().unwrap().incarnation, Incarnation(1));
-    assert_eq!(rec.handoff.as_ref().unwrap().from, Incarnation(1));
+    assert_eq!(rec.handoff().unwrap().from, Incarnation(1));
 }
 
 #[test]
@@ -88,7 +88,7 @@ fn the_handoff_is_the_new_incarnations_first_message_once_its_prompt_shows() {
     assert!(text.contains("previous session (#1)"), "{text}");
     assert!(text.contains("/state/checkpoints/a.json"), "{text}");
     assert!(!text.contains('\n'), "one line: a newline would press Enter early");
-    assert!(sim.rec("a").handoff.is_none());
+    assert!(sim.rec("a").handoff().is_none());
 }
 
 #[test]
@@ -96,13 +96,13 @@ fn an_agent_that_works_again_falls_back_to_no_escalation() {
     let mut sim = Sim::running(&["a"], ladder_policy());
     sim.show("a", "thinking");
     sim.poll_for(Duration::from_secs(7 * 60));
-    assert_eq!(sim.rec("a").escalation, Escalation::Warn);
+    assert_eq!(sim.rec("a").escalation(), Escalation::Warn);
     for i in 0..4 {
         sim.show("a", &format!("wrote file {i}"));
         sim.wait(POLL);
         sim.step();
     }
-    assert_eq!(sim.rec("a").escalation, Escalation::None);
+    assert_eq!(sim.rec("a").escalation(), Escalation::None);
     assert!(
         escalation_notes(&sim)
             .iter()
@@ -115,7 +115,7 @@ fn a_busy_agent_is_not_typed_into_at_the_nudge_step() {
     let mut sim = Sim::running(&["a"], ladder_policy());
     sim.show("a", "✻ Pondering… (esc to interrupt)");
     let actions = sim.poll_for(Duration::from_secs(15 * 60));
-    assert_eq!(sim.rec("a").escalation, Escalation::Nudge);
+    assert_eq!(sim.rec("a").escalation(), Escalation::Nudge);
     assert_eq!(sends(&actions, Purpose::Nudge), 0);
     // At triage the rules see the busy marker and let it be.
     let actions = sim.poll_for(Duration::from_secs(10 * 60));
@@ -132,7 +132,7 @@ fn a_waiting_agent_never_climbs_past_warn() {
     let mut sim = Sim::running(&["a"], ladder_policy());
     sim.show("a", "Do you trust the files in this folder?\n1. Yes\n2. No");
     let actions = sim.poll_for(Duration::from_secs(50 * 60));
-    assert_eq!(sim.rec("a").escalation, Escalation::Warn);
+    assert_eq!(sim.rec("a").escalation(), Escalation::Warn);
     assert!(
         !actions
             .iter()

@@ -8,7 +8,7 @@ fn a_fresh_fleet_is_started_once_as_incarnation_1() {
     let mut sim = Sim::new(&["a", "b"], Policy::default());
     let first = sim.step();
     assert_eq!(starts(&first.actions), [("a".into(), 1), ("b".into(), 1)]);
-    assert_eq!(sim.rec("a").lifecycle, Lifecycle::Booting);
+    assert_eq!(sim.rec("a").lifecycle(), Lifecycle::Booting);
     sim.wait(POLL);
     assert!(
         starts(&sim.step().actions).is_empty(),
@@ -19,8 +19,8 @@ fn a_fresh_fleet_is_started_once_as_incarnation_1() {
 #[test]
 fn first_output_moves_booting_to_working() {
     let sim = Sim::running(&["a"], Policy::default());
-    assert_eq!(sim.rec("a").lifecycle, Lifecycle::Working);
-    assert_eq!(sim.rec("a").activity, Some(Activity::Active));
+    assert_eq!(sim.rec("a").lifecycle(), Lifecycle::Working);
+    assert_eq!(sim.rec("a").activity(), Some(Activity::Active));
 }
 
 #[test]
@@ -30,7 +30,7 @@ fn a_crash_is_recorded_zombie_with_its_code_and_restarted_as_incarnation_2() {
     sim.wait(POLL);
     let step = sim.step();
     let rec = sim.rec("a");
-    let exit = rec.last_exit.as_ref().unwrap();
+    let exit = rec.last_exit().unwrap();
     assert_eq!(exit.code, Some(3));
     assert_eq!(
         exit.last_lines,
@@ -56,7 +56,7 @@ fn a_clean_exit_is_completed_and_not_restarted_under_on_failure() {
     sim.die("a", Exit::Code(0), "all done");
     sim.wait(POLL);
     let step = sim.step();
-    assert_eq!(sim.rec("a").lifecycle, Lifecycle::Completed);
+    assert_eq!(sim.rec("a").lifecycle(), Lifecycle::Completed);
     assert!(starts(&step.actions).is_empty());
     assert!(starts(&sim.poll_for(Duration::from_secs(3600))).is_empty());
     assert!(sim.rec("a").reason.contains("on-failure"), "{}", sim.rec("a").reason);
@@ -76,8 +76,8 @@ fn a_vanished_session_is_a_zombie() {
     sim.wait(POLL);
     sim.step();
     let rec = sim.rec("a");
-    assert_eq!(rec.lifecycle, Lifecycle::Zombie);
-    assert_eq!(rec.last_exit.as_ref().unwrap().reason, "its tmux session disappeared");
+    assert_eq!(rec.lifecycle(), Lifecycle::Zombie);
+    assert_eq!(rec.last_exit().unwrap().reason, "its tmux session disappeared");
 }
 
 #[test]
@@ -92,7 +92,7 @@ fn a_pane_whose_process_is_gone_is_a_zombie() {
     sim.pane("a").state = PaneState::ProcessGone;
     sim.wait(POLL);
     sim.step();
-    assert!(sim.rec("a").lifecycle.is_live(), "one poll for tmux to report the exit");
+    assert!(sim.rec("a").is_live(), "one poll for tmux to report the exit");
     assert!(
         sim.rec("a").reason.contains("waiting one poll"),
         "{}",
@@ -100,7 +100,7 @@ fn a_pane_whose_process_is_gone_is_a_zombie() {
     );
     sim.wait(POLL);
     sim.step();
-    assert_eq!(sim.rec("a").lifecycle, Lifecycle::Zombie);
+    assert_eq!(sim.rec("a").lifecycle(), Lifecycle::Zombie);
 }
 
 #[test]
@@ -121,8 +121,8 @@ fn an_exit_status_that_arrives_a_poll_late_is_still_recorded() {
     sim.wait(POLL);
     sim.step();
     let rec = sim.rec("a");
-    assert_eq!(rec.lifecycle, Lifecycle::Zombie);
-    let exit = rec.last_exit.as_ref().unwrap();
+    assert_eq!(rec.lifecycle(), Lifecycle::Zombie);
+    let exit = rec.last_exit().unwrap();
     assert_eq!(exit.code, Some(137));
     assert!(exit.reason.contains("killed by signal 9"), "{}", exit.reason);
 }
@@ -207,7 +207,7 @@ fn over_a_simulated_day_of_random_events_lifecycle_never_goes_backwards() {
             assert!(started.insert(s.0.clone()), "two starts for {} in one step", s.0);
         }
         for (name, rec) in &sim.mind.agents {
-            let now = (rec.incarnation, rec.lifecycle);
+            let now = (rec.incarnation, rec.lifecycle());
             if let Some(&(inc, lc)) = last.get(name.as_str()) {
                 assert!(now.0 >= inc, "incarnation went down for {name}");
                 if now.0 == inc && now.1 != lc {

@@ -12,7 +12,7 @@ fn a_rate_limit_cools_down_without_nudges_then_resumes_once() {
     let mut sim = Sim::running(&["a"], policy);
     sim.show("a", "Error: rate limit exceeded\n$");
     let during = sim.poll_for(Duration::from_secs(295));
-    assert_eq!(sim.rec("a").activity, Some(Activity::RateLimited));
+    assert_eq!(sim.rec("a").activity(), Some(Activity::RateLimited));
     assert!(during.is_empty(), "no nudge, no restart while cooling down: {during:?}");
     let after = sim.poll_for(Duration::from_secs(10));
     assert_eq!(sends(&after, Purpose::Resume), 1);
@@ -22,7 +22,7 @@ fn a_rate_limit_cools_down_without_nudges_then_resumes_once() {
         sim.wait(POLL);
         let step = sim.step();
         assert!(step.actions.is_empty(), "{:?}", step.actions);
-        assert_eq!(sim.rec("a").activity, Some(Activity::Active));
+        assert_eq!(sim.rec("a").activity(), Some(Activity::Active));
     }
 }
 
@@ -91,7 +91,7 @@ fn a_limit_that_comes_back_while_the_old_line_lingers_is_a_renewal() {
     sim.wait(POLL);
     sim.step();
     assert_eq!(sim.rec("a").rate_limit.as_ref().unwrap().renewals, 1);
-    assert_eq!(sim.rec("a").activity, Some(Activity::RateLimited));
+    assert_eq!(sim.rec("a").activity(), Some(Activity::RateLimited));
 }
 
 #[test]
@@ -115,7 +115,7 @@ fn a_usage_limit_with_a_reset_time_in_another_zone_cools_down_until_then_plus_th
     // Almost seven hours at its prompt: not one nudge, no stall, no restart.
     let actions = sim.poll_for(Duration::from_secs(6 * 3600 + 50 * 60));
     assert!(actions.is_empty(), "{actions:?}");
-    assert_eq!(sim.rec("a").activity, Some(Activity::RateLimited));
+    assert_eq!(sim.rec("a").activity(), Some(Activity::RateLimited));
     let actions = sim.poll_for(Duration::from_secs(120));
     assert_eq!(
         sends(&actions, Purpose::Resume),
@@ -145,7 +145,7 @@ fn a_limit_that_waiting_will_not_lift_is_left_to_a_human() {
         sim.wait(POLL);
         sim.step();
     }
-    assert_eq!(sim.rec("a").activity, Some(Activity::Active));
+    assert_eq!(sim.rec("a").activity(), Some(Activity::Active));
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod ladder;
 mod lifecycle;
 mod limits;
 mod props;
+mod purity;
 mod restarts;
 mod screens;
 mod triage;

@@ -51,7 +51,7 @@ fn command(agent: usize, kind: u8) -> Command {
 
 /// Whether an agent is cooling down (rate limit or restart hold) at `now`.
 fn cooling(rec: &AgentRecord, now: Time) -> bool {
-    rec.rate_limit.as_ref().is_some_and(|rl| now < rl.until) || rec.cooldown_until.is_some_and(|u| now < u)
+    rec.rate_limit.as_ref().is_some_and(|rl| now < rl.until) || rec.cooldown_until().is_some_and(|u| now < u)
 }
 
 proptest! {
@@ -110,7 +110,7 @@ proptest! {
                 );
             }
             for (name, rec) in &sim.mind.agents {
-                let now = (rec.incarnation, rec.lifecycle);
+                let now = (rec.incarnation, rec.lifecycle());
                 if let Some(&(inc, lc)) = last.get(name.as_str()) {
                     prop_assert!(now.0 >= inc, "incarnation of {} went down", name);
                     if now.0 == inc && now.1 != lc {

@@ -36,7 +36,7 @@ fn three_crashes_within_the_window_hold_restarts_for_the_cooldown() {
     let mut restarted_at = Vec::new();
     for _ in 0..60 {
         sim.wait(POLL);
-        if sim.rec("a").lifecycle.is_live() {
+        if sim.rec("a").is_live() {
             sim.die("a", Exit::Code(1), "cannot reach api.example.com");
         }
         let step = sim.step();
@@ -70,7 +70,7 @@ fn backoff_doubles_while_failures_continue_and_resets_after_a_stable_run() {
     let mut last = sim.now;
     for _ in 0..3000 {
         sim.wait(Duration::from_secs(1));
-        if sim.rec("a").lifecycle.is_live() {
+        if sim.rec("a").is_live() {
             sim.die("a", Exit::Code(1), "boom");
         }
         if !starts(&sim.step().actions).is_empty() {
@@ -83,7 +83,7 @@ fn backoff_doubles_while_failures_continue_and_resets_after_a_stable_run() {
     assert_eq!(gaps[10], 301, "capped at 5 minutes");
 
     // A run longer than STABLE_AFTER clears the count: the next crash restarts at once.
-    while !sim.rec("a").lifecycle.is_live() {
+    while !sim.rec("a").is_live() {
         sim.wait(Duration::from_secs(1));
         sim.step();
     }
@@ -111,10 +111,7 @@ fn a_failed_start_is_a_crash_and_backs_off() {
         &sim.tz,
     );
     assert_eq!(events[0].what, What::Lifecycle(Lifecycle::Zombie));
-    assert_eq!(
-        sim.rec("a").last_exit.as_ref().unwrap().reason,
-        "could not start: no server"
-    );
+    assert_eq!(sim.rec("a").last_exit().unwrap().reason, "could not start: no server");
 }
 
 #[test]
@@ -144,7 +141,7 @@ fn a_start_decided_but_never_carried_out_is_done_again_without_counting_a_crash(
     );
     sim.wait(POLL);
     sim.step();
-    assert_eq!(sim.rec("a").lifecycle, Lifecycle::Working);
+    assert_eq!(sim.rec("a").lifecycle(), Lifecycle::Working);
 }
 
 #[test]
@@ -155,7 +152,7 @@ fn past_the_fleet_cap_vigil_only_observes_and_says_so_once() {
     let mut told = 0;
     for _ in 0..20 {
         for name in ["a", "b", "c"] {
-            if sim.rec(name).lifecycle.is_live() {
+            if sim.rec(name).is_live() {
                 sim.die(name, Exit::Code(1), "boom");
             }
         }
@@ -165,9 +162,61 @@ fn past_the_fleet_cap_vigil_only_observes_and_says_so_once() {
     }
     assert_eq!(started, 4, "four restarts in the hour across the fleet, then none");
     assert_eq!(told, 1, "said loudly, once");
-    let held = sim.mind.agents.values().find(|r| !r.lifecycle.is_live()).unwrap();
+    let held = sim.mind.agents.values().find(|r| !r.is_live()).unwrap();
     assert!(held.reason.contains("fleet-wide cap"), "{}", held.reason);
     // An hour after the first restarts there is room again.
     let actions = sim.poll_for(Duration::from_secs(3600));
     assert!(!starts(&actions).is_empty());
+}
+
+#[test]
+fn a_backoff_hold_is_said_whatever_the_agents_last_words() {
+    // Regression: whether the reason named the hold used to be decided by looking for
+    // "until" in the reason, which quotes the agent's last words.
+    for last in ["cannot reach api.example.com", "waiting until the lock is free"] {
+        let mut sim = Sim::running(&["a"], Policy::default());
+        sim.die("a", Exit::Code(1), last);
+        sim.wait(POLL);
+        assert_eq!(starts(&sim.step().actions).len(), 1, "the first crash restarts at once");
+        sim.die("a", Exit::Code(1), last);
+        sim.wait(POLL);
+        let step = sim.step();
+        assert!(starts(&step.actions).is_empty(), "held by the backoff");
+        let rec = sim.rec("a");
+        assert!(rec.cooldown_until().is_some_and(|u| sim.now < u));
+        assert!(
+            rec.reason
+                .starts_with("zombie (exited with status 1); restart held until "),
+            "last words «{last}»: {}",
+            rec.reason
+        );
+    }
+}
+
+#[test]
+fn a_crash_loop_hold_is_said_from_its_field_for_as_long_as_it_holds() {
+    let mut sim = Sim::running(&["a"], Policy::default());
+    for _ in 0..3 {
+        sim.die("a", Exit::Code(1), "retrying until it works");
+        sim.wait(POLL);
+        sim.step();
+        sim.wait(POLL);
+        sim.step();
+    }
+    let rec = sim.rec("a");
+    assert_eq!(
+        rec.hold(),
+        Some(&Hold::Until {
+            at: rec.cooldown_until().unwrap(),
+            cause: Wait::CrashLoop { crashes: 3 }
+        })
+    );
+    let said = rec.reason.clone();
+    assert!(
+        said.starts_with("zombie (exited with status 1); crash loop: 3 crashes within 2m"),
+        "{said}"
+    );
+    let actions = sim.poll_for(Duration::from_secs(60));
+    assert!(starts(&actions).is_empty());
+    assert_eq!(sim.rec("a").reason, said, "the same words while the hold lasts");
 }

@@ -24,7 +24,7 @@ fn a_spinner_over_a_frozen_screen_reads_unchanged_and_stalls_after_the_timeout()
             break;
         }
         if i > 1 {
-            assert_eq!(sim.rec("a").activity, Some(Activity::Quiet), "poll {i}");
+            assert_eq!(sim.rec("a").activity(), Some(Activity::Quiet), "poll {i}");
         }
     }
     let i = stalled_at.expect("the hung agent is restarted");
@@ -50,7 +50,7 @@ fn a_stalled_agent_under_policy_no_is_left_running_and_said_so() {
     let actions = sim.poll_for(Duration::from_secs(600));
     assert!(starts(&actions).is_empty());
     assert!(!actions.iter().any(|a| matches!(a, Action::Kill { .. })));
-    assert_eq!(sim.rec("a").lifecycle, Lifecycle::Stalled);
+    assert_eq!(sim.rec("a").lifecycle(), Lifecycle::Stalled);
     assert!(
         sim.rec("a").reason.contains("restart policy `no`"),
         "{}",
@@ -83,7 +83,7 @@ fn an_idle_agent_is_nudged_after_three_unchanged_checks_then_less_and_less_often
     let gaps: Vec<i32> = nudged_at.windows(2).map(|w| w[1] - w[0]).collect();
     assert!(gaps.windows(2).all(|g| g[1] > g[0]), "nudges space out: {nudged_at:?}");
     // Each nudge got an answer: never stuck long enough to climb the ladder.
-    assert_eq!(sim.rec("a").escalation, Escalation::None);
+    assert_eq!(sim.rec("a").escalation(), Escalation::None);
 }
 
 #[test]
@@ -92,7 +92,7 @@ fn a_busy_agent_at_its_prompt_is_not_nudged() {
     sim.show("a", "$\n✻ Pondering… (esc to interrupt)");
     let actions = sim.poll_for(Duration::from_secs(120));
     assert_eq!(sends(&actions, Purpose::Nudge), 0);
-    assert_eq!(sim.rec("a").activity, Some(Activity::Quiet));
+    assert_eq!(sim.rec("a").activity(), Some(Activity::Quiet));
 }
 
 #[test]
@@ -103,8 +103,8 @@ fn a_dialog_waiting_for_a_human_is_never_nudged_or_killed_and_the_user_is_told_o
         "Do you trust the files in this folder?\n> 1. Yes, proceed\n  2. No, exit\n$",
     );
     let actions = sim.poll_for(Duration::from_secs(10 * 3600));
-    assert_eq!(sim.rec("a").activity, Some(Activity::Waiting));
-    assert_eq!(sim.rec("a").lifecycle, Lifecycle::Working);
+    assert_eq!(sim.rec("a").activity(), Some(Activity::Waiting));
+    assert_eq!(sim.rec("a").lifecycle(), Lifecycle::Working);
     assert!(
         sim.rec("a").reason.starts_with("needs a human"),
         "{}",

@@ -41,7 +41,7 @@ fn the_triage_command_is_asked_once_and_its_answer_acted_on() {
     sim.wait(POLL);
     let step = sim.step();
     assert_eq!(starts(&step.actions), [("a".into(), 2)]);
-    let ended = sim.rec("a").last_exit.clone().unwrap();
+    let ended = sim.rec("a").last_exit().cloned().unwrap();
     assert_eq!(
         ended.reason,
         "triage (triage command): restart — it is looping on the same test"
@@ -80,7 +80,7 @@ fn a_triage_answer_that_never_comes_is_replaced_by_the_rules() {
     let mut sim = Sim::running(&["a"], with_triage_command());
     sim.show("a", "thinking");
     sim.poll_for(Duration::from_secs(21 * 60));
-    assert!(sim.rec("a").triage_since.is_some());
+    assert!(sim.rec("a").live().unwrap().triage_since.is_some());
     // vigil restarted while the command ran: no answer will ever come.
     sim.poll_for(Duration::from_secs(120));
     assert_eq!(

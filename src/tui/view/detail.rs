@@ -69,7 +69,7 @@ fn agent_facts(frame: &mut Frame, facts: Rect, app: &App, row: &Row) {
             Span::styled("why ", bold),
             Span::raw(r.reason.as_str()),
         ]));
-        if let Some(e) = &r.last_exit {
+        if let Some(e) = r.last_exit() {
             lines.push(Line::from(vec![
                 Span::styled("exit ", bold),
                 Span::raw(e.reason.as_str()),

@@ -7,7 +7,9 @@ use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::*;
-use crate::engine::{Activity, AgentName, AgentRecord, Escalation, Incarnation, LastExit, Lifecycle, RateLimit, Time};
+use crate::engine::{
+    Activity, AgentName, AgentRecord, EndedLifecycle, Escalation, Hold, Incarnation, LastExit, RateLimit, Time, Wait,
+};
 use crate::store::{OwnerRecord, Role};
 use crate::tui::app::{Agent, App, Mode};
 use crate::tui::keys;
@@ -24,8 +26,9 @@ fn name(n: &str) -> AgentName {
 
 fn working<'a>(app: &'a mut App, agent: &str, since: i64, activity: Activity) -> &'a mut AgentRecord {
     let mut r = AgentRecord::new(Incarnation(1), format!("shop-{agent}"), t(since), "".into());
-    r.lifecycle = Lifecycle::Working;
-    r.activity = Some(activity);
+    let live = r.live_mut().unwrap();
+    live.work();
+    live.activity = Some(activity);
     r.reason = "the screen changes: it is working".into();
     app.mind.agents.insert(name(agent), r);
     app.mind.agents.get_mut(&name(agent)).unwrap()
@@ -87,7 +90,8 @@ fn a_healthy_fleet() {
 #[test]
 fn a_healthy_fleet_on_a_wide_terminal_shows_the_last_exit() {
     let mut app = healthy();
-    app.mind.agents.get_mut(&name("docs")).unwrap().last_exit = Some(LastExit::because("exited with status 3"));
+    let docs = app.mind.agents.get_mut(&name("docs")).unwrap();
+    docs.live_mut().unwrap().last_exit = Some(LastExit::because("exited with status 3"));
     insta::assert_snapshot!(screen(&app, 120, 30));
 }
 
@@ -95,17 +99,19 @@ fn a_healthy_fleet_on_a_wide_terminal_shows_the_last_exit() {
 fn a_fleet_with_one_zombie_puts_it_first_with_its_exit_and_crashes() {
     let mut app = healthy();
     let r = working(&mut app, "tests", 3000, Activity::Active);
-    r.lifecycle = Lifecycle::Zombie;
-    r.activity = None;
-    r.restarts = 2;
-    r.crashes = vec![t(3300), t(3500), t(3590)];
-    r.cooldown_until = Some(t(3710));
-    r.last_exit = Some(LastExit {
+    let exit = LastExit {
         code: Some(3),
         reason: "exited with status 3".into(),
         last_lines: vec![],
         start_failed: false,
-    });
+    };
+    let hold = Hold::Until {
+        at: t(3710),
+        cause: Wait::CrashLoop { crashes: 3 },
+    };
+    r.finish(EndedLifecycle::Zombie, exit, Some(hold));
+    r.restarts = 2;
+    r.crashes = vec![t(3300), t(3500), t(3590)];
     r.reason = "crash loop: 3 crashes within 2m; no restart for 2m".into();
     app.selected = Some(name("tests"));
     app.tail = Some((
@@ -152,7 +158,7 @@ fn a_rate_limited_agent_counts_its_cooldown_down() {
 fn a_waiting_agent_asks_for_a_human() {
     let mut app = healthy();
     let r = working(&mut app, "docs", 1200, Activity::Waiting);
-    r.escalation = Escalation::None;
+    r.live_mut().unwrap().escalation = Escalation::None;
     r.reason = "a dialog needs a human: \"Do you trust the files in this folder?\"".into();
     app.selected = Some(name("docs"));
     app.log

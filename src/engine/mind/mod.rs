@@ -1,13 +1,20 @@
 //! The Mind: everything the supervisor believes about its fleet, as plain data that the
-//! store snapshots to disk. Lifecycle moves forward only, within one incarnation; a new
-//! incarnation starts again at `booting`. No IO here.
+//! store snapshots to disk. An agent's [`AgentRecord`] is in one [`Phase`]: live
+//! ([`Live`]: booting or working, with what its screen showed) or ended ([`Ended`]:
+//! completed, stalled or zombie, with how it ended and any [`Hold`] on its restart).
+//! Lifecycle moves forward only, within one incarnation; a new incarnation starts again
+//! at `booting`. No IO here.
+
+mod record;
+pub mod v1;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::Purpose;
+pub use record::{AgentRecord, Ended, Hold, HumanNeeded, Live, Phase, Wait};
+
 use super::limit::LimitKind;
 use super::time::Time;
 
@@ -72,6 +79,48 @@ pub enum Lifecycle {
     Zombie,
 }
 
+/// The lifecycle of a live incarnation: `booting → working`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LiveLifecycle {
+    Booting,
+    Working,
+}
+
+/// How an incarnation ended: the last step of its lifecycle, from which none leads on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndedLifecycle {
+    Completed,
+    Stalled,
+    Zombie,
+}
+
+impl From<LiveLifecycle> for Lifecycle {
+    fn from(l: LiveLifecycle) -> Self {
+        match l {
+            LiveLifecycle::Booting => Lifecycle::Booting,
+            LiveLifecycle::Working => Lifecycle::Working,
+        }
+    }
+}
+
+impl From<EndedLifecycle> for Lifecycle {
+    fn from(l: EndedLifecycle) -> Self {
+        match l {
+            EndedLifecycle::Completed => Lifecycle::Completed,
+            EndedLifecycle::Stalled => Lifecycle::Stalled,
+            EndedLifecycle::Zombie => Lifecycle::Zombie,
+        }
+    }
+}
+
+impl EndedLifecycle {
+    pub fn as_str(self) -> &'static str {
+        Lifecycle::from(self).as_str()
+    }
+}
+
 impl Lifecycle {
     fn rank(self) -> u8 {
         match self {
@@ -89,6 +138,16 @@ impl Lifecycle {
     /// Booting or working: there is (or should be) a process to watch.
     pub fn is_live(self) -> bool {
         self.rank() < 2
+    }
+
+    /// Completed, stalled or zombie, as the end it is; `None` while live.
+    pub fn ended(self) -> Option<EndedLifecycle> {
+        match self {
+            Lifecycle::Booting | Lifecycle::Working => None,
+            Lifecycle::Completed => Some(EndedLifecycle::Completed),
+            Lifecycle::Stalled => Some(EndedLifecycle::Stalled),
+            Lifecycle::Zombie => Some(EndedLifecycle::Zombie),
+        }
     }
 
     pub fn as_str(self) -> &'static str {
@@ -219,132 +278,6 @@ pub struct Handoff {
     pub reason: String,
 }
 
-/// Everything recorded about one agent: its current incarnation and the history that
-/// outlives incarnations (restarts, crash times, backoff).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AgentRecord {
-    pub incarnation: Incarnation,
-    pub session: String,
-    pub lifecycle: Lifecycle,
-    /// `None` until the first look at a live pane, and once the incarnation has ended.
-    pub activity: Option<Activity>,
-    pub escalation: Escalation,
-    /// When this incarnation started (or was adopted).
-    pub since: Time,
-    /// When the screen last changed.
-    pub last_change: Time,
-    pub unchanged_checks: u32,
-    /// Consecutive polls on which the screen changed; two in a row means real work.
-    pub changes_in_row: u32,
-    pub screen_hash: Option<String>,
-    pub pane_pid: Option<u32>,
-    /// Nudges sent since the agent last showed real work; spaces further nudges out.
-    pub nudges: u32,
-    /// Unchanged checks since the last nudge (or resume) was typed.
-    #[serde(default)]
-    pub checks_since_nudge: u32,
-    pub restarts: u32,
-    /// Times of recent crashes, oldest first, at most [`AgentRecord::CRASHES_KEPT`].
-    pub crashes: Vec<Time>,
-    /// Failures in a row without a stable run in between; drives the backoff.
-    pub failures_in_row: u32,
-    /// No automatic restart before this time (backoff or crash-loop hold).
-    pub cooldown_until: Option<Time>,
-    pub rate_limit: Option<RateLimit>,
-    /// Whether a rate-limit line was on screen at the last poll; a limit counts again
-    /// only when its line appears anew.
-    #[serde(default)]
-    pub limit_visible: bool,
-    /// Consecutive polls that showed the incarnation ending without saying how (its
-    /// process gone while tmux still shows the pane, or a dead pane with no status):
-    /// usually tmux has not reaped it yet, so the end is judged on the next poll.
-    #[serde(default)]
-    pub unconfirmed_end: u32,
-    /// The escalation ladder's dwell counts from the later of this and the last screen
-    /// change (set when a rate-limit cooldown ends, so the wait does not count as stuck).
-    #[serde(default)]
-    pub ladder_from: Option<Time>,
-    /// Whether the ladder's nudge step has typed its one nudge.
-    #[serde(default)]
-    pub ladder_nudged: bool,
-    /// Text typed whose effect (the screen changing) is still to be seen.
-    #[serde(default)]
-    pub pending_effect: Option<Purpose>,
-    /// When the triage command was asked about this incarnation; `None` when no answer
-    /// is awaited.
-    #[serde(default)]
-    pub triage_since: Option<Time>,
-    /// The handoff this incarnation is still to be given.
-    #[serde(default)]
-    pub handoff: Option<Handoff>,
-    /// The last checkpoint written for this agent (kept across incarnations).
-    #[serde(default)]
-    pub checkpoint: Option<CheckpointNote>,
-    pub last_exit: Option<LastExit>,
-    /// Why the agent is in the state it is in, in words for `vigil status`.
-    pub reason: String,
-}
-
-impl AgentRecord {
-    pub const CRASHES_KEPT: usize = 10;
-
-    /// A record for an incarnation that is starting (or was found running) now.
-    pub fn new(incarnation: Incarnation, session: String, now: Time, reason: String) -> Self {
-        Self {
-            incarnation,
-            session,
-            lifecycle: Lifecycle::Booting,
-            activity: None,
-            escalation: Escalation::None,
-            since: now,
-            last_change: now,
-            unchanged_checks: 0,
-            changes_in_row: 0,
-            screen_hash: None,
-            pane_pid: None,
-            nudges: 0,
-            checks_since_nudge: 0,
-            restarts: 0,
-            crashes: Vec::new(),
-            failures_in_row: 0,
-            cooldown_until: None,
-            rate_limit: None,
-            limit_visible: false,
-            unconfirmed_end: 0,
-            ladder_from: None,
-            ladder_nudged: false,
-            pending_effect: None,
-            triage_since: None,
-            handoff: None,
-            checkpoint: None,
-            last_exit: None,
-            reason,
-        }
-    }
-
-    /// Moves on to a new incarnation, keeping the history that spans incarnations.
-    pub fn begin(&mut self, incarnation: Incarnation, now: Time, reason: String) {
-        let fresh = Self::new(incarnation, std::mem::take(&mut self.session), now, reason);
-        *self = Self {
-            restarts: self.restarts,
-            crashes: std::mem::take(&mut self.crashes),
-            failures_in_row: self.failures_in_row,
-            last_exit: self.last_exit.take(),
-            checkpoint: self.checkpoint.take(),
-            ..fresh
-        };
-    }
-
-    /// Moves the lifecycle forward; refuses (and returns false) any backward step.
-    pub fn advance(&mut self, next: Lifecycle) -> bool {
-        if !self.lifecycle.can_become(next) {
-            return false;
-        }
-        self.lifecycle = next;
-        true
-    }
-}
-
 /// The supervisor's whole belief about its fleet.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Mind {
@@ -381,13 +314,35 @@ mod tests {
         Lifecycle::Zombie,
     ];
 
+    /// A record whose incarnation is at `lifecycle`, reached the only ways there are.
+    fn at(lifecycle: Lifecycle) -> AgentRecord {
+        let mut rec = AgentRecord::new(Incarnation(1), "s".into(), Time::default(), "".into());
+        if lifecycle != Lifecycle::Booting {
+            assert!(rec.live_mut().is_some_and(Live::work));
+        }
+        if let Some(end) = lifecycle.ended() {
+            assert!(rec.finish(end, LastExit::because("x"), None));
+        }
+        assert_eq!(rec.lifecycle(), lifecycle);
+        rec
+    }
+
+    /// Every way a lifecycle moves within an incarnation, towards `to`. None leads to
+    /// booting: only [`AgentRecord::begin`] does, and it makes a new incarnation.
+    fn try_move(rec: &mut AgentRecord, to: Lifecycle) -> bool {
+        match to.ended() {
+            None if to == Lifecycle::Working => rec.live_mut().is_some_and(Live::work),
+            None => false,
+            Some(end) => rec.finish(end, LastExit::because("y"), None),
+        }
+    }
+
     #[test]
     fn lifecycle_only_moves_forward() {
         for from in ALL {
             for to in ALL {
-                let mut rec = AgentRecord::new(Incarnation(1), "s".into(), Time::default(), "".into());
-                rec.lifecycle = from;
-                let moved = rec.advance(to);
+                let mut rec = at(from);
+                let moved = try_move(&mut rec, to);
                 let forward = matches!(
                     (from, to),
                     (Lifecycle::Booting, Lifecycle::Working)
@@ -396,7 +351,8 @@ mod tests {
                         | (Lifecycle::Booting | Lifecycle::Working, Lifecycle::Zombie)
                 );
                 assert_eq!(moved, forward, "{from:?} -> {to:?}");
-                assert_eq!(rec.lifecycle, if forward { to } else { from });
+                assert_eq!(rec.lifecycle(), if forward { to } else { from });
+                assert_eq!(moved, from.can_become(to), "{from:?} -> {to:?}");
             }
         }
     }
@@ -412,17 +368,57 @@ mod tests {
     #[test]
     fn a_new_incarnation_keeps_history_and_resets_the_rest() {
         let mut rec = AgentRecord::new(Incarnation(1), "p-a".into(), Time::from_millis(0), "".into());
-        rec.lifecycle = Lifecycle::Zombie;
+        rec.live_mut().unwrap().unchanged_checks = 7;
+        rec.finish(EndedLifecycle::Zombie, LastExit::because("exit 3"), None);
         rec.restarts = 2;
         rec.crashes = vec![Time::from_millis(5)];
-        rec.unchanged_checks = 7;
         rec.begin(Incarnation(2), Time::from_millis(10), "restart".into());
         assert_eq!(rec.incarnation, Incarnation(2));
-        assert_eq!(rec.lifecycle, Lifecycle::Booting);
+        assert_eq!(rec.lifecycle(), Lifecycle::Booting);
         assert_eq!(rec.session, "p-a");
         assert_eq!(rec.restarts, 2);
         assert_eq!(rec.crashes, vec![Time::from_millis(5)]);
-        assert_eq!(rec.unchanged_checks, 0);
+        assert_eq!(rec.unchanged_checks(), 0);
         assert_eq!(rec.since, Time::from_millis(10));
+        assert_eq!(rec.last_exit().unwrap().reason, "exit 3", "the end of #1, kept for #2");
+    }
+
+    #[test]
+    fn what_only_a_live_incarnation_has_goes_with_its_end() {
+        let mut rec = at(Lifecycle::Working);
+        let live = rec.live_mut().unwrap();
+        live.activity = Some(Activity::Quiet);
+        live.escalation = Escalation::Nudge;
+        live.handoff = Some(Handoff {
+            from: Incarnation(0),
+            reason: "r".into(),
+        });
+        let hold = Hold::Until {
+            at: Time::from_millis(9),
+            cause: Wait::CrashLoop { crashes: 3 },
+        };
+        rec.finish(EndedLifecycle::Stalled, LastExit::because("stuck"), Some(hold));
+        assert_eq!(rec.activity(), None);
+        assert_eq!(rec.escalation(), Escalation::Terminate, "vigil gave up on it");
+        assert!(rec.handoff().is_none());
+        assert_eq!(rec.cooldown_until(), Some(Time::from_millis(9)));
+        assert!(rec.hold().unwrap().holds_at(Time::from_millis(8)));
+        assert!(!rec.hold().unwrap().holds_at(Time::from_millis(9)));
+        assert!(
+            Hold::UntilHuman {
+                cause: HumanNeeded::NoResetLimit
+            }
+            .holds_at(Time::from_millis(i64::MAX))
+        );
+    }
+
+    #[test]
+    fn a_record_round_trips_through_json_in_either_phase() {
+        for lifecycle in ALL {
+            let rec = at(lifecycle);
+            let json = serde_json::to_value(&rec).unwrap();
+            assert!(json.get("phase").is_some(), "{json}");
+            assert_eq!(serde_json::from_value::<AgentRecord>(json).unwrap(), rec);
+        }
     }
 }

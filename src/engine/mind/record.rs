@@ -1,0 +1,380 @@
+//! One agent's record: its current incarnation, in one [`Phase`] — [`Live`] (what its
+//! screen showed and what vigil did about it) or [`Ended`] (how it ended and any
+//! [`Hold`] on its restart) — beside the history that outlives incarnations. What only
+//! means something while an incarnation is live cannot be written once it has ended,
+//! and the lifecycle moves only forward: `Live::work` (booting → working),
+//! [`AgentRecord::finish`] (live → ended), [`AgentRecord::begin`] (a new incarnation).
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::v1::RecordV1;
+use super::{
+    Activity, CheckpointNote, EndedLifecycle, Escalation, Handoff, Incarnation, LastExit, Lifecycle, LiveLifecycle,
+    RateLimit,
+};
+use crate::engine::Purpose;
+use crate::engine::time::Time;
+
+/// Everything recorded about one agent: its current incarnation, in its phase, and the
+/// history that outlives incarnations (restarts, crashes, failures in a row, the last
+/// checkpoint).
+///
+/// Deserializes from both the current shape and the shape vigil 0.1 wrote (snapshot
+/// schema v1, and the journal's `record` lines of that time); see [`super::v1`].
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AgentRecord {
+    pub incarnation: Incarnation,
+    pub session: String,
+    /// When this incarnation started (or was adopted).
+    pub since: Time,
+    /// The process of its pane, once seen; kept when it ends (the dead pane may remain).
+    pub pane_pid: Option<u32>,
+    /// Live or ended; outside `mind`, changed only by [`AgentRecord::begin`],
+    /// [`Live::work`] and [`AgentRecord::finish`].
+    pub(super) phase: Phase,
+    /// A rate limit this incarnation reported, persisted so a vigil restart keeps
+    /// honouring it. It outlives the incarnation's death (a replacement would only hit
+    /// the same limit) but not a new incarnation.
+    pub rate_limit: Option<RateLimit>,
+    pub restarts: u32,
+    /// Times of recent crashes, oldest first, at most [`AgentRecord::CRASHES_KEPT`].
+    pub crashes: Vec<Time>,
+    /// Failures in a row without a stable run in between; drives the backoff.
+    pub failures_in_row: u32,
+    /// The last checkpoint written for this agent (kept across incarnations).
+    pub checkpoint: Option<CheckpointNote>,
+    /// Why the agent is in the state it is in, in words for `vigil status`. Words only:
+    /// nothing is decided from them.
+    pub reason: String,
+}
+
+/// Where an incarnation is in its lifecycle, with what only that part of it has.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Live(Live),
+    Ended(Ended),
+}
+
+/// A live incarnation (booting or working): what its screen showed, and how far vigil
+/// has gone to keep it moving.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Live {
+    /// Outside `mind`, it moves only forward, through [`Live::work`].
+    pub(super) lifecycle: LiveLifecycle,
+    /// `None` until the first look at its pane.
+    pub activity: Option<Activity>,
+    pub escalation: Escalation,
+    /// When the screen last changed.
+    pub last_change: Time,
+    pub unchanged_checks: u32,
+    /// Consecutive polls on which the screen changed; a few in a row mean real work.
+    pub changes_in_row: u32,
+    pub screen_hash: Option<String>,
+    /// Nudges sent since the agent last showed real work; spaces further nudges out.
+    pub nudges: u32,
+    /// Unchanged checks since the last nudge (or resume) was typed.
+    pub checks_since_nudge: u32,
+    /// Whether a rate-limit line was on screen at the last poll; a limit counts again
+    /// only when its line appears anew.
+    pub limit_visible: bool,
+    /// Consecutive polls that showed the incarnation ending without saying how (its
+    /// process gone while tmux still shows the pane, or a dead pane with no status):
+    /// usually tmux has not reaped it yet, so the end is judged on the next poll.
+    pub unconfirmed_end: u32,
+    /// The escalation ladder's dwell counts from the later of this and the last screen
+    /// change (set when a rate-limit cooldown ends, so the wait does not count as stuck).
+    pub ladder_from: Option<Time>,
+    /// Whether the ladder's nudge step has typed its one nudge.
+    pub ladder_nudged: bool,
+    /// Text typed whose effect (the screen changing) is still to be seen.
+    pub pending_effect: Option<Purpose>,
+    /// When the triage command was asked about this incarnation; `None` when no answer
+    /// is awaited.
+    pub triage_since: Option<Time>,
+    /// The handoff this incarnation is still to be given as its first message.
+    pub handoff: Option<Handoff>,
+    /// How the previous incarnation ended; `None` for a first one.
+    pub last_exit: Option<LastExit>,
+}
+
+/// An ended incarnation: how it ended, and what holds its restart back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ended {
+    pub lifecycle: EndedLifecycle,
+    pub exit: LastExit,
+    /// The hold its end put on the next restart (backoff, crash loop); kept once it
+    /// has passed, until the next incarnation begins.
+    pub hold: Option<Hold>,
+    /// When its screen last changed, before it ended.
+    pub last_change: Time,
+}
+
+/// Something holding automatic action back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Hold {
+    /// Nothing automatic before `at`.
+    Until { at: Time, cause: Wait },
+    /// Nothing automatic until a human acts.
+    UntilHuman { cause: HumanNeeded },
+}
+
+/// Why a hold lasts until a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Wait {
+    /// Failures in a row: each waits twice as long as the last.
+    Backoff,
+    /// `crashes` crashes within the crash window.
+    CrashLoop { crashes: u32 },
+    /// A rate-limit cooldown.
+    RateLimit,
+}
+
+/// Why a hold lasts until a human acts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HumanNeeded {
+    /// A limit that waiting will not lift (a plan, a quota, billing).
+    NoResetLimit,
+}
+
+impl Hold {
+    /// When it ends by itself; `None` when only a human ends it.
+    pub fn until(&self) -> Option<Time> {
+        match self {
+            Hold::Until { at, .. } => Some(*at),
+            Hold::UntilHuman { .. } => None,
+        }
+    }
+
+    /// Whether it still holds at `now`.
+    pub fn holds_at(&self, now: Time) -> bool {
+        self.until().is_none_or(|at| now < at)
+    }
+}
+
+impl Live {
+    pub(super) fn new(lifecycle: LiveLifecycle, now: Time, last_exit: Option<LastExit>) -> Self {
+        Self {
+            lifecycle,
+            activity: None,
+            escalation: Escalation::None,
+            last_change: now,
+            unchanged_checks: 0,
+            changes_in_row: 0,
+            screen_hash: None,
+            nudges: 0,
+            checks_since_nudge: 0,
+            limit_visible: false,
+            unconfirmed_end: 0,
+            ladder_from: None,
+            ladder_nudged: false,
+            pending_effect: None,
+            triage_since: None,
+            handoff: None,
+            last_exit,
+        }
+    }
+
+    pub fn lifecycle(&self) -> LiveLifecycle {
+        self.lifecycle
+    }
+
+    /// Booting → working; refuses (and returns false) when it is working already.
+    pub fn work(&mut self) -> bool {
+        let moved = self.lifecycle == LiveLifecycle::Booting;
+        self.lifecycle = LiveLifecycle::Working;
+        moved
+    }
+}
+
+impl AgentRecord {
+    pub const CRASHES_KEPT: usize = 10;
+
+    /// A record for an incarnation that is starting (or was found running) now.
+    pub fn new(incarnation: Incarnation, session: String, now: Time, reason: String) -> Self {
+        Self {
+            incarnation,
+            session,
+            since: now,
+            pane_pid: None,
+            phase: Phase::Live(Live::new(LiveLifecycle::Booting, now, None)),
+            rate_limit: None,
+            restarts: 0,
+            crashes: Vec::new(),
+            failures_in_row: 0,
+            checkpoint: None,
+            reason,
+        }
+    }
+
+    /// Moves on to a new (later) incarnation, booting, keeping the history that spans
+    /// incarnations; how the last one ended becomes the new one's `last_exit`.
+    pub fn begin(&mut self, incarnation: Incarnation, now: Time, reason: String) {
+        debug_assert!(
+            incarnation > self.incarnation,
+            "{incarnation} after {}",
+            self.incarnation
+        );
+        let last_exit = self.last_exit().cloned();
+        self.incarnation = incarnation;
+        self.since = now;
+        self.pane_pid = None;
+        self.phase = Phase::Live(Live::new(LiveLifecycle::Booting, now, last_exit));
+        self.rate_limit = None;
+        self.reason = reason;
+    }
+
+    /// Ends the live incarnation as `lifecycle`; refuses (and returns false, changing
+    /// nothing) when it has ended already.
+    pub fn finish(&mut self, lifecycle: EndedLifecycle, exit: LastExit, hold: Option<Hold>) -> bool {
+        let Phase::Live(live) = &self.phase else { return false };
+        self.phase = Phase::Ended(Ended {
+            lifecycle,
+            exit,
+            hold,
+            last_change: live.last_change,
+        });
+        true
+    }
+
+    pub fn phase(&self) -> &Phase {
+        &self.phase
+    }
+
+    pub fn live(&self) -> Option<&Live> {
+        match &self.phase {
+            Phase::Live(live) => Some(live),
+            Phase::Ended(_) => None,
+        }
+    }
+
+    pub fn live_mut(&mut self) -> Option<&mut Live> {
+        match &mut self.phase {
+            Phase::Live(live) => Some(live),
+            Phase::Ended(_) => None,
+        }
+    }
+
+    pub fn ended(&self) -> Option<&Ended> {
+        match &self.phase {
+            Phase::Live(_) => None,
+            Phase::Ended(ended) => Some(ended),
+        }
+    }
+
+    pub fn lifecycle(&self) -> Lifecycle {
+        match &self.phase {
+            Phase::Live(live) => live.lifecycle.into(),
+            Phase::Ended(ended) => ended.lifecycle.into(),
+        }
+    }
+
+    /// Booting or working: there is (or should be) a process to watch.
+    pub fn is_live(&self) -> bool {
+        matches!(self.phase, Phase::Live(_))
+    }
+
+    /// What its screen says; `None` before the first look and once it has ended.
+    pub fn activity(&self) -> Option<Activity> {
+        self.live().and_then(|l| l.activity)
+    }
+
+    /// How far vigil has gone with it: for an ended incarnation, `terminate` when vigil
+    /// gave up on it (stalled), else `none`.
+    pub fn escalation(&self) -> Escalation {
+        match &self.phase {
+            Phase::Live(live) => live.escalation,
+            Phase::Ended(ended) if ended.lifecycle == EndedLifecycle::Stalled => Escalation::Terminate,
+            Phase::Ended(_) => Escalation::None,
+        }
+    }
+
+    /// When its screen last changed (before it ended, for an ended one).
+    pub fn last_change(&self) -> Time {
+        match &self.phase {
+            Phase::Live(live) => live.last_change,
+            Phase::Ended(ended) => ended.last_change,
+        }
+    }
+
+    /// Polls in a row that showed the same screen; 0 once it has ended.
+    pub fn unchanged_checks(&self) -> u32 {
+        self.live().map_or(0, |l| l.unchanged_checks)
+    }
+
+    /// The handoff a live incarnation is still to be given.
+    pub fn handoff(&self) -> Option<&Handoff> {
+        self.live().and_then(|l| l.handoff.as_ref())
+    }
+
+    /// How the last ended incarnation ended: this one if it has ended, else the one
+    /// before it.
+    pub fn last_exit(&self) -> Option<&LastExit> {
+        match &self.phase {
+            Phase::Live(live) => live.last_exit.as_ref(),
+            Phase::Ended(ended) => Some(&ended.exit),
+        }
+    }
+
+    /// The hold the end of this incarnation put on its restart, if it has ended.
+    pub fn hold(&self) -> Option<&Hold> {
+        self.ended().and_then(|e| e.hold.as_ref())
+    }
+
+    /// Until when its end holds restarts back (backoff or crash loop), as `status`
+    /// reports it.
+    pub fn cooldown_until(&self) -> Option<Time> {
+        self.hold().and_then(Hold::until)
+    }
+}
+
+/// The current shape, as written since snapshot schema v2.
+#[derive(Deserialize)]
+struct RecordV2 {
+    incarnation: Incarnation,
+    session: String,
+    since: Time,
+    pane_pid: Option<u32>,
+    phase: Phase,
+    rate_limit: Option<RateLimit>,
+    restarts: u32,
+    crashes: Vec<Time>,
+    failures_in_row: u32,
+    checkpoint: Option<CheckpointNote>,
+    reason: String,
+}
+
+impl From<RecordV2> for AgentRecord {
+    fn from(r: RecordV2) -> Self {
+        Self {
+            incarnation: r.incarnation,
+            session: r.session,
+            since: r.since,
+            pane_pid: r.pane_pid,
+            phase: r.phase,
+            rate_limit: r.rate_limit,
+            restarts: r.restarts,
+            crashes: r.crashes,
+            failures_in_row: r.failures_in_row,
+            checkpoint: r.checkpoint,
+            reason: r.reason,
+        }
+    }
+}
+
+/// Either shape: a record with a `phase` is current; one without is vigil 0.1's, and
+/// is converted by [`RecordV1::into_current`].
+impl<'de> Deserialize<'de> for AgentRecord {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        let record = if value.get("phase").is_some() {
+            serde_json::from_value::<RecordV2>(value).map(Self::from)
+        } else {
+            serde_json::from_value::<RecordV1>(value).map(RecordV1::into_current)
+        };
+        record.map_err(serde::de::Error::custom)
+    }
+}
