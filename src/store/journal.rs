@@ -332,12 +332,18 @@ mod tests {
         let text = std::fs::read_to_string(v1().path()).unwrap();
         for line in text.lines() {
             let entry = Entry::parse(line).unwrap_or_else(|| panic!("not a record: {line}"));
-            let again: Value = serde_json::from_str(&entry.to_line().unwrap()).unwrap();
-            assert_eq!(
-                again,
-                serde_json::from_str::<Value>(line).unwrap(),
-                "written back the same"
-            );
+            let written = entry.to_line().unwrap();
+            if let Record::Record { .. } = entry.record {
+                // An agent record migrates to schema v2 as it is read; what it says stays.
+                assert_eq!(Entry::parse(&written), Some(entry), "{line}");
+            } else {
+                let again: Value = serde_json::from_str(&written).unwrap();
+                assert_eq!(
+                    again,
+                    serde_json::from_str::<Value>(line).unwrap(),
+                    "written back the same"
+                );
+            }
         }
     }
 
