@@ -45,6 +45,23 @@ pub enum Links {
 /// socket, device or directory is an `InvalidInput` error that names what it is; a file
 /// over the limit is an `InvalidData` error; neither blocks.
 pub fn read_regular(path: &Path, limit: u64, links: Links) -> std::io::Result<Vec<u8>> {
+    let file = open_regular(path, links)?;
+    let meta = file.metadata()?;
+    if meta.len() > limit {
+        return Err(too_big(meta.len(), limit));
+    }
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_big(bytes.len() as u64, limit));
+    }
+    Ok(bytes)
+}
+
+/// The regular file at `path`, opened for reading without blocking; anything else (a
+/// FIFO, a device, a directory; a symlink when `links` refuses them) is an error that
+/// says what stands there.
+pub fn open_regular(path: &Path, links: Links) -> std::io::Result<std::fs::File> {
     let mut flags = OFlags::NONBLOCK | OFlags::NOCTTY;
     if links == Links::Refuse {
         flags |= OFlags::NOFOLLOW;
@@ -61,15 +78,7 @@ pub fn read_regular(path: &Path, limit: u64, links: Links) -> std::io::Result<Ve
             format!("{what}, not a regular file"),
         ));
     }
-    if meta.len() > limit {
-        return Err(too_big(meta.len(), limit));
-    }
-    let mut bytes = Vec::new();
-    file.take(limit + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > limit {
-        return Err(too_big(bytes.len() as u64, limit));
-    }
-    Ok(bytes)
+    Ok(file)
 }
 
 fn too_big(size: u64, limit: u64) -> std::io::Error {

@@ -81,7 +81,20 @@ impl Loader<'_> {
             }
             s => s.as_ref().map(|s| s.get_ref().clone()),
         };
-        let state_dir = raw.vigil.state_dir.as_ref().map(|s| canonical(&base.join(s.get_ref())));
+        let state_dir = match &raw.vigil.state_dir {
+            None => None,
+            Some(s) => {
+                let dir = canonical(&base.join(s.get_ref()));
+                if s.get_ref().trim().is_empty() || dir.parent().is_none() {
+                    return Err(self.error(
+                        Some(s.span()),
+                        "vigil.state_dir",
+                        "the state dir must be a directory of its own (not empty, not `/`); vigil makes it owner-only",
+                    ));
+                }
+                Some(dir)
+            }
+        };
         if raw.agent.is_empty() {
             return Err(self.error(
                 None,

@@ -82,7 +82,7 @@ impl Follower {
 
     /// Opens the file at the path, at its end when existing lines are to be skipped.
     fn open(&mut self) -> bool {
-        let Ok(file) = File::open(&self.path) else {
+        let Ok(file) = crate::adapters::fs::open_regular(&self.path, crate::adapters::fs::Links::Refuse) else {
             return false;
         };
         let Ok(meta) = file.metadata() else { return false };

@@ -4,6 +4,7 @@
 //! snapshot can be rebuilt). Bounded: past a size it is rotated to `journal.1.jsonl`…
 //! and the new file opens with a checkpoint of the whole Mind.
 
+use crate::adapters::fs::{Links, open_regular};
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -37,7 +38,7 @@ impl Journal {
     /// next record starts on a line of its own. A torn line's action never ran: its
     /// intent was not on disk yet. Called by a new owner before its first append.
     pub fn seal(&self) -> Result<(), StoreError> {
-        let bytes = match std::fs::read(&self.path) {
+        let bytes = match crate::adapters::fs::read_regular(&self.path, u64::MAX, Links::Refuse) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => {
@@ -51,10 +52,7 @@ impl Journal {
             return Ok(());
         }
         let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&self.path)
-            .map_err(StoreError::io(&self.path))?;
+        let f = file::open_existing(&self.path).map_err(StoreError::io(&self.path))?;
         f.set_len(keep as u64)
             .and_then(|_| f.sync_all())
             .map_err(StoreError::io(&self.path))
@@ -141,7 +139,7 @@ impl Journal {
 
 /// Records of the last `bytes` of a journal (the first, probably partial, line dropped).
 fn read_tail(path: &Path, bytes: u64) -> Result<Vec<Entry>, StoreError> {
-    let mut f = match std::fs::File::open(path) {
+    let mut f = match open_regular(path, Links::Refuse) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => {
@@ -173,7 +171,7 @@ pub fn read_journal(path: &Path) -> Result<Vec<Entry>, StoreError> {
 /// Every complete line of the journal at `path`, oldest first, each with its record
 /// when it is a known one.
 pub fn read_lines(path: &Path) -> Result<Vec<Line>, StoreError> {
-    let file = match std::fs::File::open(path) {
+    let file = match open_regular(path, Links::Refuse) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => {

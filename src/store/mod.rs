@@ -35,6 +35,9 @@ pub enum StoreError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{}: cannot encode a record: {source}", path.display())]
     Encode { path: PathBuf, source: serde_json::Error },
+    /// A state dir vigil will not use: someone else's, or open to others.
+    #[error("will not keep state in {}: {why}", path.display())]
+    Unfit { path: PathBuf, why: String },
     #[error("cannot find a home directory for the state dir; set {STATE_DIR_ENV} or `state_dir` in the config")]
     NoHome,
     #[error("{owner}")]
