@@ -143,3 +143,57 @@ fn a_start_that_fails_names_the_env_keys_but_never_a_value_anywhere() {
         );
     }
 }
+
+#[test]
+fn a_state_dir_of_someone_else_or_open_to_all_is_refused_and_left_as_it_was() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let w = World::new(&agent("a", "worker.sh", ""));
+    let shared = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(shared.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let foreign = tempfile::tempdir().unwrap();
+    let me = std::fs::metadata(foreign.path()).unwrap().uid();
+    let chowned = me == 0
+        && std::process::Command::new("chown")
+            .args(["65534", foreign.path().to_str().unwrap()])
+            .status()
+            .is_ok_and(|s| s.success());
+    let mut cases = vec![(shared.path(), "others may write in it")];
+    if chowned {
+        cases.push((foreign.path(), "belongs to uid 65534"));
+    } else {
+        println!("skipped the foreign-owner case: not root, cannot chown");
+    }
+    for (dir, why) in cases {
+        let before = std::fs::metadata(dir).unwrap();
+        let out = std::process::Command::new(VIGIL)
+            .arg("--config")
+            .arg(w.config())
+            .arg("up")
+            .env("VIGIL_STATE_DIR", dir)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{}: {err}", dir.display());
+        assert!(err.contains("will not keep state in") && err.contains(why), "{err}");
+        let after = std::fs::metadata(dir).unwrap();
+        assert_eq!(
+            after.permissions().mode(),
+            before.permissions().mode(),
+            "never re-moded"
+        );
+        assert_eq!(after.uid(), before.uid());
+        assert!(w.sessions().is_empty(), "nothing started without a mind to write it in");
+    }
+}
+
+#[test]
+fn a_journal_symlinked_elsewhere_is_never_written_through_and_its_target_stays_whole() {
+    let w = World::new(&agent("a", "worker.sh", ""));
+    std::fs::create_dir_all(w.state()).unwrap();
+    let precious = w.dir.path().join("precious.txt");
+    std::fs::write(&precious, "line one\nhalf a line").unwrap();
+    std::os::unix::fs::symlink(&precious, w.state().join("journal.jsonl")).unwrap();
+    let out = w.vigil(&["up"]);
+    assert_ne!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "line one\nhalf a line");
+}
