@@ -70,7 +70,12 @@ impl Store {
 
     /// The agent's last checkpoint, if there is a readable one.
     pub fn checkpoint(&self, agent: &AgentName) -> Option<Checkpoint> {
-        let bytes = std::fs::read(self.checkpoint_path(agent)).ok()?;
+        let bytes = crate::adapters::fs::read_regular(
+            &self.checkpoint_path(agent),
+            16 * 1024 * 1024,
+            crate::adapters::fs::Links::Refuse,
+        )
+        .ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 }

@@ -5,6 +5,10 @@
 use std::path::PathBuf;
 
 use super::{StoreError, file};
+use crate::adapters::fs::{Links, read_regular};
+
+/// Largest inbox file read as a letter.
+const MAX_LETTER: u64 = 64 * 1024;
 use crate::engine::{Command, Time};
 
 #[derive(Clone, Debug)]
@@ -31,7 +35,16 @@ impl Inbox {
             command: command.clone(),
             from_pid: std::process::id(),
         };
-        let name = format!("{:020}-{}-{}.json", now.millis(), std::process::id(), command.verb());
+        // Unique even for letters written in the same millisecond by one process: a
+        // name that repeated would replace a letter not yet read.
+        static SENT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = SENT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!(
+            "{:020}-{}-{n:06}-{}.json",
+            now.millis(),
+            std::process::id(),
+            command.verb()
+        );
         let bytes = serde_json::to_vec(&letter).map_err(|e| StoreError::Io {
             path: self.dir.clone(),
             source: e.into(),
@@ -60,7 +73,8 @@ impl Inbox {
         let mut commands = Vec::new();
         let mut problems = Vec::new();
         for path in names {
-            let parsed = std::fs::read(&path)
+            // A letter is a few dozen bytes; a FIFO, a link or a huge file is not one.
+            let parsed = read_regular(&path, MAX_LETTER, Links::Refuse)
                 .ok()
                 .and_then(|b| serde_json::from_slice::<Letter>(&b).ok())
                 .map(|l| l.command);
@@ -136,5 +150,41 @@ mod tests {
         assert_eq!(commands, [Command::Nudge(a.clone()), Command::Stop(a)]);
         assert_eq!(problems.len(), 1);
         assert!(inbox.take().unwrap().0.is_empty());
+    }
+
+    #[test]
+    fn letters_written_in_the_same_millisecond_all_arrive() {
+        let dir = tempfile::tempdir().unwrap();
+        let inbox = Inbox::new(dir.path().to_owned());
+        let names = ["a", "b", "c", "d"].map(|n| AgentName::new(n).unwrap());
+        for n in &names {
+            inbox.submit(&Command::Up(n.clone()), Time::from_millis(7)).unwrap();
+        }
+        let (commands, problems) = inbox.take().unwrap();
+        assert_eq!(commands, names.map(Command::Up), "{problems:?}");
+    }
+
+    #[test]
+    fn a_fifo_or_an_oversized_letter_is_moved_aside_without_blocking_or_reading_it_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let inbox = Inbox::new(dir.path().to_owned());
+        let fifo = dir.path().join("x.json");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let padding = " ".repeat(300_000);
+        std::fs::write(
+            dir.path().join("y.json"),
+            format!("{{\"command\": \"stop\", \"agent\": \"a\", \"from_pid\": 1{padding}}}"),
+        )
+        .unwrap();
+        let (commands, problems) = inbox.take().unwrap();
+        assert!(commands.is_empty());
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(dir.path().join("x.bad").exists() && dir.path().join("y.bad").exists());
     }
 }

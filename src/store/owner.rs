@@ -105,7 +105,8 @@ const OWNER: &str = "owner.json";
 const HEARTBEAT: &str = "heartbeat";
 
 fn read_json<T: for<'de> Deserialize<'de>>(store: &Store, name: &str) -> Option<T> {
-    let bytes = std::fs::read(store.path(name)).ok()?;
+    let bytes =
+        crate::adapters::fs::read_regular(&store.path(name), 64 * 1024, crate::adapters::fs::Links::Refuse).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
 
