@@ -7,6 +7,7 @@
 //! record in its phase, live or ended, with its hold as a field). A v1 snapshot is
 //! migrated when read ([`migrate`]); it is written back as v2 at the next save.
 
+use crate::adapters::fs::{Links, read_regular};
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
@@ -102,7 +103,7 @@ impl Store {
             mind: serde_json::Value,
         }
         let path = self.path(FILE);
-        let bytes = match std::fs::read(&path) {
+        let bytes = match read_regular(&path, MAX_SNAPSHOT, Links::Refuse) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
@@ -126,22 +127,27 @@ impl Store {
     /// warning saying where the old file went.
     pub fn load_mind(&self, now: Time) -> Result<Loaded, StoreError> {
         let path = self.path(FILE);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
+        let read = match read_regular(&path, MAX_SNAPSHOT, Links::Refuse) {
+            Ok(b) => Ok(b),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Loaded::default()),
+            // A link, a FIFO or a huge file in its place: not vigil's snapshot; set aside.
+            Err(e) if not_a_snapshot(&e) => Err(format!("it is not a regular file vigil wrote ({e})")),
             Err(e) => return Err(StoreError::Io { path, source: e }),
         };
-        let problem = match serde_json::from_slice::<SnapshotIn>(&bytes) {
-            Err(e) => format!("it does not parse ({e})"),
-            Ok(s) if !(1..=VERSION).contains(&s.version) => {
-                format!(
-                    "its schema version is {} and this vigil reads versions 1 to {VERSION}",
-                    s.version
-                )
-            }
-            Ok(s) => match migrate(s.version, s.mind) {
-                Ok(mind) => return Ok(Loaded { mind, warning: None }),
-                Err(e) => format!("its content does not fit schema v{} ({e})", s.version),
+        let problem = match read.map(|bytes| serde_json::from_slice::<SnapshotIn>(&bytes)) {
+            Err(why) => why,
+            Ok(parsed) => match parsed {
+                Err(e) => format!("it does not parse ({e})"),
+                Ok(s) if !(1..=VERSION).contains(&s.version) => {
+                    format!(
+                        "its schema version is {} and this vigil reads versions 1 to {VERSION}",
+                        s.version
+                    )
+                }
+                Ok(s) => match migrate(s.version, s.mind) {
+                    Ok(mind) => return Ok(Loaded { mind, warning: None }),
+                    Err(e) => format!("its content does not fit schema v{} ({e})", s.version),
+                },
             },
         };
         let stamp = now.to_string().replace(':', "-");
@@ -155,6 +161,18 @@ impl Store {
             )),
         })
     }
+}
+
+/// Largest snapshot read; a Mind of a thousand agents is well under a megabyte.
+const MAX_SNAPSHOT: u64 = 256 * 1024 * 1024;
+
+/// Whether a read failed because something other than a plain file stands there (a
+/// FIFO or device, a symlink refused by `O_NOFOLLOW`, a file over the limit).
+fn not_a_snapshot(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData
+    ) || e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error())
 }
 
 #[cfg(test)]
@@ -401,5 +419,27 @@ mod tests {
         }
         assert!(crasher["phase"]["ended"].get("activity").is_none());
         assert_eq!(json["agents"]["waiter"]["phase"]["live"]["lifecycle"], "working");
+    }
+
+    #[test]
+    fn a_symlink_or_fifo_in_place_of_the_snapshot_is_set_aside_and_its_target_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("state")).unwrap();
+        let target = dir.path().join("precious");
+        std::fs::write(&target, "keep").unwrap();
+        std::os::unix::fs::symlink(&target, store.path(FILE)).unwrap();
+        let loaded = store.load_mind(Time::from_millis(0)).unwrap();
+        assert!(loaded.warning.unwrap().contains("not a regular file"));
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(store.path(FILE))
+                .status()
+                .unwrap()
+                .success()
+        );
+        let loaded = store.load_mind(Time::from_millis(1)).unwrap();
+        assert!(loaded.warning.unwrap().contains("a FIFO"));
+        assert!(!store.path(FILE).exists());
     }
 }
