@@ -60,7 +60,40 @@ impl Loader<'_> {
     pub(super) fn load(&self) -> Result2<Config> {
         let raw = self.deserialize()?;
         let base = self.base_dir();
-        let poll_interval = match &raw.vigil.poll_interval {
+        let poll_interval = self.poll_interval(&raw)?;
+        let socket = self.socket(&raw)?;
+        let state_dir = self.state_dir(&raw, &base)?;
+        if raw.agent.is_empty() {
+            return Err(self.error(
+                None,
+                "agent",
+                "no agents: add at least one [[agent]] table with a `name` and a `command`",
+            ));
+        }
+        let agents = self.agents(&raw, &base)?;
+        Ok(Config {
+            path: self.path.to_owned(),
+            poll_interval,
+            socket,
+            state_dir,
+            project: project_id(self.path),
+            journal_max_bytes: self.count(&raw.vigil.journal_max_mb, "vigil.journal_max_mb", 1..=4096, 16)?
+                * 1024
+                * 1024,
+            journal_keep: self.count(&raw.vigil.journal_keep, "vigil.journal_keep", 1..=100, 4)?,
+            max_restarts_per_hour: self.count(
+                &raw.vigil.max_restarts_per_hour,
+                "vigil.max_restarts_per_hour",
+                1..=100_000,
+                crate::engine::policy::FLEET_RESTARTS_PER_HOUR,
+            )?,
+            agents,
+        })
+    }
+
+    /// `[vigil] poll_interval`: at least 50 ms; 5 s when absent.
+    fn poll_interval(&self, raw: &RawConfig) -> Result2<Duration> {
+        Ok(match &raw.vigil.poll_interval {
             Some(p) if p.get_ref().0 < Duration::from_millis(50) => {
                 return Err(self.error(
                     Some(p.span()),
@@ -70,8 +103,12 @@ impl Loader<'_> {
             }
             Some(p) => p.get_ref().0,
             None => Duration::from_secs(5),
-        };
-        let socket = match &raw.vigil.socket {
+        })
+    }
+
+    /// `[vigil] socket`: a plain name `tmux -L` can take.
+    fn socket(&self, raw: &RawConfig) -> Result2<Option<String>> {
+        Ok(match &raw.vigil.socket {
             Some(s) if !usable_socket(s.get_ref()) => {
                 return Err(self.error(
                     Some(s.span()),
@@ -80,8 +117,12 @@ impl Loader<'_> {
                 ));
             }
             s => s.as_ref().map(|s| s.get_ref().clone()),
-        };
-        let state_dir = match &raw.vigil.state_dir {
+        })
+    }
+
+    /// `[vigil] state_dir`, canonical; never empty or `/`.
+    fn state_dir(&self, raw: &RawConfig, base: &Path) -> Result2<Option<PathBuf>> {
+        Ok(match &raw.vigil.state_dir {
             None => None,
             Some(s) => {
                 let dir = canonical(&base.join(s.get_ref()));
@@ -94,14 +135,11 @@ impl Loader<'_> {
                 }
                 Some(dir)
             }
-        };
-        if raw.agent.is_empty() {
-            return Err(self.error(
-                None,
-                "agent",
-                "no agents: add at least one [[agent]] table with a `name` and a `command`",
-            ));
-        }
+        })
+    }
+
+    /// Every `[[agent]]`, each name usable and unique.
+    fn agents(&self, raw: &RawConfig, base: &Path) -> Result2<Vec<AgentConfig>> {
         let defaults = raw.defaults.clone();
         let mut seen: HashMap<String, usize> = HashMap::new();
         let mut cache: HashMap<Vec<Vec<String>>, Arc<Patterns>> = HashMap::new();
@@ -127,26 +165,9 @@ impl Loader<'_> {
                     format!("duplicate agent name `{name_text}` (first defined on line {first_line}); agent names must be unique"),
                 ));
             }
-            agents.push(self.agent(&key, agent, name, &defaults, &base, &mut cache)?);
+            agents.push(self.agent(&key, agent, name, &defaults, base, &mut cache)?);
         }
-        Ok(Config {
-            path: self.path.to_owned(),
-            poll_interval,
-            socket,
-            state_dir,
-            project: project_id(self.path),
-            journal_max_bytes: self.count(&raw.vigil.journal_max_mb, "vigil.journal_max_mb", 1..=4096, 16)?
-                * 1024
-                * 1024,
-            journal_keep: self.count(&raw.vigil.journal_keep, "vigil.journal_keep", 1..=100, 4)?,
-            max_restarts_per_hour: self.count(
-                &raw.vigil.max_restarts_per_hour,
-                "vigil.max_restarts_per_hour",
-                1..=100_000,
-                crate::engine::policy::FLEET_RESTARTS_PER_HOUR,
-            )?,
-            agents,
-        })
+        Ok(agents)
     }
 
     /// A whole number within `range`, or `default` when absent; anything else is an
