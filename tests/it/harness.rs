@@ -124,13 +124,7 @@ impl World {
 
     /// `vigil status --json`, typed.
     pub fn status(&self) -> StatusReport {
-        let out = self.vigil(&["status", "--json"]);
-        assert!(
-            out.status.success(),
-            "status failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        serde_json::from_value(self.status_json()).unwrap()
     }
 
     pub fn agent(&self, name: &str) -> AgentStatus {
