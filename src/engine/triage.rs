@@ -64,13 +64,29 @@ pub enum TriageOutcome {
     },
 }
 
-/// The built-in triager: what the screen shows, judged the way a person glancing at
-/// the pane would.
-pub fn rules(read: &ScreenRead, unchanged_for: Duration) -> Answer {
+/// How long a screen has sat unchanged, in polls and in time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Still {
+    pub checks: u32,
+    pub for_: Duration,
+}
+
+/// Polls within which a changed screen means the agent is working, whatever it shows.
+pub const RECENT_CHECKS: u32 = 3;
+
+/// The built-in triager: what the screen did and what it shows, judged the way a person
+/// glancing at the pane would. Only a screen still for `hung_after` (the ladder's
+/// triage dwell) with neither a busy marker nor a prompt is called hung.
+pub fn rules(read: &ScreenRead, still: Still, hung_after: Duration) -> Answer {
     let (verdict, reason) = if read.waiting.is_some() {
         (VerdictKind::Continue, "a dialog waits for a human".to_owned())
     } else if read.rate_limit.is_some() {
         (VerdictKind::Continue, "a rate limit is on screen".to_owned())
+    } else if still.checks < RECENT_CHECKS {
+        (
+            VerdictKind::Continue,
+            format!("its screen changed {} ago: it is working", human(still.for_)),
+        )
     } else if read.busy {
         (
             VerdictKind::Continue,
@@ -79,14 +95,23 @@ pub fn rules(read: &ScreenRead, unchanged_for: Duration) -> Answer {
     } else if read.prompt {
         (
             VerdictKind::Nudge,
-            format!("it sits at its prompt, unchanged for {}", human(unchanged_for)),
+            format!("it sits at its prompt, unchanged for {}", human(still.for_)),
         )
-    } else {
+    } else if still.for_ >= hung_after {
         (
             VerdictKind::Restart,
             format!(
                 "no prompt and no busy marker, unchanged for {}: hung",
-                human(unchanged_for)
+                human(still.for_)
+            ),
+        )
+    } else {
+        (
+            VerdictKind::Continue,
+            format!(
+                "no prompt and no busy marker, but still only for {} (hung after {})",
+                human(still.for_),
+                human(hung_after)
             ),
         )
     };
@@ -111,21 +136,44 @@ mod tests {
 
     #[test]
     fn the_rules_read_the_screen_like_a_person() {
-        let long = Duration::from_secs(1200);
-        assert_eq!(rules(&read(), long).verdict, VerdictKind::Restart);
+        let dwell = Duration::from_secs(1200);
+        let long = Still {
+            checks: 240,
+            for_: dwell,
+        };
+        assert_eq!(rules(&read(), long, dwell).verdict, VerdictKind::Restart);
         let at_prompt = ScreenRead { prompt: true, ..read() };
-        assert_eq!(rules(&at_prompt, long).verdict, VerdictKind::Nudge);
+        assert_eq!(rules(&at_prompt, long, dwell).verdict, VerdictKind::Nudge);
         let busy = ScreenRead {
             busy: true,
             prompt: true,
             ..read()
         };
-        assert_eq!(rules(&busy, long).verdict, VerdictKind::Continue);
+        assert_eq!(rules(&busy, long, dwell).verdict, VerdictKind::Continue);
         let dialog = ScreenRead {
             waiting: Some("Do you trust this folder?".into()),
             ..read()
         };
-        assert_eq!(rules(&dialog, long).verdict, VerdictKind::Continue);
+        assert_eq!(rules(&dialog, long, dwell).verdict, VerdictKind::Continue);
+    }
+
+    #[test]
+    fn a_screen_that_just_changed_is_working_and_a_short_stillness_is_not_hung() {
+        let dwell = Duration::from_secs(1200);
+        let printing = Still {
+            checks: 0,
+            for_: Duration::ZERO,
+        };
+        let answer = rules(&read(), printing, dwell);
+        assert_eq!(answer.verdict, VerdictKind::Continue, "{}", answer.reason);
+        assert!(answer.reason.contains("it is working"), "{}", answer.reason);
+        let at_prompt = ScreenRead { prompt: true, ..read() };
+        assert_eq!(rules(&at_prompt, printing, dwell).verdict, VerdictKind::Continue);
+        let a_while = Still {
+            checks: 12,
+            for_: Duration::from_secs(60),
+        };
+        assert_eq!(rules(&read(), a_while, dwell).verdict, VerdictKind::Continue);
     }
 
     #[test]

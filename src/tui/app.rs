@@ -215,7 +215,8 @@ impl App {
             Action::Move(delta) => self.move_by(delta),
             Action::Nudge => return self.on_current(|r| Some(Effect::Send(Command::Nudge(r.name)))),
             Action::Up => return self.on_current(|r| Some(Effect::Send(Command::Up(r.name)))),
-            Action::Triage => return self.on_current(|r| Some(Effect::Send(Command::Triage(r.name)))),
+            // A verdict may restart or stop it: asked first, like `r` and `s`.
+            Action::Triage => return self.confirm(Command::Triage),
             Action::Attach => return self.on_current(|r| Some(Effect::Attach { session: r.session })),
             Action::Restart => return self.confirm(Command::Restart),
             Action::Stop => return self.confirm(Command::Stop),
@@ -330,9 +331,13 @@ mod tests {
     }
 
     #[test]
-    fn triage_asks_for_a_verdict_on_the_selected_agent() {
+    fn triage_asks_first_then_asks_for_a_verdict_on_the_selected_agent() {
         let mut app = app();
-        assert!(matches!(app.key(key('t')), Some(Effect::Send(Command::Triage(_)))));
+        assert_eq!(app.key(key('t')), None, "confirmation first");
+        assert!(matches!(app.overlay, Overlay::Confirm(Command::Triage(_))));
+        assert!(matches!(app.key(key('y')), Some(Effect::Send(Command::Triage(_)))));
+        app.key(key('t'));
+        assert_eq!(app.key(key('n')), None, "any other key cancels");
     }
 
     #[test]

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use super::Ctx;
-use crate::engine::mind::{AgentRecord, EndedLifecycle, LastExit};
+use crate::engine::mind::{AgentRecord, EndedLifecycle, LastExit, Live};
 use crate::engine::screen::ScreenRead;
-use crate::engine::triage::{Answer, TriageOutcome, TriageResult, VerdictKind, rules};
+use crate::engine::triage::{Answer, Still, TriageOutcome, TriageResult, VerdictKind, rules};
 use crate::engine::{Action, Purpose};
 
 /// A triage answer not back this long after the command's own timeout is taken as lost
@@ -30,7 +30,7 @@ impl Ctx<'_> {
             }
             return;
         }
-        let answer = rules(read, self.now.since(live.last_change));
+        let answer = rules(read, self.still(live), self.agent.policy.triage_after);
         self.verdict(r, read, answer, "built-in rules");
     }
 
@@ -51,7 +51,7 @@ impl Ctx<'_> {
             return false;
         }
         live.triage_since = None;
-        let unchanged_for = self.now.since(live.last_change);
+        let still = self.still(live);
         let Some(read) = read else {
             self.note(
                 r,
@@ -64,11 +64,11 @@ impl Ctx<'_> {
                 self.verdict(r, read, answer.clone(), "triage command");
             }
             Some(TriageOutcome::Failed { why }) => {
-                let answer = rules(read, unchanged_for);
+                let answer = rules(read, still, self.agent.policy.triage_after);
                 self.verdict(r, read, answer, &format!("built-in rules, as the triage command {why}"));
             }
             None => {
-                let answer = rules(read, unchanged_for);
+                let answer = rules(read, still, self.agent.policy.triage_after);
                 let by = format!(
                     "built-in rules, as the triage command's answer never came (asked at {})",
                     self.clock(asked)
@@ -77,6 +77,14 @@ impl Ctx<'_> {
             }
         }
         true
+    }
+
+    /// How long the incarnation's screen has been still, for the rules.
+    fn still(&self, live: &Live) -> Still {
+        Still {
+            checks: live.unchanged_checks,
+            for_: self.now.since(live.last_change),
+        }
     }
 
     fn verdict(&mut self, r: &mut AgentRecord, read: &ScreenRead, answer: Answer, by: &str) {

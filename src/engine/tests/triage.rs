@@ -115,9 +115,16 @@ fn kill_stops_the_agent_until_a_human_starts_it() {
 
 #[test]
 fn triage_on_demand_uses_the_rules_without_a_command() {
-    let mut sim = Sim::running(&["a"], Policy::default());
+    let policy = Policy {
+        idle_checks: 100,
+        ..Policy::default()
+    };
+    let mut sim = Sim::running(&["a"], policy);
     sim.show("a", "done\n$");
-    sim.wait(POLL);
+    for _ in 0..4 {
+        sim.wait(POLL);
+        sim.step();
+    }
     let step = sim.step_with(&[Command::Triage(Sim::name("a"))]);
     assert_eq!(sends(&step.actions, Purpose::Nudge), 1);
     assert!(
@@ -125,4 +132,23 @@ fn triage_on_demand_uses_the_rules_without_a_command() {
         "{}",
         sim.rec("a").reason
     );
+}
+
+#[test]
+fn triage_on_demand_of_an_agent_whose_screen_just_changed_leaves_it_working() {
+    let mut sim = Sim::running(&["a"], Policy::default());
+    sim.show("a", "printing line 1");
+    sim.wait(POLL);
+    sim.step();
+    sim.show("a", "printing line 2");
+    sim.wait(POLL);
+    let step = sim.step_with(&[Command::Triage(Sim::name("a"))]);
+    assert!(
+        step.actions
+            .iter()
+            .all(|a| !matches!(a, Action::Kill { .. } | Action::Start { .. } | Action::Send { .. })),
+        "{:?}",
+        step.actions
+    );
+    assert!(sim.rec("a").reason.contains("continue"), "{}", sim.rec("a").reason);
 }

@@ -197,9 +197,11 @@ fn confirm(frame: &mut Frame, area: Rect, app: &App, command: &Command) {
             format!("Stop {agent}{incarnation}?"),
             format!("It stays stopped until `u` or `vigil up {agent}`."),
         ),
-        Command::Up(_) | Command::Nudge(_) | Command::Triage(_) => {
-            (format!("{}?", crate::present::command_words(command)), String::new())
-        }
+        Command::Triage(_) => (
+            format!("Triage {agent}{incarnation}?"),
+            "Its verdict is acted on: it may be nudged, restarted or stopped.".to_owned(),
+        ),
+        Command::Up(_) | Command::Nudge(_) => (format!("{}?", crate::present::command_words(command)), String::new()),
     };
     let lines = vec![
         Line::styled(format!(" {question}"), Style::new().add_modifier(Modifier::BOLD)),
