@@ -15,7 +15,12 @@ impl Project {
     pub(super) fn tui(&self) -> Result<ExitCode> {
         let store = self.store()?;
         crate::tui::init_log(&store);
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        // Two workers: the owner loop runs on them, so supervision goes on while the
+        // dashboard's own thread is lent to `tmux attach` (which blocks until detach).
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
         runtime.block_on(async {
             // Signals first: from here on, a TERM waits for the pass in progress.
             let signals = Signals::install()?;

@@ -308,3 +308,38 @@ fn an_owner_tui_speaks_sd_notify_like_watch() {
     let first = |word: &str| seen.iter().position(|m| m.lines().any(|l| l == word)).unwrap();
     assert!(first("READY=1") < first("WATCHDOG=1") && first("WATCHDOG=1") < first("STOPPING=1"));
 }
+
+/// The owner's loop count in its heartbeat.
+fn loops(w: &World) -> u64 {
+    let text = std::fs::read_to_string(w.state().join("heartbeat")).unwrap_or_default();
+    serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|h| h["loops"].as_u64())
+        .unwrap_or(0)
+}
+
+#[test]
+fn supervision_goes_on_while_the_owner_dashboard_is_attached_to_an_agent() {
+    let w = World::new(&agent("worker", "worker.sh", ""));
+    start_tui(&w);
+    wait_screen(&w, DASH, 20, "the fleet table", |s| {
+        s.contains("OWNER") && s.lines().any(|l| l.contains("worker") && l.contains("working"))
+    });
+    // No client is attached to the test's server, so `a` runs a nested `tmux attach`
+    // in the dashboard's own terminal, which holds it until the client detaches.
+    w.tmux(&["send-keys", "-t", &format!("={DASH}:"), "a"]);
+    wait_screen(&w, DASH, 10, "the agent's pane in the dashboard's terminal", |s| {
+        s.contains("worker:") && !s.contains("OWNER")
+    });
+    let before = loops(&w);
+    wait_out(Duration::from_secs(2), "ten polls while the person looks at the agent");
+    let after = loops(&w);
+    assert!(
+        after >= before + 5,
+        "the owner kept passing while attached: {before} → {after} loops"
+    );
+    w.tmux(&["send-keys", "-t", &format!("={DASH}:"), "C-b", "d"]);
+    wait_screen(&w, DASH, 10, "the dashboard back", |s| s.contains("back from"));
+    w.tmux(&["send-keys", "-t", &format!("={DASH}:"), "q"]);
+    wait_dead(&w);
+}
