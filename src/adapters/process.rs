@@ -1,6 +1,7 @@
 //! What the OS says about a process, from Linux's /proc: whether it is alive (a zombie
-//! is not), and when it started, so a recorded pid that now belongs to another process
-//! is never mistaken for the one recorded. Reads only; never signals.
+//! is not), when it started, so a recorded pid that now belongs to another process
+//! is never mistaken for the one recorded, and which processes hold a `flock` on a
+//! file (from `/proc/locks`). Reads only; never signals.
 
 use std::fs;
 
@@ -31,6 +32,47 @@ pub fn start_time(pid: u32) -> Option<u64> {
     stat_fields(pid)?.get(19)?.parse().ok()
 }
 
+/// The pids holding a `flock` on the file at `path`, from `/proc/locks`, whose lines
+/// read `1: FLOCK  ADVISORY  WRITE 8381 fe:00:10010626 0 EOF` (major and minor in
+/// hex, the inode in decimal). Only flock locks count; a pid the kernel cannot show in
+/// this pid namespace (0 or -1) is left out, so an unproven holder is never named.
+pub fn flock_holders(path: &std::path::Path) -> std::io::Result<Vec<u32>> {
+    let meta = fs::metadata(path)?;
+    let locks = fs::read_to_string("/proc/locks")?;
+    Ok(holders_in(&locks, meta_key(&meta)))
+}
+
+/// A file as `/proc/locks` names it: (major, minor, inode).
+type FileKey = (u32, u32, u64);
+
+fn meta_key(meta: &fs::Metadata) -> FileKey {
+    use std::os::unix::fs::MetadataExt;
+    let dev = meta.dev();
+    (rustix::fs::major(dev), rustix::fs::minor(dev), meta.ino())
+}
+
+fn holders_in(locks: &str, file: FileKey) -> Vec<u32> {
+    let parse_key = |text: &str| -> Option<FileKey> {
+        let mut parts = text.split(':');
+        let major = u32::from_str_radix(parts.next()?, 16).ok()?;
+        let minor = u32::from_str_radix(parts.next()?, 16).ok()?;
+        let inode = parts.next()?.parse().ok()?;
+        parts.next().is_none().then_some((major, minor, inode))
+    };
+    locks
+        .lines()
+        .filter_map(|line| {
+            // A blocked waiter is listed as `1: -> FLOCK …`: it holds nothing.
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let [_, kind, _, _, pid, key, ..] = fields.as_slice() else {
+                return None;
+            };
+            let pid: u32 = pid.parse().ok().filter(|p| *p > 0)?;
+            (*kind == "FLOCK" && parse_key(key)? == file).then_some(pid)
+        })
+        .collect()
+}
+
 pub fn hostname() -> String {
     fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
@@ -48,6 +90,31 @@ mod tests {
         assert!(!stopped(me));
         assert!(start_time(me).is_some());
         assert_eq!(start_time(me), start_time(me));
+    }
+
+    #[test]
+    fn lock_holders_are_read_from_proc_locks_lines() {
+        let locks = "1: FLOCK  ADVISORY  WRITE 8381 fe:00:10010626 0 EOF\n\
+                     1: -> FLOCK  ADVISORY  WRITE 9000 fe:00:10010626 0 EOF\n\
+                     2: POSIX  ADVISORY  WRITE 777 fe:00:10010626 0 EOF\n\
+                     3: FLOCK  ADVISORY  WRITE 0 fe:00:10010626 0 EOF\n\
+                     4: FLOCK  ADVISORY  WRITE 55 fe:01:10010626 0 EOF\n\
+                     5: FLOCK  ADVISORY  WRITE 66 103:0a:42 0 EOF\n";
+        assert_eq!(holders_in(locks, (0xfe, 0, 10010626)), [8381]);
+        assert_eq!(holders_in(locks, (0x103, 0x0a, 42)), [66]);
+        assert!(holders_in("garbage\n\n1: FLOCK", (0xfe, 0, 1)).is_empty());
+    }
+
+    #[test]
+    fn a_flock_this_process_holds_is_found_and_one_it_dropped_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lock");
+        let file = std::fs::File::create(&path).unwrap();
+        assert!(flock_holders(&path).unwrap().is_empty());
+        file.try_lock().unwrap();
+        assert_eq!(flock_holders(&path).unwrap(), [std::process::id()]);
+        drop(file);
+        assert!(flock_holders(&path).unwrap().is_empty());
     }
 
     #[test]

@@ -64,6 +64,14 @@ pub fn run(project: &Project, options: Options) -> Result<ExitCode> {
         let owner = old.as_ref().context("a hung owner is recorded")?;
         watchdog::journal(&store, now(), CheckStep::Found, Some(owner), &found)?;
         let outcome = watchdog::stop(&store, owner, options.grace, now, &mut |line| say(line))?;
+        if outcome == Stop::NotHolder {
+            say(&format!(
+                "refusing to act on {}: it names a process that is not this project's owner; \
+                 remove it only if you know why it is there",
+                store.path("owner.json").display()
+            ));
+            return Ok(ExitCode::from(1));
+        }
         !matches!(outcome, Stop::Survived)
     };
     if !options.restart {

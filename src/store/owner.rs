@@ -168,6 +168,11 @@ impl Store {
         Ok(Lock { _file: file, owner })
     }
 
+    /// The file the owner holds a `flock` on for its whole life.
+    pub fn lock_path(&self) -> std::path::PathBuf {
+        self.path(LOCK)
+    }
+
     /// The last owner recorded, alive or not.
     pub fn owner_record(&self) -> Option<OwnerRecord> {
         read_json(self, OWNER)

@@ -1,7 +1,9 @@
 //! The external watchdog behind `vigil check`: judges the recorded owner from
 //! `owner.json`, its `heartbeat` and /proc, and stops one that hangs — TERM, a grace
 //! period, KILL — through a pidfd that is matched against the recorded start time
-//! before any signal, so a pid that now names another process is never signalled.
+//! before any signal, so a pid that now names another process is never signalled, and
+//! only when `/proc/locks` shows that very pid holding the project's lock: a forged or
+//! stale `owner.json` never gets a stranger signalled.
 //! Each step it takes is journaled as a `check` record. Never claims the run and
 //! never touches tmux or the agents.
 
@@ -137,6 +139,10 @@ pub enum Stop {
     AlreadyGone,
     /// Its pid names another process now: nothing was sent.
     NotOurs,
+    /// The process is the one recorded but does not hold the project's lock, so
+    /// `owner.json` is not the owner's word (forged, or left by a process that let the
+    /// lock go): nothing was sent.
+    NotHolder,
     /// Still there after KILL (uninterruptible sleep in the kernel?).
     Survived,
 }
@@ -206,6 +212,24 @@ pub fn stop(
         say(&message);
         journal(store, clock(), CheckStep::Spared, Some(owner), &message)?;
         return Ok(Stop::NotOurs);
+    }
+    let lock = store.lock_path();
+    let holders = process::flock_holders(&lock).unwrap_or_default();
+    if !holders.contains(&pid) {
+        let held_by = match holders.as_slice() {
+            [] => "nobody holds it".to_owned(),
+            pids => format!(
+                "it is held by pid {}",
+                pids.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+            ),
+        };
+        let message = format!(
+            "pid {pid} does not hold the project's lock {} ({held_by}), so owner.json does not name the owner; not signalled",
+            lock.display()
+        );
+        say(&message);
+        journal(store, clock(), CheckStep::Spared, Some(owner), &message)?;
+        return Ok(Stop::NotHolder);
     }
     let gone = || !process::alive(pid) || !ours();
     let send = |signal: Signal, name: &'static str| match pidfd_send_signal(&pidfd, signal) {
@@ -398,13 +422,47 @@ mod tests {
     }
 
     #[test]
+    fn stop_never_signals_a_process_that_does_not_hold_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut sleeper = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let mut forged = owner();
+        forged.pid = sleeper.id();
+        forged.start_time = process::start_time(sleeper.id());
+        let mut said = Vec::new();
+        let outcome = stop(&store, &forged, Duration::from_millis(100), || t(0), &mut |s| {
+            said.push(s.to_owned())
+        })
+        .unwrap();
+        assert_eq!(outcome, Stop::NotHolder);
+        assert!(
+            process::alive(sleeper.id()),
+            "the forged owner's process was not touched"
+        );
+        assert!(said[0].contains("does not hold the project's lock"), "{said:?}");
+        sleeper.kill().unwrap();
+        sleeper.wait().unwrap();
+    }
+
+    #[test]
     fn stop_terms_then_kills_a_process_that_ignores_term() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
+        // It holds the project's lock as an owner does (flock(1) takes it in its own
+        // pid, after `exec`), and ignores TERM (the ignore is inherited through exec).
         let mut stubborn = std::process::Command::new("sh")
-            .args(["-c", "trap '' TERM; while :; do sleep 0.1; done"])
+            .args([
+                "-c",
+                "trap '' TERM; exec flock -o \"$0\" sleep 10",
+                &*store.lock_path().to_string_lossy(),
+            ])
             .spawn()
             .unwrap();
+        wait_until(Duration::from_secs(5), || {
+            process::flock_holders(&store.lock_path())
+                .unwrap_or_default()
+                .contains(&stubborn.id())
+        });
         std::thread::sleep(Duration::from_millis(100));
         let mut recorded = owner();
         recorded.pid = stubborn.id();

@@ -151,7 +151,9 @@ pub fn row(name: &AgentName, session: &str, mind: &Mind, now: Time) -> Row {
         unchanged: r.unchanged_checks(),
         restarts: r.restarts,
         cooldown: cooldown(r, now),
-        last_exit: r.last_exit().map_or("-".into(), |e| e.reason.clone()),
+        last_exit: r
+            .last_exit()
+            .map_or("-".into(), |e| crate::present::shown(&e.reason).into_owned()),
     }
 }
 

@@ -197,3 +197,31 @@ fn a_journal_symlinked_elsewhere_is_never_written_through_and_its_target_stays_w
     assert_ne!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     assert_eq!(std::fs::read_to_string(&precious).unwrap(), "line one\nhalf a line");
 }
+
+#[test]
+fn check_refuses_a_forged_owner_record_and_leaves_the_process_it_names_alive() {
+    let w = World::new(&agent("a", "worker.sh", ""));
+    vigil::store::Store::open(&w.state()).unwrap();
+    let mut stranger = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+    let pid = stranger.id();
+    let forged = serde_json::json!({
+        "pid": pid,
+        "start_time": vigil::adapters::process::start_time(pid),
+        "host": vigil::adapters::process::hostname(),
+        "epoch": 1,
+        "started_at": "2026-01-01T00:00:00Z",
+        "role": "watch",
+    });
+    std::fs::write(w.state().join("owner.json"), forged.to_string()).unwrap();
+    let out = w.vigil(&["check", "--stale-after", "1s", "--grace", "1s", "--restart"]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("does not hold the project's lock"), "{said}");
+    assert!(
+        vigil::adapters::process::alive(pid),
+        "the process a forged owner.json names is never signalled"
+    );
+    assert!(w.sessions().is_empty(), "and no new owner was started: {said}");
+    stranger.kill().unwrap();
+    stranger.wait().unwrap();
+}

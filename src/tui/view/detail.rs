@@ -1,5 +1,7 @@
 //! The detail pane (the selected agent's live pane beside its facts: why, exit,
 //! crashes, checkpoint, decisions) and the event log. Drawn from the state alone.
+//! Text vigil did not write (pane lines, reasons quoting them, checkpoints) is drawn
+//! through [`shown`], so no escape sequence in it reaches the terminal.
 
 use std::time::Duration;
 
@@ -10,6 +12,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use crate::engine::time::human;
+use crate::present::shown;
 use crate::tui::app::App;
 use crate::tui::fleet::Row;
 
@@ -44,18 +47,18 @@ fn live_pane(frame: &mut Frame, pane: Rect, app: &App, row: &Row) {
     };
     let end = tail.iter().rposition(|l| !l.trim().is_empty()).map_or(0, |i| i + 1);
     let room = usize::from(pane.height.saturating_sub(1));
-    let shown = &tail[end.saturating_sub(room)..end];
+    let last = &tail[end.saturating_sub(room)..end];
     let mut lines = vec![Line::styled(
         "last lines (live)",
         Style::new().add_modifier(Modifier::BOLD),
     )];
-    if shown.is_empty() {
+    if last.is_empty() {
         lines.push(Line::styled(
             "(no pane to show)",
             Style::new().add_modifier(Modifier::DIM),
         ));
     }
-    lines.extend(shown.iter().map(|l| Line::raw(l.as_str())));
+    lines.extend(last.iter().map(|l| Line::raw(shown(l).into_owned())));
     frame.render_widget(Paragraph::new(lines), pane);
 }
 
@@ -67,12 +70,12 @@ fn agent_facts(frame: &mut Frame, facts: Rect, app: &App, row: &Row) {
     if let Some(r) = rec {
         lines.push(Line::from(vec![
             Span::styled("why ", bold),
-            Span::raw(r.reason.as_str()),
+            Span::raw(shown(&r.reason).into_owned()),
         ]));
         if let Some(e) = r.last_exit() {
             lines.push(Line::from(vec![
                 Span::styled("exit ", bold),
-                Span::raw(e.reason.as_str()),
+                Span::raw(shown(&e.reason).into_owned()),
             ]));
         }
         let crashes = if r.crashes.is_empty() {
@@ -94,7 +97,7 @@ fn agent_facts(frame: &mut Frame, facts: Rect, app: &App, row: &Row) {
     };
     lines.push(Line::from(vec![
         Span::styled("checkpoint ", bold),
-        Span::raw(checkpoint),
+        Span::raw(shown(checkpoint).into_owned()),
     ]));
     lines.push(Line::styled("decisions, newest first", bold));
     match app.decisions.get(&row.name) {

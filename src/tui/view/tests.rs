@@ -296,3 +296,27 @@ fn the_footer_and_the_help_show_exactly_the_keys_dispatch_handles() {
         }
     }
 }
+
+#[test]
+fn text_vigil_did_not_write_reaches_the_terminal_with_its_control_characters_escaped() {
+    let mut app = healthy();
+    let hostile = "\u{1b}]0;pwned\u{7}\u{1b}[2J";
+    app.tail = Some((name("backend"), vec![format!("done {hostile}")]));
+    app.checkpoint = Some((name("backend"), format!("checkpoint {hostile}")));
+    let backend = app.mind.agents.get_mut(&name("backend")).unwrap();
+    backend.reason = format!("waiting: {hostile}");
+    let mut terminal = Terminal::new(TestBackend::new(160, 30)).unwrap();
+    terminal.draw(|f| render(f, &app)).unwrap();
+    let buffer = terminal.backend().buffer();
+    let control: Vec<&str> = buffer
+        .content()
+        .iter()
+        .map(|c| c.symbol())
+        .filter(|s| s.chars().any(char::is_control))
+        .collect();
+    assert!(control.is_empty(), "control characters drawn: {control:?}");
+    let drawn = terminal.backend().to_string();
+    assert!(drawn.contains(r"done \u{1b}]0;pwned\u{7}"), "{drawn}");
+    assert!(drawn.contains(r"waiting: \u{1b}]0;pwned"), "{drawn}");
+    assert!(drawn.contains(r"checkpoint \u{1b}]0;pwned"), "{drawn}");
+}
