@@ -1,7 +1,8 @@
 //! What the OS says about a process, from Linux's /proc: whether it is alive (a zombie
 //! is not), when it started, so a recorded pid that now belongs to another process
-//! is never mistaken for the one recorded, and which processes hold a `flock` on a
-//! file (from `/proc/locks`). Reads only; never signals.
+//! is never mistaken for the one recorded, which processes hold a `flock` on a file
+//! (from `/proc/locks`), and which carry a marker in their environment. Reads, except
+//! [`kill`], which helpers use to end what they started.
 
 use std::fs;
 
@@ -71,6 +72,29 @@ fn holders_in(locks: &str, file: FileKey) -> Vec<u32> {
             (*kind == "FLOCK" && parse_key(key)? == file).then_some(pid)
         })
         .collect()
+}
+
+/// This user's processes whose environment holds `key=value` (descendants of a helper
+/// carry its marker even after `setsid`). Processes that cannot be read are left out.
+pub fn with_env(key: &str, value: &str) -> Vec<u32> {
+    let wanted = format!("{key}={value}");
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == wanted.as_bytes()))
+        })
+        .collect()
+}
+
+/// Sends SIGKILL to `pid`; a process already gone is not an error.
+pub fn kill(pid: u32) {
+    if let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+    }
 }
 
 pub fn hostname() -> String {

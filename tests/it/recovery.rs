@@ -174,3 +174,44 @@ fn a_stuck_agent_is_replaced_with_a_checkpoint_and_the_new_one_gets_the_handoff(
     let text = String::from_utf8_lossy(&w.vigil(&["status"]).stdout).into_owned();
     assert!(text.contains("checkpoint of #1"), "{text}");
 }
+
+#[test]
+fn a_cli_triage_whose_command_leaves_a_setsid_child_holding_stdout_is_answered_within_its_timeout_and_kept() {
+    let body = agent(
+        "idler",
+        "prompt.sh",
+        "triage = [\"sh\", \"-c\", \"setsid sleep 33.75 & echo '{\\\"verdict\\\": \\\"continue\\\", \\\"reason\\\": \\\"it is thinking\\\"}'\"]\n\
+         triage_timeout = \"3s\"",
+    );
+    let w = World::new(&body);
+    assert_eq!(w.vigil(&["up"]).status.code(), Some(0));
+    let before = w.agent("idler").incarnation;
+    let t0 = std::time::Instant::now();
+    let out = w.vigil(&["triage", "idler"]);
+    let took = t0.elapsed();
+    let said = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(
+        took < Duration::from_secs(4),
+        "answered after {took:?}, past timeout + 1 s: {said}"
+    );
+    let answered = w.journal().into_iter().find_map(|e| match e.record {
+        Record::Triaged(r) => Some(r.outcome),
+        _ => None,
+    });
+    assert!(
+        matches!(&answered, Some(TriageOutcome::Answered(a)) if a.reason == "it is thinking"),
+        "the answer is in the journal: {answered:?}\n{said}"
+    );
+    // The next owner acts on the recorded answer, not on the rules.
+    assert_eq!(w.vigil(&["tick"]).status.code(), Some(0));
+    assert_eq!(w.agent("idler").incarnation, before, "nothing was restarted");
+    let left = std::process::Command::new("pgrep")
+        .args(["-fx", "sleep 33.75"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&left.stdout).trim().is_empty(),
+        "the setsid child is gone"
+    );
+}
