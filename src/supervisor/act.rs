@@ -16,9 +16,12 @@ pub enum ActionError {
     #[error("agent `{0}` is not configured")]
     NotConfigured(AgentName),
     #[error(
-        "a tmux session named `{session}` already exists and vigil did not start it for this project; rename that session or the agent"
+        "tmux sessions `{session}` to `{session}-{}` all exist and vigil did not start them for this project; rename those sessions or the agent",
+        ALTERNATIVE_NAMES
     )]
     SessionTaken { session: String },
+    #[error("tmux session `{session}` is not this agent's (vigil did not start it for this project); left alone")]
+    NotOurs { session: String },
     #[error(transparent)]
     Tmux(#[from] TmuxError),
     #[error("no triage command is configured")]
@@ -27,6 +30,23 @@ pub enum ActionError {
     TriageRunning,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// How many other names (`<session>-2` …) a start tries when the agent's session name
+/// is taken by a session vigil did not start.
+const ALTERNATIVE_NAMES: u32 = 9;
+
+/// Says that an agent was started under another session name than its own.
+pub(super) fn renamed(action: &Action, actual: &str) -> Option<Record> {
+    let Action::Start { agent, session, .. } = action else {
+        return None;
+    };
+    Some(Record::Note {
+        agent: agent.clone(),
+        reason: format!(
+            "tmux session `{session}` belongs to something vigil did not start for this project; left it alone and started {agent} as `{actual}` (vigil knows its sessions by their tags, not their names)"
+        ),
+    })
 }
 
 impl<T: Tmux> Supervisor<T> {
@@ -48,7 +68,10 @@ impl<T: Tmux> Supervisor<T> {
         let result = self.execute(action, panes);
         failpoint::hit("after-act");
         match result {
-            Ok(()) => {
+            Ok(actual) => {
+                if let Some(note) = actual.and_then(|a| renamed(action, &a)) {
+                    records.push(self.journal.append(now, note)?);
+                }
                 records.push(self.journal.append(now, Record::Done { id })?);
                 Ok((records, true))
             }
@@ -224,10 +247,12 @@ impl<T: Tmux> Supervisor<T> {
         Ok(self.store.write_checkpoint(&checkpoint)?)
     }
 
-    /// Does to tmux what a mutating action says.
-    pub(super) fn execute(&self, action: &Action, panes: &[Pane]) -> Result<(), ActionError> {
+    /// Does to tmux what a mutating action says. Sessions are this agent's by their
+    /// tags only: a session vigil did not start is never killed or typed into, and a
+    /// start whose name is taken by one goes under the next free `<name>-N` (returned).
+    pub(super) fn execute(&self, action: &Action, panes: &[Pane]) -> Result<Option<String>, ActionError> {
         let gone_is_fine = |r: Result<(), TmuxError>| match r {
-            Ok(()) | Err(TmuxError::NoSuchSession(_)) => Ok(()),
+            Ok(()) | Err(TmuxError::NoSuchSession(_)) => Ok(None),
             Err(e) => Err(ActionError::Tmux(e)),
         };
         match action {
@@ -241,13 +266,6 @@ impl<T: Tmux> Supervisor<T> {
                     .config
                     .agent(agent.as_str())
                     .ok_or_else(|| ActionError::NotConfigured(agent.clone()))?;
-                if let Some(p) = panes.iter().find(|p| &p.session == session)
-                    && !p.is_ours(&self.fleet.run)
-                {
-                    return Err(ActionError::SessionTaken {
-                        session: session.clone(),
-                    });
-                }
                 // Replace every session of this agent: the dead pane, the hung one, strays.
                 for old in panes
                     .iter()
@@ -255,12 +273,68 @@ impl<T: Tmux> Supervisor<T> {
                 {
                     gone_is_fine(self.tmux.kill(&old.session))?;
                 }
-                let spec = spawn::spec(config, session, *incarnation, &self.fleet.run);
-                Ok(self.tmux.spawn(&spec)?)
+                let foreign = |name: &str| panes.iter().any(|p| p.session == name && !p.is_ours(&self.fleet.run));
+                let names = std::iter::once(session.clone())
+                    .chain((2..=ALTERNATIVE_NAMES + 1).map(|n| format!("{session}-{n}")))
+                    .filter(|name| !foreign(name));
+                for name in names {
+                    let spec = spawn::spec(config, &name, *incarnation, &self.fleet.run);
+                    match self.tmux.spawn(&spec) {
+                        Ok(()) => return Ok((&name != session).then_some(name)),
+                        // Made since the listing: try the next name.
+                        Err(TmuxError::SessionExists(_)) => continue,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                Err(ActionError::SessionTaken {
+                    session: session.clone(),
+                })
             }
-            Action::Kill { session, .. } => gone_is_fine(self.tmux.kill(session)),
-            Action::Send { session, text, .. } => Ok(self.tmux.send_text(session, text)?),
-            Action::Notify { .. } | Action::Triage { .. } | Action::Checkpoint { .. } => Ok(()),
+            Action::Kill {
+                agent,
+                incarnation,
+                session,
+                ..
+            } => match self.ours(panes, agent, *incarnation, session) {
+                Ok(target) => gone_is_fine(self.tmux.kill(&target)),
+                Err(ActionError::NotOurs { .. }) => Ok(None),
+                Err(e) => Err(e),
+            },
+            Action::Send {
+                agent,
+                incarnation,
+                session,
+                text,
+                ..
+            } => {
+                let target = self.ours(panes, agent, *incarnation, session)?;
+                self.tmux.send_text(&target, text)?;
+                Ok(None)
+            }
+            Action::Notify { .. } | Action::Triage { .. } | Action::Checkpoint { .. } => Ok(None),
+        }
+    }
+
+    /// The session of this agent's incarnation, found by its tags (the recorded name
+    /// may be out of date); the recorded name when tmux did not list it (started this
+    /// pass), unless a session vigil did not start has that name.
+    fn ours(
+        &self,
+        panes: &[Pane],
+        agent: &AgentName,
+        incarnation: Incarnation,
+        session: &str,
+    ) -> Result<String, ActionError> {
+        let run = &self.fleet.run;
+        let tagged = panes.iter().find(|p| {
+            p.is_ours(run) && p.agent.as_deref() == Some(agent.as_str()) && p.incarnation == Some(incarnation.0)
+        });
+        match tagged {
+            Some(p) => Ok(p.session.clone()),
+            None if panes.iter().any(|p| p.session == session && !p.is_ours(run)) => Err(ActionError::NotOurs {
+                session: session.to_owned(),
+            }),
+            None => Ok(session.to_owned()),
         }
     }
 }

@@ -86,7 +86,12 @@ impl<T: Tmux> Supervisor<T> {
         records: &mut Records,
     ) -> Result<(Settled, String), StoreError> {
         match self.execute(action, panes) {
-            Ok(()) => Ok((Settled::Redone, "it had not happened; done now".to_owned())),
+            Ok(actual) => {
+                if let Some(note) = actual.and_then(|a| super::act::renamed(action, &a)) {
+                    records.push(self.journal.append(now, note)?);
+                }
+                Ok((Settled::Redone, "it had not happened; done now".to_owned()))
+            }
             Err(error) => {
                 let error = error.to_string();
                 records.extend(self.failed(action, &error, now)?);

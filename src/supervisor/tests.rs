@@ -54,35 +54,36 @@ fn a_pass_starts_the_fleet_journals_intents_before_outcomes_and_snapshots() {
 }
 
 #[test]
-fn a_session_name_taken_by_someone_else_is_never_killed() {
+fn a_session_name_taken_by_someone_else_is_never_killed_and_the_agent_starts_under_the_next_name() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path());
     let taken = config.session_of(&AgentName::new("a").unwrap());
     let tmux = FakeTmux::default();
-    tmux.insert(Pane {
-        session: taken.clone(),
-        pane_pid: 1,
-        ..Pane::default()
-    });
+    for name in [taken.clone(), format!("{taken}-2")] {
+        tmux.insert(Pane {
+            session: name,
+            pane_pid: 1,
+            ..Pane::default()
+        });
+    }
     let store = Store::open(&dir.path().join("state")).unwrap();
     let (mut sup, _) = Supervisor::claim(config, tmux, store, Role::Tick, t(0)).unwrap();
     let records = sup.pass(Vec::new(), true, t(0)).unwrap();
+    for name in [taken.clone(), format!("{taken}-2")] {
+        assert!(sup.tmux().session(&name).unwrap().spec.is_none(), "{name} is untouched");
+    }
+    let third = format!("{taken}-3");
+    assert!(sup.tmux().session(&third).unwrap().spec.is_some(), "started as {third}");
     assert!(
-        sup.tmux().session(&taken).unwrap().spec.is_none(),
-        "the foreign session is untouched"
+        !records.iter().any(|e| matches!(e.record, Record::Failed(_))),
+        "{records:?}"
     );
-    let failed = records
-        .iter()
-        .find_map(|e| match &e.record {
-            Record::Failed(f) => Some(f),
-            _ => None,
-        })
-        .unwrap();
-    assert!(failed.error.contains("vigil did not start it"), "{failed:?}");
+    assert!(records.iter().any(|e| matches!(&e.record, Record::Note { reason, .. } if reason.contains(&third))));
+    sup.pass(Vec::new(), true, t(1)).unwrap();
     let a = &sup.mind().agents[&AgentName::new("a").unwrap()];
-    assert_eq!(a.lifecycle(), Lifecycle::Zombie);
-    assert!(a.last_exit().unwrap().reason.starts_with("could not start"));
-    assert!(a.last_exit().unwrap().start_failed);
+    assert!(a.is_live(), "{a:?}");
+    assert_eq!(a.session, third, "the record follows the session found by its tags");
+    assert!(a.crashes.is_empty());
 }
 
 #[test]

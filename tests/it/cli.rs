@@ -314,3 +314,41 @@ fn a_reader_that_goes_away_ends_each_command_quietly_with_exit_0() {
     closed(&["log"]);
     closed(&["check"]);
 }
+
+#[test]
+fn a_session_vigil_did_not_start_holding_the_agents_name_is_left_alone_and_is_no_crash() {
+    let w = World::new(&agent("backend", "worker.sh", ""));
+    let name = w.agent("backend").session;
+    w.tmux(&["new-session", "-d", "-s", &name, "sleep 300"]);
+    let foreign_pid = w.tmux(&["display-message", "-p", "-t", &format!("={name}:"), "#{pane_pid}"]);
+    let out = w.vigil(&["up"]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    let started = w.agent("backend");
+    assert_eq!(started.session, format!("{name}-2"), "{said}");
+    // The stranger's session is as it was: same process, no tags.
+    assert_eq!(
+        w.tmux(&["display-message", "-p", "-t", &format!("={name}:"), "#{pane_pid}"]),
+        foreign_pid
+    );
+    assert_eq!(
+        w.tmux(&["show-options", "-v", "-t", &format!("={name}:"), "@vigil-agent"]),
+        ""
+    );
+    // A restart goes to the agent's own session, never to the stranger's.
+    assert_eq!(w.vigil(&["restart", "backend"]).status.code(), Some(0));
+    let restarted = w.agent("backend");
+    assert_eq!(restarted.incarnation, started.incarnation + 1);
+    assert!(
+        restarted.crashes.is_empty(),
+        "a name clash is never a crash: {restarted:?}"
+    );
+    assert_eq!(
+        w.tmux(&["display-message", "-p", "-t", &format!("={name}:"), "#{pane_pid}"]),
+        foreign_pid
+    );
+    let noted = w.journal().into_iter().any(|e| {
+        matches!(&e.record, vigil::store::Record::Note { reason, .. } if reason.contains("left it alone and started backend as"))
+    });
+    assert!(noted, "the journal says why the name differs");
+}

@@ -255,6 +255,11 @@ impl Tmux for TmuxCli {
                     tries += 1;
                     std::thread::sleep(SPAWN_RETRY_WAIT);
                 }
+                // tmux runs none of the chained tag commands after this error, so the
+                // session already there is left untagged and untouched.
+                Err(TmuxError::Failed { stderr, .. }) if stderr.starts_with("duplicate session") => {
+                    return Err(TmuxError::SessionExists(spec.session.clone()));
+                }
                 other => return other.map(|_| ()),
             }
         }

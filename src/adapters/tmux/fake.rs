@@ -109,10 +109,7 @@ impl Tmux for FakeTmux {
         };
         self.with(|s| {
             if s.contains_key(&spec.session) {
-                return Err(TmuxError::Failed {
-                    args: "new-session".into(),
-                    stderr: format!("duplicate session: {}", spec.session),
-                });
+                return Err(TmuxError::SessionExists(spec.session.clone()));
             }
             let pane = Pane {
                 session: spec.session.clone(),

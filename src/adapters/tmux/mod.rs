@@ -64,6 +64,9 @@ pub enum TmuxError {
     Missing(std::io::Error),
     #[error("no tmux session `{0}`")]
     NoSuchSession(String),
+    /// `new-session` found a session of that name already there.
+    #[error("a tmux session named `{0}` already exists")]
+    SessionExists(String),
     #[error("`tmux {args}` did not answer within {secs}s; killed it")]
     Timeout { args: String, secs: u64 },
     #[error("`tmux {args}` failed: {stderr}")]

@@ -56,6 +56,11 @@ impl Ctx<'_> {
             return None;
         };
         r.pane_pid = Some(pane.pane_pid);
+        // Known by its tags: the name is whatever tmux shows (another one when the
+        // agent's own was taken by a session vigil did not start).
+        if pane.incarnation == r.incarnation && pane.session != r.session {
+            r.session = pane.session.clone();
+        }
         if self.end_unconfirmed(r, pane) {
             return None;
         }
