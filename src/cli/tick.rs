@@ -14,7 +14,7 @@ impl Project {
         let Some(mut sup) = self.claim(Role::Tick)? else {
             return Err(self.held());
         };
-        let records = sup.pass(Vec::new(), true, now())?;
+        let records = sup.pass(Vec::new(), true, crate::adapters::clock::read())?;
         log::print_records(&records, false);
         // A timer's pass ends here: wait for any triage it started and act on the answer.
         log::print_records(&sup.settle_triage(true, now)?, false);

@@ -4,6 +4,7 @@
 //! No IO, no clock, no tokio here: time is the `now` argument, so hours of supervision
 //! are simulated in microseconds.
 
+pub mod gap;
 pub mod limit;
 pub mod mind;
 pub mod policy;
@@ -111,6 +112,9 @@ pub struct Inputs {
     pub triage: Vec<TriageResult>,
     /// The machine's zone, for limit messages that give a time of day without one.
     pub tz: jiff::tz::TimeZone,
+    /// The wall clock jumped, or time passed unwatched, since the last step: every
+    /// recorded duration is re-based before anything is judged ([`gap::rebase`]).
+    pub gap: Option<gap::Gap>,
 }
 
 impl Default for Inputs {
@@ -121,6 +125,7 @@ impl Default for Inputs {
             supervise: false,
             triage: Vec::new(),
             tz: jiff::tz::TimeZone::UTC,
+            gap: None,
         }
     }
 }

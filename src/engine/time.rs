@@ -26,6 +26,12 @@ impl Time {
         Self(self.0.saturating_add(ms))
     }
 
+    /// `self - d`, saturating.
+    pub fn minus(self, d: Duration) -> Self {
+        let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        Self(self.0.saturating_sub(ms))
+    }
+
     /// How long after `earlier` this instant is; zero when it is not after it.
     pub fn since(self, earlier: Time) -> Duration {
         let ms = self.0.saturating_sub(earlier.0);

@@ -1,6 +1,8 @@
 //! One journal record as a line for a person, for `vigil log`, `vigil watch` and the
 //! dashboard's event log. Formats only.
 
+use crate::engine::gap::{Gap, Jump, Unseen, Unwatched};
+use crate::engine::time::human;
 use crate::engine::{Action, Event, Purpose, TriageOutcome, TriageResult, What};
 use crate::store::Entry;
 use crate::store::record::{Check, Checkpoint, Failure, Record};
@@ -82,10 +84,38 @@ pub fn record_line(entry: &Entry, full_time: bool) -> Option<String> {
         Record::Released { pid, epoch } => {
             format!("{t} vigil pid {pid} stopped (epoch {epoch}); the agents keep running")
         }
+        Record::Gap(gap) => format!("{t} {}", gap_words(gap)),
         Record::Record { .. } | Record::Done { .. } | Record::Reconciled { .. } => return None,
     };
     // Reasons quote agents' last words, triage answers and names from files: data.
     Some(super::shown(&line).into_owned())
+}
+
+/// "vigil was not watching for 2h (…); timers restarted", and what the wall clock did.
+fn gap_words(gap: &Gap) -> String {
+    let mut said = Vec::new();
+    if let Some(jump) = gap.jump {
+        let (way, by) = match jump {
+            Jump::Forward { by } => ("forward", by),
+            Jump::Back { by } => ("back", by),
+        };
+        said.push(format!(
+            "the wall clock jumped {way} {}; recorded times moved with it, so no duration counts the jump",
+            human(by)
+        ));
+    }
+    if let Some(Unwatched { for_, cause }) = gap.unwatched {
+        let why = match cause {
+            Unseen::Asleep => "the machine was asleep",
+            Unseen::Paused => "vigil was stopped or starved of CPU",
+            Unseen::NoOwner => "no vigil owned the project",
+        };
+        said.push(format!(
+            "vigil was not watching for {} ({why}); timers restarted",
+            human(for_)
+        ));
+    }
+    said.join("; ")
 }
 
 fn event_line(t: &str, e: &Event) -> String {

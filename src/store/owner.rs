@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::{Store, StoreError, file};
 use crate::adapters::process;
 use crate::engine::Time;
+use crate::engine::gap::Steady;
 
 /// What the owning process is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +62,15 @@ pub struct Heartbeat {
     pub epoch: u64,
     pub t: Time,
     pub loops: u64,
+    /// The steady clocks at `t`, and the boot they count from: the next owner tells
+    /// from them a jump of the wall clock from time passing. Absent from old files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steady: Option<Steady>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot: Option<String>,
+    /// What the owner that beat was doing (a `tick` leaves gaps by design).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
 }
 
 /// Held for as long as this process owns the run; dropping it releases the lock.
@@ -183,12 +193,15 @@ impl Store {
         self.owner_record().filter(OwnerRecord::is_alive)
     }
 
-    pub fn beat(&self, lock: &Lock, loops: u64, now: Time) -> Result<(), StoreError> {
+    pub fn beat(&self, lock: &Lock, loops: u64, now: Time, steady: Option<Steady>) -> Result<(), StoreError> {
         let hb = Heartbeat {
             pid: lock.owner.pid,
             epoch: lock.owner.epoch,
             t: now,
             loops,
+            steady,
+            boot: steady.and(crate::adapters::clock::boot_id()).map(str::to_owned),
+            role: Some(lock.owner.role),
         };
         write_json(self, HEARTBEAT, &hb)
     }

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::owner::Role;
+use crate::engine::gap::Gap;
 use crate::engine::{Action, AgentName, AgentRecord, Command, Event, Incarnation, Mind, Time, TriageResult};
 
 /// One journal line.
@@ -81,6 +82,9 @@ pub enum Record {
     },
     /// One step of the external watchdog (`vigil check`), labelled as the checker's.
     Check(Check),
+    /// The wall clock jumped, or time passed that vigil did not watch: every duration
+    /// was re-based at this pass (`engine::gap`). One line for the fleet.
+    Gap(Gap),
 }
 
 /// Where a command came from.
@@ -204,7 +208,8 @@ impl Record {
             | Record::Done { .. }
             | Record::Failed(_)
             | Record::Reloaded(_)
-            | Record::Check(_) => None,
+            | Record::Check(_)
+            | Record::Gap(_) => None,
         }
     }
 

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 mod act;
+mod gap;
 mod observe;
 mod reconcile;
 mod reload;
@@ -21,6 +22,7 @@ pub use act::ActionError;
 
 use crate::adapters::tmux::{Tmux, TmuxError};
 use crate::config::Config;
+use crate::engine::gap::{Reading, Since};
 use crate::engine::{self, AgentName, Command, Fleet, Inputs, Mind, Time};
 use crate::store::record::{Checkpoint as Checkpointed, CommandSource};
 use crate::store::{Entry, Journal, Lock, Record, Role, Store, StoreError, material, materials};
@@ -69,6 +71,11 @@ pub struct Supervisor<T: Tmux> {
     triager: Triager,
     /// The machine's zone, read once: for limit messages and times in reasons.
     tz: jiff::tz::TimeZone,
+    /// The clocks at the last step (or the previous owner's last beat), to notice a
+    /// jump of the wall clock or unwatched time at the next.
+    before: Option<(Reading, Since)>,
+    /// The clocks at the start of the pass running, for the heartbeat.
+    reading: Option<Reading>,
 }
 
 impl<T: Tmux> Supervisor<T> {
@@ -83,6 +90,7 @@ impl<T: Tmux> Supervisor<T> {
         now: Time,
     ) -> Result<(Self, Records), SupervisorError> {
         let lock = store.claim(role, now)?;
+        let before = gap::last_owner(&store);
         store.tidy();
         let journal = store.journal();
         journal.seal()?;
@@ -143,6 +151,8 @@ impl<T: Tmux> Supervisor<T> {
             intents: 0,
             triager: Triager::default(),
             tz: jiff::tz::TimeZone::system(),
+            before,
+            reading: None,
         };
         records.extend(sup.reconcile(now)?);
         Ok((sup, records))
@@ -171,9 +181,15 @@ impl<T: Tmux> Supervisor<T> {
     /// One pass: observe, decide, persist, act. `commands` come from the user (the CLI
     /// or the inbox, which is read here too); `supervise` lets the engine act on its own
     /// judgement. The Mind is on disk before any action runs, and every action's intent
-    /// is on disk before tmux is asked.
-    pub fn pass(&mut self, commands: Vec<Command>, supervise: bool, now: Time) -> Result<Records, SupervisorError> {
-        self.pass_with(commands, Vec::new(), supervise, now)
+    /// is on disk before tmux is asked. `now` is the wall clock alone or, from a loop
+    /// that reads them ([`crate::adapters::clock::read`]), with the steady clocks.
+    pub fn pass(
+        &mut self,
+        commands: Vec<Command>,
+        supervise: bool,
+        now: impl Into<Reading>,
+    ) -> Result<Records, SupervisorError> {
+        self.pass_with(commands, Vec::new(), supervise, now.into())
     }
 
     fn pass_with(
@@ -181,8 +197,10 @@ impl<T: Tmux> Supervisor<T> {
         mut commands: Vec<Command>,
         mut answers: Vec<engine::TriageResult>,
         supervise: bool,
-        now: Time,
+        reading: Reading,
     ) -> Result<Records, SupervisorError> {
+        let now = reading.wall;
+        self.reading = Some(reading);
         let mut records = Records::new();
         let config = &self.config;
         if self
@@ -225,12 +243,17 @@ impl<T: Tmux> Supervisor<T> {
         for answer in &answers {
             records.push(self.journal.append(now, Record::Triaged(answer.clone()))?);
         }
+        let gap = self.gap_to(reading);
+        if let Some(gap) = &gap {
+            records.push(self.journal.append(now, Record::Gap(gap.clone()))?);
+        }
         let inputs = Inputs {
             observation,
             commands,
             supervise,
             triage: answers,
             tz: self.tz.clone(),
+            gap,
         };
         let step = engine::step(&mut self.mind, &self.fleet, &inputs, now);
         for event in &step.events {
@@ -272,7 +295,8 @@ impl<T: Tmux> Supervisor<T> {
 
     fn beat(&mut self, now: Time) -> Result<(), StoreError> {
         self.loops += 1;
-        self.store.beat(&self.lock, self.loops, now)
+        let steady = self.reading.filter(|r| r.wall == now).and_then(|r| r.steady);
+        self.store.beat(&self.lock, self.loops, now, steady)
     }
 
     /// Whether a triage command is still running.
@@ -294,7 +318,7 @@ impl<T: Tmux> Supervisor<T> {
             .max()
             .unwrap_or_default();
         let answers = self.triager.wait(longest + std::time::Duration::from_secs(1));
-        self.pass_with(Vec::new(), answers, supervise, now())
+        self.pass_with(Vec::new(), answers, supervise, now().into())
     }
 }
 

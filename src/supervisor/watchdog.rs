@@ -315,6 +315,9 @@ mod tests {
             epoch: 3,
             t: t(at),
             loops: 7,
+            steady: None,
+            boot: None,
+            role: None,
         }
     }
 

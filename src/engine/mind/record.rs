@@ -324,6 +324,30 @@ impl AgentRecord {
         self.ended().and_then(|e| e.hold.as_ref())
     }
 
+    /// Moves every recorded instant that measures a duration, for [`crate::engine::gap`]:
+    /// `past` maps those already behind (its start, its crashes, the last screen change,
+    /// the starts of the ladder's dwell and of a triage wait), `hold` the end of the hold
+    /// its end set, given the hold's cause. Rate-limit times are no such instants.
+    pub fn retime(&mut self, past: impl Fn(Time) -> Time, hold: impl Fn(Time, Wait) -> Time) {
+        self.since = past(self.since);
+        for t in &mut self.crashes {
+            *t = past(*t);
+        }
+        match &mut self.phase {
+            Phase::Live(live) => {
+                live.last_change = past(live.last_change);
+                live.ladder_from = live.ladder_from.map(&past);
+                live.triage_since = live.triage_since.map(&past);
+            }
+            Phase::Ended(ended) => {
+                ended.last_change = past(ended.last_change);
+                if let Some(Hold::Until { at, cause }) = &mut ended.hold {
+                    *at = hold(*at, *cause);
+                }
+            }
+        }
+    }
+
     /// Until when its end holds restarts back (backoff or crash loop), as `status`
     /// reports it.
     pub fn cooldown_until(&self) -> Option<Time> {

@@ -30,6 +30,10 @@ use observe::start_never_happened;
 pub fn step(mind: &mut Mind, fleet: &Fleet, inputs: &Inputs, now: Time) -> Step {
     let mut out = Step::default();
     let obs = &inputs.observation;
+    if let Some(gap) = &inputs.gap {
+        super::gap::rebase(mind, gap, now);
+    }
+    super::gap::bound(mind, fleet, now);
     for agent in &fleet.agents {
         let pane = obs
             .panes

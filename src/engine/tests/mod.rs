@@ -14,6 +14,7 @@ mod props;
 mod purity;
 mod restarts;
 mod screens;
+mod time;
 mod triage;
 
 const POLL: Duration = Duration::from_secs(5);
@@ -42,6 +43,8 @@ struct Sim {
     /// Triage answers handed in at the next step.
     answers: Vec<TriageResult>,
     tz: jiff::tz::TimeZone,
+    /// A clock gap handed in at the next step.
+    gap: Option<gap::Gap>,
 }
 
 impl Sim {
@@ -71,6 +74,7 @@ impl Sim {
             supervise: true,
             answers: Vec::new(),
             tz: jiff::tz::TimeZone::UTC,
+            gap: None,
         }
     }
 
@@ -89,6 +93,7 @@ impl Sim {
             supervise: self.supervise,
             triage: std::mem::take(&mut self.answers),
             tz: self.tz.clone(),
+            gap: self.gap.take(),
         };
         let step = step(&mut self.mind, &self.fleet, &inputs, self.now);
         for action in &step.actions {

@@ -279,7 +279,7 @@ impl<T: Tmux + Send + 'static> Owner<T> {
         self.job = Some(tokio::task::spawn_blocking(move || {
             let result = held
                 .sup
-                .pass(asked.clone(), true, now())
+                .pass(asked.clone(), true, crate::adapters::clock::read())
                 .map(|records| (records, Box::new(held.sup.mind().clone())));
             (held, Done::Pass { asked, result })
         }));
