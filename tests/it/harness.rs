@@ -79,17 +79,28 @@ impl World {
 
     /// Starts `vigil watch` in the background; stopped with SIGTERM on drop.
     pub fn watch(&mut self) {
+        self.watch_env(&[]);
+    }
+
+    /// [`World::watch`] with more environment (e.g. the clock's test seam).
+    pub fn watch_env(&mut self, env: &[(&str, &Path)]) {
         let child = Command::new(VIGIL)
             .arg("--config")
             .arg(self.config())
             .arg("watch")
             .env("VIGIL_STATE_DIR", self.state())
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
         self.watch = Some(child);
+    }
+
+    /// The pid of the running `vigil watch`.
+    pub fn watch_pid(&self) -> u32 {
+        self.watch.as_ref().expect("watch is running").id()
     }
 
     /// Sends SIGTERM to `vigil watch` and returns its exit status code.

@@ -11,4 +11,5 @@ mod recovery;
 mod security;
 mod supervise;
 mod systemd;
+mod time;
 mod tui;
