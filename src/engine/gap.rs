@@ -143,24 +143,22 @@ pub fn between(prev: &Reading, cur: &Reading, poll: Duration, since: Since) -> O
 
 /// Re-bases every recorded duration after `gap`, at `now`, the first pass after it.
 /// A jump re-expresses recorded instants in the new clock, so durations go on as they
-/// were. Unwatched time is no evidence of anything: the ladder's dwell, the stale timer
-/// and triage waits restart from now, and holds (backoff, crash loop) keep the time
-/// they had left. Rate limits keep their wall-clock reset times.
+/// were, and a hold (backoff, crash loop) keeps the time it had left. Unwatched time is
+/// no evidence that an agent is stuck: the ladder's dwell, the stale timer and triage
+/// waits restart from now. It did pass, though, for an ended agent's hold, which waits
+/// out real time (a service coming back), so holds count it. Rate limits keep their
+/// wall-clock reset times.
 pub fn rebase(mind: &mut Mind, gap: &Gap, now: Time) {
     let shift = |t: Time| match gap.jump {
         Some(Jump::Forward { by }) => t.plus(by),
         Some(Jump::Back { by }) => t.minus(by),
         None => t,
     };
-    let extend = gap.unwatched.map_or(Duration::ZERO, |u| u.for_);
     for rec in mind.agents.values_mut() {
-        // A hold still running at the last pass (`extend` before now) keeps what it had
-        // left; one that had run out stays out.
-        let hold = |at: Time, _| match shift(at) {
-            at if at > now.minus(extend) => at.plus(extend),
-            at => at,
-        };
-        rec.retime(shift, hold);
+        rec.retime(shift, |at, cause| match cause {
+            Wait::Backoff | Wait::CrashLoop { .. } => shift(at),
+            Wait::RateLimit => at,
+        });
         if gap.unwatched.is_some()
             && let Some(live) = rec.live_mut()
         {
