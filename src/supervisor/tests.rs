@@ -6,8 +6,8 @@ use std::path::Path;
 use super::*;
 use crate::adapters::tmux::FakeTmux;
 use crate::adapters::tmux::Pane;
+use crate::engine::AgentName;
 use crate::engine::{Action, Incarnation};
-use crate::engine::{AgentName, Lifecycle};
 use crate::store::read_journal;
 use crate::store::{Record, Role, Store};
 
@@ -78,7 +78,11 @@ fn a_session_name_taken_by_someone_else_is_never_killed_and_the_agent_starts_und
         !records.iter().any(|e| matches!(e.record, Record::Failed(_))),
         "{records:?}"
     );
-    assert!(records.iter().any(|e| matches!(&e.record, Record::Note { reason, .. } if reason.contains(&third))));
+    assert!(
+        records
+            .iter()
+            .any(|e| matches!(&e.record, Record::Note { reason, .. } if reason.contains(&third)))
+    );
     sup.pass(Vec::new(), true, t(1)).unwrap();
     let a = &sup.mind().agents[&AgentName::new("a").unwrap()];
     assert!(a.is_live(), "{a:?}");
