@@ -21,7 +21,7 @@ impl Project {
             .worker_threads(2)
             .enable_all()
             .build()?;
-        runtime.block_on(async {
+        let result = runtime.block_on(async {
             // Signals first: from here on, a TERM waits for the pass in progress.
             let signals = Signals::install()?;
             let face = match self.claim(Role::Tui)? {
@@ -36,6 +36,9 @@ impl Project {
                 signals,
             })
             .await
-        })
+        });
+        // As `vigil watch`: a pass the stop gave up waiting for does not hold the exit.
+        runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+        result
     }
 }

@@ -26,7 +26,11 @@ pub struct Options {
 
 pub fn run(project: &Project, options: Options) -> Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(watch(project, options))
+    let result = runtime.block_on(watch(project, options));
+    // A pass the stop gave up waiting for (see `runtime::STOP_WAIT`) must not hold the
+    // exit: journal-before-act lets the next owner settle whatever it left open.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    result
 }
 
 async fn watch(project: &Project, options: Options) -> Result<ExitCode> {

@@ -39,6 +39,10 @@ pub struct OwnerStatus {
     pub heartbeat_age_s: Option<f64>,
     pub role: Role,
     pub since: Time,
+    /// Why the owner cannot write the state dir, while it cannot: it observes but acts
+    /// on nothing it cannot journal first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub degraded: Option<String>,
 }
 
 /// One configured agent as vigil last recorded it.
@@ -156,15 +160,16 @@ impl StatusReport {
             _ => (Mind::default(), None, None),
         };
         let heartbeat = store.and_then(Store::heartbeat);
-        let owner = store.and_then(Store::live_owner).map(|o| OwnerStatus {
-            pid: o.pid,
-            epoch: o.epoch,
-            heartbeat_age_s: heartbeat
-                .as_ref()
-                .filter(|h| h.pid == o.pid && h.epoch == o.epoch)
-                .map(|h| (now.since(h.t).as_secs_f64() * 10.0).round() / 10.0),
-            role: o.role,
-            since: o.started_at,
+        let owner = store.and_then(Store::live_owner).map(|o| {
+            let beat = heartbeat.as_ref().filter(|h| h.pid == o.pid && h.epoch == o.epoch);
+            OwnerStatus {
+                pid: o.pid,
+                epoch: o.epoch,
+                heartbeat_age_s: beat.map(|h| (now.since(h.t).as_secs_f64() * 10.0).round() / 10.0),
+                role: o.role,
+                since: o.started_at,
+                degraded: beat.and_then(|h| h.degraded.clone()),
+            }
         });
         let agents = config
             .agents
@@ -210,6 +215,13 @@ pub fn table(report: &StatusReport, store: Option<&Store>, now: Time) -> String 
                 o.role.as_str(),
                 o.epoch
             );
+            if let Some(why) = &o.degraded {
+                let _ = writeln!(
+                    out,
+                    "owner DEGRADED: {}; it observes but acts on nothing until the state dir can be written",
+                    shown(why)
+                );
+            }
         }
         None => out.push_str(
             "owner: none — nothing supervises this project now (run `vigil watch`, or `vigil tick` from a timer)\n",

@@ -127,6 +127,25 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     result.map_err(StoreError::io(path))
 }
 
+/// Rewrites an existing small file in place (never through a link, never creating
+/// it): on a full disk this reuses the blocks it has, where a new file would need new
+/// ones. A reader may see it half-written; only the heartbeat uses it, as a fallback.
+pub fn overwrite(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    use std::os::unix::fs::FileExt;
+    let result = (|| {
+        // Non-blocking, so a FIFO left in its place fails instead of waiting for a reader.
+        let flags = NO_LINKS | rustix::fs::OFlags::NONBLOCK.bits() as i32;
+        let file = OpenOptions::new().write(true).custom_flags(flags).open(path)?;
+        if !file.metadata()?.is_file() {
+            return Err(std::io::Error::other("not a regular file"));
+        }
+        file.write_all_at(bytes, 0)?;
+        file.set_len(bytes.len() as u64)?;
+        file.sync_data()
+    })();
+    result.map_err(StoreError::io(path))
+}
+
 /// Appends raw bytes (a failpoint uses it to leave half a line behind).
 pub fn append_bytes(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut file = open_append(path)?;

@@ -71,6 +71,10 @@ pub struct Heartbeat {
     /// What the owner that beat was doing (a `tick` leaves gaps by design).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,
+    /// Why the owner cannot do its work (the state dir is full or read-only): it is
+    /// alive and observing, but acts on nothing it cannot journal first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub degraded: Option<String>,
 }
 
 /// Held for as long as this process owns the run; dropping it releases the lock.
@@ -113,6 +117,8 @@ const LOCK: &str = "lock";
 const OWNER_WAIT_TRIES: u32 = 50;
 const OWNER: &str = "owner.json";
 const HEARTBEAT: &str = "heartbeat";
+/// Most of a degraded owner's reason kept in its heartbeat (it must fit the file's block).
+const MAX_DEGRADED: usize = 400;
 
 fn read_json<T: for<'de> Deserialize<'de>>(store: &Store, name: &str) -> Option<T> {
     let bytes =
@@ -202,8 +208,31 @@ impl Store {
             steady,
             boot: steady.and(crate::adapters::clock::boot_id()).map(str::to_owned),
             role: Some(lock.owner.role),
+            degraded: None,
         };
         write_json(self, HEARTBEAT, &hb)
+    }
+
+    /// The heartbeat of an owner that cannot write its state dir: rewritten in place,
+    /// in the blocks the file already has, so it still works on a full disk and
+    /// `vigil check` does not take a degraded owner for a hung one.
+    pub fn beat_degraded(&self, lock: &Lock, loops: u64, now: Time, why: &str) -> Result<(), StoreError> {
+        let hb = Heartbeat {
+            pid: lock.owner.pid,
+            epoch: lock.owner.epoch,
+            t: now,
+            loops,
+            steady: None,
+            boot: None,
+            role: Some(lock.owner.role),
+            degraded: Some(why.chars().take(MAX_DEGRADED).collect()),
+        };
+        let path = self.path(HEARTBEAT);
+        let bytes = serde_json::to_vec_pretty(&hb).map_err(|e| StoreError::Io {
+            path: path.clone(),
+            source: e.into(),
+        })?;
+        file::write_atomic(&path, &bytes).or_else(|_| file::overwrite(&path, &bytes))
     }
 
     pub fn heartbeat(&self) -> Option<Heartbeat> {

@@ -76,6 +76,11 @@ pub struct Supervisor<T: Tmux> {
     before: Option<(Reading, Since)>,
     /// The clocks at the start of the pass running, for the heartbeat.
     reading: Option<Reading>,
+    /// Since when, and why, passes cannot write the state dir; `None` while they can.
+    degraded: Option<(Time, String)>,
+    /// Whether the Mind holds decisions not yet on disk (between the step and the
+    /// snapshot); a pass that fails then rolls the Mind back to what disk says.
+    unsaved: bool,
 }
 
 impl<T: Tmux> Supervisor<T> {
@@ -153,6 +158,8 @@ impl<T: Tmux> Supervisor<T> {
             tz: jiff::tz::TimeZone::system(),
             before,
             reading: None,
+            degraded: None,
+            unsaved: false,
         };
         records.extend(sup.reconcile(now)?);
         Ok((sup, records))
@@ -192,7 +199,53 @@ impl<T: Tmux> Supervisor<T> {
         self.pass_with(commands, Vec::new(), supervise, now.into())
     }
 
+    /// Why (and since when) passes cannot write the state dir, while they cannot.
+    pub fn degraded(&self) -> Option<&(Time, String)> {
+        self.degraded.as_ref()
+    }
+
+    /// A pass that cannot write the state dir (a full disk, a read-only or failing
+    /// filesystem) decides nothing: the Mind goes back to what disk says, no action runs
+    /// (none could be journaled first), the heartbeat says why, and the next pass tries
+    /// again. The first pass that can write again journals how long it could not.
     fn pass_with(
+        &mut self,
+        commands: Vec<Command>,
+        answers: Vec<engine::TriageResult>,
+        supervise: bool,
+        reading: Reading,
+    ) -> Result<Records, SupervisorError> {
+        let now = reading.wall;
+        // The clocks roll back with the Mind: time in which nothing could be decided
+        // is unwatched time to the next pass that can decide.
+        let before = (self.mind.clone(), self.journaled.clone(), self.before);
+        match self.pass_once(commands, answers, supervise, reading) {
+            Err(SupervisorError::Store(e)) => {
+                if std::mem::take(&mut self.unsaved) {
+                    (self.mind, self.journaled, self.before) = before;
+                }
+                let why = format!("cannot write the state dir ({e}); observing only, acting on nothing");
+                let since = self.degraded.get_or_insert((now, why.clone())).0;
+                self.degraded = Some((since, why));
+                self.loops += 1;
+                let _ = self.store.beat_degraded(&self.lock, self.loops, now, &e.to_string());
+                Err(SupervisorError::Store(e))
+            }
+            Ok(mut records) => {
+                if let Some((since, why)) = self.degraded.take() {
+                    let message = format!(
+                        "the state dir is writable again; supervision resumed after {} degraded ({why})",
+                        engine::time::human(now.since(since))
+                    );
+                    records.push(self.journal.append(now, Record::Warning { message })?);
+                }
+                Ok(records)
+            }
+            other => other,
+        }
+    }
+
+    fn pass_once(
         &mut self,
         mut commands: Vec<Command>,
         mut answers: Vec<engine::TriageResult>,
@@ -255,6 +308,7 @@ impl<T: Tmux> Supervisor<T> {
             tz: self.tz.clone(),
             gap,
         };
+        self.unsaved = true;
         let step = engine::step(&mut self.mind, &self.fleet, &inputs, now);
         for event in &step.events {
             records.push(self.journal.append(now, Record::Event(event.clone()))?);
@@ -290,6 +344,7 @@ impl<T: Tmux> Supervisor<T> {
             }
         }
         self.store.save_mind(&self.mind, now)?;
+        self.unsaved = false;
         Ok(records)
     }
 

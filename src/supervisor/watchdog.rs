@@ -318,6 +318,7 @@ mod tests {
             steady: None,
             boot: None,
             role: None,
+            degraded: None,
         }
     }
 

@@ -4,6 +4,7 @@
 mod cli;
 mod config_errors;
 mod durability;
+mod faults;
 mod harness;
 mod limits;
 mod presets;

@@ -205,10 +205,12 @@ impl<T: Tmux + Send + 'static> Owner<T> {
         let mut stopping = false;
         let mut orders_open = true;
         let outcome = loop {
+            // A stop does not wait here for the job in progress: `release` gives it
+            // `STOP_WAIT` to finish, so a wedged pass cannot outlast the grace.
+            if stopping {
+                break Ok(());
+            }
             if self.job.is_none() {
-                if stopping {
-                    break Ok(());
-                }
                 self.start_job();
             }
             if self.healthy() {
@@ -324,7 +326,15 @@ impl<T: Tmux + Send + 'static> Owner<T> {
                         self.pending.splice(0..0, asked);
                         self.say(Update::Problem(format!("cannot observe tmux ({e}); retrying")));
                     }
-                    Err(e) => return Err(e.into()),
+                    // Degraded: stay up, observing, and try again each poll (see
+                    // `Supervisor::pass`); the fleet is never left unsupervised for it.
+                    Err(SupervisorError::Store(e)) => {
+                        self.pending.splice(0..0, asked);
+                        self.say(Update::Problem(format!(
+                            "DEGRADED: cannot write the state dir ({e}); acting on nothing until it can, retrying every {}",
+                            crate::engine::time::human(poll)
+                        )));
+                    }
                 }
                 if !self.ready {
                     self.ready = true;
@@ -357,10 +367,15 @@ impl<T: Tmux + Send + 'static> Owner<T> {
     /// Lets the job in progress finish (a stop never cuts a pass in half), then says in
     /// the journal that this owner let go.
     async fn release(&mut self) -> Result<(), RuntimeError> {
-        if let Some(job) = self.job.take()
-            && let Ok((held, _)) = job.await
-        {
-            self.held = Some(held);
+        if let Some(job) = self.job.take() {
+            match tokio::time::timeout(STOP_WAIT, job).await {
+                Ok(Ok((held, _))) => self.held = Some(held),
+                Ok(Err(_)) => {}
+                Err(_) => self.say(Update::Problem(format!(
+                    "the pass in progress did not finish within {} of the stop (tmux not answering?); leaving without it, and the next owner settles what it left open",
+                    crate::engine::time::human(STOP_WAIT)
+                ))),
+            }
         }
         self.service.stopping("stopping; the agents keep running");
         let Some(held) = self.held.take() else { return Ok(()) };
@@ -371,9 +386,19 @@ impl<T: Tmux + Send + 'static> Owner<T> {
             };
             held.sup.store().journal().append(now(), released).map(|_| ())
         });
-        Ok(released.await??)
+        // Not being able to say so (a full disk) does not make the stop fail: the lock
+        // goes with this process all the same.
+        if let Err(e) = released.await? {
+            self.say(Update::Problem(format!("could not journal the release: {e}")));
+        }
+        Ok(())
     }
 }
+
+/// How long a stop waits for the pass in progress before leaving without it: well
+/// within the grace `vigil check` and systemd give a TERMed owner, whatever state the
+/// pass is in (a wedged tmux call can take `CALL_TIMEOUT` per call).
+pub const STOP_WAIT: Duration = Duration::from_secs(5);
 
 /// Resolves when the running job ends; never, when there is none.
 async fn job_done<R>(job: &mut Option<JoinHandle<R>>) -> Result<R, JoinError> {
