@@ -57,6 +57,10 @@ enum Cmd {
         agents: Vec<String>,
         #[arg(long)]
         json: bool,
+        /// Through a running owner: how long to wait for its answer [default: three
+        /// polls and 2s, plus the triage timeout for `triage`]; 0 does not wait.
+        #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_duration)]
+        wait: Option<Duration>,
     },
     /// Supervise in the foreground until SIGTERM or Ctrl-C; agents keep running after.
     Watch {
@@ -108,14 +112,38 @@ enum Cmd {
         lines: usize,
     },
     /// Stop an agent and keep it stopped until `vigil up AGENT`.
-    Stop { agent: String },
+    Stop {
+        agent: String,
+        /// Through a running owner: how long to wait for its answer [default: three
+        /// polls and 2s, plus the triage timeout for `triage`]; 0 does not wait.
+        #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_duration)]
+        wait: Option<Duration>,
+    },
     /// Replace an agent's incarnation with a new one now.
-    Restart { agent: String },
+    Restart {
+        agent: String,
+        /// Through a running owner: how long to wait for its answer [default: three
+        /// polls and 2s, plus the triage timeout for `triage`]; 0 does not wait.
+        #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_duration)]
+        wait: Option<Duration>,
+    },
     /// Type the nudge text into an agent's pane now.
-    Nudge { agent: String },
+    Nudge {
+        agent: String,
+        /// Through a running owner: how long to wait for its answer [default: three
+        /// polls and 2s, plus the triage timeout for `triage`]; 0 does not wait.
+        #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_duration)]
+        wait: Option<Duration>,
+    },
     /// Triage an agent now (the configured command, or the built-in rules) and act on
     /// the verdict.
-    Triage { agent: String },
+    Triage {
+        agent: String,
+        /// Through a running owner: how long to wait for its answer [default: three
+        /// polls and 2s, plus the triage timeout for `triage`]; 0 does not wait.
+        #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_duration)]
+        wait: Option<Duration>,
+    },
     /// The dashboard: supervises (or, when another vigil owns the project, follows it)
     /// with keys to nudge, restart, stop and attach.
     Tui,
@@ -158,7 +186,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
     let project = Project::open(&cli.global)?;
     match cli.command {
-        Cmd::Up { agents, json } => project.up(&agents, json),
+        Cmd::Up { agents, json, wait } => project.up(&agents, json, wait),
         Cmd::Watch { viewer: false } => watch::run(&project, watch::Options::default()),
         Cmd::Watch { viewer: true } => project.view(),
         Cmd::Tick => project.tick(),
@@ -177,10 +205,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::InstallUnits { user, dir } => units::run(&project, user, dir),
         Cmd::Status { json } => project.status(json),
         Cmd::Log { json, follow, lines } => project.log(json, follow, lines),
-        Cmd::Stop { agent } => project.command(&agent, Command::Stop),
-        Cmd::Restart { agent } => project.command(&agent, Command::Restart),
-        Cmd::Nudge { agent } => project.command(&agent, Command::Nudge),
-        Cmd::Triage { agent } => project.command(&agent, Command::Triage),
+        Cmd::Stop { agent, wait } => project.command(&agent, Command::Stop, wait),
+        Cmd::Restart { agent, wait } => project.command(&agent, Command::Restart, wait),
+        Cmd::Nudge { agent, wait } => project.command(&agent, Command::Nudge, wait),
+        Cmd::Triage { agent, wait } => project.command(&agent, Command::Triage, wait),
         Cmd::Tui => project.tui(),
         Cmd::Demo { .. } => unreachable!("handled above"),
     }

@@ -1,6 +1,7 @@
 //! `vigil up [AGENT…]`: start configured agents that are not running, each on its own
 //! (started, already running, held or failed, with the reason and the pane's last
-//! lines), directly or through the owner's inbox. Exit 1 when any failed.
+//! lines), directly or through the owner's inbox (then as the owner answers each
+//! letter). Exit 1 when any failed, or an owner's answer did not come in time.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -8,22 +9,23 @@ use std::time::Duration;
 use anyhow::Result;
 use serde_json::json;
 
-use super::Project;
+use super::{Project, request};
 use super::out::say;
 use crate::adapters::clock::now;
 use crate::engine::{AgentName, Command, Incarnation};
 use crate::present::shown;
-use crate::store::{Record, Role};
+use crate::store::{Answer, AnswerOutcome, Record, Role};
 use crate::supervisor::spawn::{self, Outcome, UpResult};
 
 impl Project {
-    pub(super) fn up(&self, names: &[String], json: bool) -> Result<ExitCode> {
+    pub(super) fn up(&self, names: &[String], json: bool, wait: Option<Duration>) -> Result<ExitCode> {
         let agents: Vec<AgentName> = if names.is_empty() {
             self.config.agents.iter().map(|a| a.name.clone()).collect()
         } else {
             names.iter().map(|n| self.agent_name(n)).collect::<Result<_>>()?
         };
         let commands: Vec<Command> = agents.iter().cloned().map(Command::Up).collect();
+        let mut unanswered = false;
         let results = match self.claim(Role::Up)? {
             Some(mut sup) => {
                 let before = incarnations(sup.mind(), &agents);
@@ -38,55 +40,78 @@ impl Project {
                     .map(|a| spawn::outcome(a, before.get(a).copied(), sup.mind().agents.get(a)))
                     .collect()
             }
-            None => self.up_through_owner(&agents, commands)?,
+            None if agents.is_empty() => Vec::new(),
+            None => {
+                let (results, missing) = self.up_through_owner(&agents, commands, wait)?;
+                unanswered = missing;
+                results
+            }
         };
         print_up(&results, json)?;
-        let failed = results.iter().any(|r| r.outcome == Outcome::Failed);
+        let failed = unanswered || results.iter().any(|r| r.outcome == Outcome::Failed);
         Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
     }
 
-    /// `up` while another process owns the run: leave the commands in its inbox and
-    /// watch its snapshot until it has acted (at most three polls).
-    fn up_through_owner(&self, agents: &[AgentName], commands: Vec<Command>) -> Result<Vec<UpResult>> {
+    /// `up` while another process owns the run: leave one letter per agent in its
+    /// inbox and wait for each answer (at most `wait`); an agent whose answer did not
+    /// come is reported held, and the job failed.
+    fn up_through_owner(&self, agents: &[AgentName], commands: Vec<Command>, wait: Option<Duration>) -> Result<(Vec<UpResult>, bool)> {
         let store = self.store()?;
-        let mind = store.peek_mind().ok().flatten().map(|(m, _)| m).unwrap_or_default();
-        let before = incarnations(&mind, agents);
-        let was_live: Vec<bool> = agents
-            .iter()
-            .map(|a| mind.agents.get(a).is_some_and(|r| r.is_live()))
-            .collect();
+        let mut ids = Vec::new();
         for command in &commands {
-            store.inbox().submit(command, now())?;
+            ids.push(store.inbox().submit(command, now())?);
         }
-        let deadline = std::time::Instant::now() + self.config.poll_interval * 3 + SETTLE * 2;
-        loop {
-            let mind = store.peek_mind().ok().flatten().map(|(m, _)| m).unwrap_or_default();
-            // Started, and either already ended or up long enough to have been seen alive.
-            let acted = |a: &AgentName| {
-                mind.agents.get(a).is_some_and(|r| {
-                    before.get(a) != Some(&r.incarnation)
-                        && (!r.is_live() || now().since(r.since) >= self.config.poll_interval + SETTLE)
-                })
-            };
-            let settled = agents.iter().zip(&was_live).all(|(a, live)| *live || acted(a));
-            if settled || std::time::Instant::now() >= deadline {
-                let results = agents.iter().zip(&was_live).map(|(a, live)| {
-                    let mut result = spawn::outcome(a, before.get(a).copied(), mind.agents.get(a));
-                    if !live && !acted(a) {
-                        result.outcome = Outcome::Held;
-                        result.reason = "asked the owner; it has not acted yet (see `vigil status`)".into();
-                    }
-                    result
-                });
-                return Ok(results.collect());
+        let wait = wait.unwrap_or_else(|| self.answer_wait(&commands[0]));
+        if wait.is_zero() {
+            let owner = request::owner_words(&store);
+            let results = agents.iter().map(|a| {
+                let mut held = spawn::outcome(a, None, None);
+                held.reason = format!("asked {owner}; not waiting for its answer (see `vigil status`)");
+                held
+            });
+            return Ok((results.collect(), false));
+        }
+        let answers = request::await_answers(&store, &ids, wait);
+        let mut missing = false;
+        let results = agents.iter().zip(answers).map(|(a, answer)| match answer {
+            Some(Ok(answer)) => from_answer(a, answer),
+            other => {
+                missing = true;
+                let mut held = spawn::outcome(a, None, None);
+                held.reason = match other {
+                    Some(Err(problem)) => format!("the owner's answer is unreadable: {problem}"),
+                    _ => format!("asked {}; {}", request::owner_words(&store), request::no_answer(wait)),
+                };
+                held
             }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        });
+        let results = results.collect();
+        Ok((results, missing))
+    }
+}
+
+/// An owner's answer to `up` as the fan-out reports it; a letter it refused (too old, a
+/// later command won) is held, with its reason.
+fn from_answer(agent: &AgentName, answer: Answer) -> UpResult {
+    let outcome = match answer.outcome {
+        AnswerOutcome::Started => Outcome::Started,
+        AnswerOutcome::Running | AnswerOutcome::Done => Outcome::Running,
+        AnswerOutcome::Failed => Outcome::Failed,
+        AnswerOutcome::Held | AnswerOutcome::Refused | AnswerOutcome::Expired => Outcome::Held,
+    };
+    UpResult {
+        name: agent.clone(),
+        outcome,
+        incarnation: answer.incarnation.unwrap_or(Incarnation(0)),
+        session: answer.session.unwrap_or_default(),
+        pane_pid: answer.pane_pid,
+        reason: answer.reason,
+        last_lines: answer.last_lines,
     }
 }
 
 /// How long `up` waits for a just-started agent to die at once.
-const SETTLE: Duration = Duration::from_millis(500);
+const SETTLE: Duration = crate::supervisor::SETTLE;
 
 fn incarnations(mind: &crate::engine::Mind, agents: &[AgentName]) -> std::collections::HashMap<AgentName, Incarnation> {
     agents

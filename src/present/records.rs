@@ -36,6 +36,26 @@ pub fn record_line(entry: &Entry, full_time: bool) -> Option<String> {
         Record::Command { request, .. } => {
             format!("{t} command from inbox: {} {}", request.verb(), request.agent())
         }
+        Record::LetterRefused {
+            letter,
+            request,
+            reason,
+            ..
+        } => format!(
+            "{t} letter {letter} ({} {}) not obeyed: {reason}",
+            request.verb(),
+            request.agent()
+        ),
+        Record::LetterSetAside { file, aside, reason } => {
+            format!("{t} inbox file {file} {reason}; moved to {}", aside.display())
+        }
+        Record::Answered(a) => format!(
+            "{t} answered {} {}: {} — {}",
+            a.request.verb(),
+            a.request.agent(),
+            a.outcome.as_str(),
+            a.reason
+        ),
         Record::Triage {
             agent,
             incarnation,

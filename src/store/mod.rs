@@ -4,6 +4,7 @@
 //! (temp file, fsync, rename, fsync dir) or a journal whose last line may be cut short.
 //! Files 0600, directories 0700.
 
+mod answer;
 mod checkpoint;
 pub mod failpoint;
 mod file;
@@ -18,7 +19,8 @@ use std::path::{Path, PathBuf};
 
 pub use checkpoint::{CHECKPOINT_VERSION, Checkpoint, GitState};
 pub use follow::{Follower, Line};
-pub use inbox::Inbox;
+pub use answer::{Answer, Answers, Outcome as AnswerOutcome};
+pub use inbox::{Inbox, LETTER_TTL, Letter, LetterId, Refusal, Taken};
 pub use journal::{Journal, material, materials, read_journal, read_lines};
 pub use owner::{Heartbeat, Lock, OwnerRecord, Role};
 pub use record::{Entry, Record};
@@ -95,9 +97,11 @@ impl Store {
         self.dir.join(name)
     }
 
-    /// Removes what a dead writer left half-done (temp files); for a new owner.
+    /// Removes what a dead writer left half-done (temp files) and answers nobody
+    /// collected; for a new owner.
     pub fn tidy(&self) {
         file::remove_stale_temps(&self.dir);
+        self.answers().sweep();
     }
 
     pub fn journal(&self) -> Journal {
@@ -106,5 +110,10 @@ impl Store {
 
     pub fn inbox(&self) -> Inbox {
         Inbox::new(self.path("inbox"))
+    }
+
+    /// The owner's answers to inbox letters.
+    pub fn answers(&self) -> Answers {
+        Answers::new(self.path("answers"))
     }
 }

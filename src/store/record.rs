@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::answer::Answer;
+use super::inbox::{LetterId, Refusal};
 use super::owner::Role;
 use crate::engine::gap::Gap;
 use crate::engine::{Action, AgentName, AgentRecord, Command, Event, Incarnation, Mind, Time, TriageResult};
@@ -36,8 +38,25 @@ pub enum Record {
     Warning { message: String },
     /// A remark about an agent that is no engine decision (a stop forgotten by `always`).
     Note { agent: AgentName, reason: String },
-    /// A user's command, as the owner took it.
-    Command { from: CommandSource, request: Command },
+    /// A user's command, as the owner took it (from the inbox letter `letter`).
+    Command {
+        from: CommandSource,
+        request: Command,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        letter: Option<LetterId>,
+    },
+    /// An inbox letter that was not obeyed: too old, or from the future.
+    LetterRefused {
+        letter: LetterId,
+        request: Command,
+        sent: Time,
+        refusal: Refusal,
+        reason: String,
+    },
+    /// An inbox file that is no letter, moved aside to `aside`.
+    LetterSetAside { file: String, aside: PathBuf, reason: String },
+    /// The owner's answer to an inbox letter (also left in `answers/` for its sender).
+    Answered(Answer),
     /// What the engine noticed or decided, with its reason.
     Event(Event),
     /// An agent's record, whenever it changed materially (what rebuild replays).
@@ -195,7 +214,9 @@ impl Record {
             | Record::Checkpoint(Checkpoint::Written { agent, .. })
             | Record::Triaged(TriageResult { agent, .. }) => Some(agent.as_str()),
             Record::Event(e) => Some(&e.agent),
-            Record::Command { request, .. } => Some(request.agent().as_str()),
+            Record::Command { request, .. }
+            | Record::LetterRefused { request, .. }
+            | Record::Answered(Answer { request, .. }) => Some(request.agent().as_str()),
             Record::Intent { action, .. }
             | Record::Reconciled { action, .. }
             | Record::Failed(Failure {
@@ -204,6 +225,7 @@ impl Record {
             Record::Claimed { .. }
             | Record::Released { .. }
             | Record::Warning { .. }
+            | Record::LetterSetAside { .. }
             | Record::Checkpoint(Checkpoint::Mind { .. })
             | Record::Done { .. }
             | Record::Failed(_)

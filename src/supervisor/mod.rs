@@ -10,6 +10,7 @@ use serde_json::Value;
 
 mod act;
 mod gap;
+mod letters;
 mod observe;
 mod reconcile;
 mod reload;
@@ -19,12 +20,13 @@ pub mod triager;
 pub mod watchdog;
 
 pub use act::ActionError;
+pub use letters::SETTLE;
 
 use crate::adapters::tmux::{Tmux, TmuxError};
 use crate::config::Config;
 use crate::engine::gap::{Reading, Since};
 use crate::engine::{self, AgentName, Command, Fleet, Inputs, Mind, Time};
-use crate::store::record::{Checkpoint as Checkpointed, CommandSource};
+use crate::store::record::Checkpoint as Checkpointed;
 use crate::store::{Entry, Journal, Lock, Record, Role, Store, StoreError, material, materials};
 use triager::Triager;
 
@@ -81,6 +83,8 @@ pub struct Supervisor<T: Tmux> {
     /// Whether the Mind holds decisions not yet on disk (between the step and the
     /// snapshot); a pass that fails then rolls the Mind back to what disk says.
     unsaved: bool,
+    /// Inbox letters whose answers wait for a later pass.
+    awaiting: Vec<letters::Awaiting>,
 }
 
 impl<T: Tmux> Supervisor<T> {
@@ -160,6 +164,7 @@ impl<T: Tmux> Supervisor<T> {
             reading: None,
             degraded: None,
             unsaved: false,
+            awaiting: Vec::new(),
         };
         records.extend(sup.reconcile(now)?);
         Ok((sup, records))
@@ -266,19 +271,6 @@ impl<T: Tmux> Supervisor<T> {
                     .append(now, Record::Checkpoint(Checkpointed::Mind { mind }))?,
             );
         }
-        let (from_inbox, problems) = self.store.inbox().take()?;
-        for message in problems {
-            records.push(self.journal.append(now, Record::Warning { message })?);
-        }
-        for command in &from_inbox {
-            let request = Record::Command {
-                from: CommandSource::Inbox,
-                request: command.clone(),
-            };
-            records.push(self.journal.append(now, request)?);
-        }
-        commands.splice(0..0, from_inbox);
-
         let panes = match self.settled_panes() {
             Ok(p) => p,
             Err(e) => {
@@ -288,6 +280,9 @@ impl<T: Tmux> Supervisor<T> {
                 return Err(SupervisorError::Observe(e));
             }
         };
+        // Read after tmux answered, so a letter is never taken on a pass that decides nothing.
+        let letters = self.take_letters(now, &mut records)?;
+        commands.splice(0..0, letters.iter().map(|l| l.command().clone()));
         let (observation, capture_problems) = self.observe(&panes);
         for message in capture_problems {
             records.push(self.journal.append(now, Record::Warning { message })?);
@@ -315,14 +310,29 @@ impl<T: Tmux> Supervisor<T> {
         }
         records.extend(self.persist(now)?);
         let mut failed = false;
+        let mut failures = BTreeMap::new();
         for action in &step.actions {
             let (done, ok) = self.act(action, &panes, now)?;
+            if !ok {
+                let error = done.iter().find_map(|e| match &e.record {
+                    Record::Failed(f) => Some(f.error.clone()),
+                    _ => None,
+                });
+                failures.insert(action.agent().clone(), error.unwrap_or_else(|| "the action failed".into()));
+            }
             records.extend(done);
             failed |= !ok;
         }
         if failed {
             records.extend(self.persist(now)?);
         }
+        let done = letters::Done {
+            commands: &inputs.commands,
+            step: &step,
+            failures: &failures,
+            triaged: &inputs.triage,
+        };
+        self.answer_letters(letters, &done, now, &mut records)?;
         self.beat(now)?;
         Ok(records)
     }

@@ -212,3 +212,42 @@ fn a_reload_applies_the_new_config_without_restarting_any_agent() {
     sup.pass(Vec::new(), true, t(2)).unwrap();
     assert!(sup.tmux().sessions().iter().any(|s| s.ends_with("-c")), "c was started");
 }
+
+#[test]
+fn every_letter_is_answered_once_its_pass_shows_how_it_went() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let store = Store::open(&dir.path().join("state")).unwrap();
+    let (mut sup, _) = Supervisor::claim(config, FakeTmux::default(), store.clone(), Role::Watch, t(0)).unwrap();
+    sup.pass(Vec::new(), false, t(0)).unwrap();
+    let name = |n: &str| AgentName::new(n).unwrap();
+    let inbox = store.inbox();
+    let up_a = inbox.submit(&Command::Up(name("a")), t(1)).unwrap();
+    let nudge_b = inbox.submit(&Command::Nudge(name("b")), t(1)).unwrap();
+    let old = inbox.submit(&Command::Stop(name("b")), t(-700)).unwrap();
+    let answers = store.answers();
+
+    sup.pass(Vec::new(), false, t(2)).unwrap();
+    let expired = answers.collect(&old).unwrap().unwrap();
+    assert_eq!(expired.outcome, crate::store::AnswerOutcome::Expired, "{expired:?}");
+    assert!(expired.reason.starts_with("expired: sent 11m42s ago"), "{expired:?}");
+    let refused = answers.collect(&nudge_b).unwrap().unwrap();
+    assert_eq!(refused.outcome, crate::store::AnswerOutcome::Refused, "{refused:?}");
+    assert_eq!(answers.collect(&up_a).unwrap(), None, "a start is answered once it settled");
+    assert_eq!(sup.tmux().sessions().len(), 1, "a started, the old stop not obeyed");
+
+    let records = sup.pass(Vec::new(), false, t(3)).unwrap();
+    let started = answers.collect(&up_a).unwrap().unwrap();
+    assert_eq!(
+        (started.outcome, started.incarnation),
+        (crate::store::AnswerOutcome::Started, Some(Incarnation(1))),
+        "{started:?}"
+    );
+    assert!(records.iter().any(|e| matches!(&e.record, Record::Answered(a) if a.letter == up_a)));
+    let journal = read_journal(store.journal().path()).unwrap();
+    assert!(journal.iter().any(|e| matches!(
+        &e.record,
+        Record::LetterRefused { letter, refusal: crate::store::Refusal::Expired { age_s: 702 }, .. } if *letter == old
+    )));
+    assert!(std::fs::read_dir(store.path("inbox")).unwrap().next().is_none());
+}

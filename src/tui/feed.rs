@@ -187,7 +187,7 @@ fn checkpoint(store: &Store, agent: &AgentName) -> Option<String> {
 fn submit(store: &Store, command: &Command) -> String {
     let words = command_words(command);
     match store.inbox().submit(command, now()) {
-        Ok(()) => {
+        Ok(_) => {
             let owner = store
                 .live_owner()
                 .map_or("the owner".to_owned(), |o| format!("pid {}", o.pid));

@@ -19,9 +19,24 @@ use super::limit::LimitKind;
 use super::time::Time;
 
 /// A configured agent's name; also the suffix of its tmux session and its file names.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// Read from a file (a letter, the snapshot, the journal) it is held to the same rule as
+/// in the config, so `../../etc` is never a name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
 pub struct AgentName(String);
+
+impl<'de> Deserialize<'de> for AgentName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        AgentName::new(&text).ok_or_else(|| {
+            let shown: String = text.chars().take(2 * AgentName::MAX_LEN).collect();
+            serde::de::Error::custom(format!(
+                "{shown:?} is not an agent name (1 to {} ASCII letters, digits, `-` or `_`)",
+                AgentName::MAX_LEN
+            ))
+        })
+    }
+}
 
 impl AgentName {
     /// Longest name accepted; tmux and file systems cope with far more, humans do not.
@@ -305,6 +320,20 @@ pub struct FleetRestarts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_read_from_a_file_obeys_the_configs_rule() {
+        let ok: AgentName = serde_json::from_str(r#""back-end_2""#).unwrap();
+        assert_eq!(ok.as_str(), "back-end_2");
+        let long = format!("{:?}", "x".repeat(65));
+        for bad in [r#""../../etc""#, r#""""#, r#""a b""#, r#""é""#, &long] {
+            let err = serde_json::from_str::<AgentName>(bad).unwrap_err();
+            assert!(err.to_string().contains("is not an agent name"), "{bad}: {err}");
+        }
+        let map: BTreeMap<AgentName, u8> = serde_json::from_str(r#"{"a": 1}"#).unwrap();
+        assert_eq!(map.len(), 1);
+        assert!(serde_json::from_str::<BTreeMap<AgentName, u8>>(r#"{"a/b": 1}"#).is_err());
+    }
 
     const ALL: [Lifecycle; 5] = [
         Lifecycle::Booting,
