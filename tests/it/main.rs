@@ -6,6 +6,7 @@ mod config_errors;
 mod durability;
 mod faults;
 mod harness;
+mod letters;
 mod limits;
 mod presets;
 mod recovery;
