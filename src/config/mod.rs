@@ -277,4 +277,89 @@ mod tests {
         let err = parse(&agent(&format!("env = {{ {} }}", many.trim_end_matches(", ")))).unwrap_err();
         assert!(err.to_string().contains("`agent[0].command`"), "{err}");
     }
+
+    /// Any text, and a good config bent a few characters at a time: the loader never
+    /// panics, and what it refuses it refuses with a diagnostic that points into the text.
+    mod props {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        const GOOD: &str = "[vigil]\npoll_interval = \"5s\"\nsocket = \"s\"\n\n[defaults]\nrestart = \"on-failure\"\n\
+            stale_after = \"1h\"\ncrash_max = 3\n\n[[agent]]\nname = \"a\"\n\
+            command = [\"claude\", \"--continue\"]\ncwd = \"/tmp\"\nenv = { K = \"v\" }\nprompt = \"^> $\"\nvolatile = [\"\\\\d+s\"]\n\n\
+            [[agent]]\nname = \"b\"\ncommand = \"sleep 1\"\ncwd = \"/tmp\"\nrate_limit_cooldown = 300\n";
+
+        /// What a bent character may become: TOML's own punctuation, digits, odd text.
+        const NOISE: &[char] = &['"', '\'', '=', '[', ']', '{', '}', ',', '.', '#', '\\', '\n', ' ', '0', '9', '-', 'x', 'é', '\u{0}', '\u{7f}', '('];
+
+        #[derive(Clone, Debug)]
+        enum Bend {
+            Delete(prop::sample::Index),
+            Insert(prop::sample::Index, char),
+            DuplicateLine(prop::sample::Index),
+        }
+
+        fn bend() -> impl Strategy<Value = Bend> {
+            prop_oneof![
+                any::<prop::sample::Index>().prop_map(Bend::Delete),
+                (any::<prop::sample::Index>(), prop::sample::select(NOISE)).prop_map(|(i, c)| Bend::Insert(i, c)),
+                any::<prop::sample::Index>().prop_map(Bend::DuplicateLine),
+            ]
+        }
+
+        fn bent(bends: &[Bend]) -> String {
+            let mut chars: Vec<char> = GOOD.chars().collect();
+            for b in bends {
+                match b {
+                    Bend::Delete(i) if !chars.is_empty() => {
+                        chars.remove(i.index(chars.len()));
+                    }
+                    Bend::Delete(_) => {}
+                    Bend::Insert(i, c) => chars.insert(i.index(chars.len() + 1), *c),
+                    Bend::DuplicateLine(i) => {
+                        let text: String = chars.iter().collect();
+                        let lines: Vec<&str> = text.split('\n').collect();
+                        let at = i.index(lines.len());
+                        let mut out = lines.clone();
+                        out.insert(at, lines[at]);
+                        chars = out.join("\n").chars().collect();
+                    }
+                }
+            }
+            chars.into_iter().collect()
+        }
+
+        fn judged(text: &str) -> Result<(), TestCaseError> {
+            match parse(text) {
+                Ok(c) => prop_assert!(!c.agents.is_empty()),
+                Err(ConfigError::Invalid(d)) => {
+                    prop_assert!(d.line >= 1 && d.line <= text.split('\n').count() + 1, "{d}");
+                    prop_assert!(!d.message.is_empty());
+                    prop_assert!(d.to_string().contains("vigil.toml"), "{d}");
+                }
+                Err(other) => prop_assert!(false, "a parse is no read: {other}"),
+            }
+            Ok(())
+        }
+
+        #[test]
+        fn the_good_config_is_good() {
+            assert!(parse(GOOD).is_ok(), "{:?}", parse(GOOD).err().map(|e| e.to_string()));
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+            #[test]
+            fn a_bent_config_is_loaded_or_refused_with_a_diagnostic(bends in prop::collection::vec(bend(), 1..6)) {
+                judged(&bent(&bends))?;
+            }
+
+            #[test]
+            fn any_text_is_loaded_or_refused_with_a_diagnostic(text in any::<String>()) {
+                judged(&text)?;
+            }
+        }
+    }
 }

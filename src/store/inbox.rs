@@ -467,4 +467,114 @@ mod tests {
         assert!(reasons[1].contains("more than the 65536 allowed"), "{reasons:?}");
         assert!(dir.path().join("x.bad").exists() && dir.path().join("y.bad").exists());
     }
+
+    /// Any bytes, and letters one field away from good, through `take`: never a panic,
+    /// one outcome per file, good letters obeyed, everything else refused or set aside.
+    mod props {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// One field of a letter: its JSON text (`None` leaves it out) and whether it is good.
+        fn field(choices: &'static [(Option<&'static str>, bool)]) -> impl Strategy<Value = (Option<String>, bool)> {
+            prop::sample::select(choices).prop_map(|(text, good)| (text.map(str::to_owned), good))
+        }
+
+        fn near_valid() -> impl Strategy<Value = (String, Expect)> {
+            let version = field(&[(None, true), (Some("1"), true), (Some("2"), true), (Some("3"), false), (Some("\"2\""), false), (Some("-1"), false)]);
+            let verb = field(&[(Some("\"up\""), true), (Some("\"triage\""), true), (Some("\"explode\""), false), (Some("\"UP\""), false), (None, false), (Some("7"), false)]);
+            let agent = field(&[(Some("\"a\""), true), (Some("\"back-end_2\""), true), (Some("\"../../etc\""), false), (Some("\"\""), false), (Some("\"a b\""), false), (Some("null"), false)]);
+            let pid = field(&[(Some("4242"), true), (Some("0"), true), (Some("-1"), false), (Some("4294967296"), false), (Some("\"1\""), false), (None, false)]);
+            let sent = prop::sample::select(vec![
+                (None, Sent::Absent),
+                (Some(format!("{:?}", NOW.to_string())), Sent::Fresh),
+                (Some("\"1970-01-01T00:00:00Z\"".to_owned()), Sent::Refused),
+                (Some(format!("{:?}", NOW.plus(Duration::from_secs(7200)).to_string())), Sent::Refused),
+                (Some("\"yesterday\"".to_owned()), Sent::Bad),
+                (Some("1795000000000".to_owned()), Sent::Bad),
+            ]);
+            let extra = prop::sample::select(vec![None, Some("\"shell\": \"rm -rf /\"")]);
+            (version, verb, agent, pid, sent, extra).prop_map(|(version, verb, agent, pid, sent, extra)| {
+                let mut parts = Vec::new();
+                for (key, (text, _)) in [("version", &version), ("command", &verb), ("agent", &agent), ("from_pid", &pid)] {
+                    if let Some(t) = text {
+                        parts.push(format!("\"{key}\": {t}"));
+                    }
+                }
+                if let Some(t) = &sent.0 {
+                    parts.push(format!("\"sent\": {t}"));
+                }
+                parts.extend(extra.map(str::to_owned));
+                let v2 = version.0.as_deref() == Some("2");
+                let shape = version.1 && verb.1 && agent.1 && pid.1 && extra.is_none();
+                let expect = match (shape, sent.1) {
+                    (false, _) | (_, Sent::Bad) => Expect::SetAside,
+                    (true, Sent::Absent) if v2 => Expect::SetAside,
+                    (true, Sent::Refused) => Expect::Refused,
+                    (true, Sent::Absent | Sent::Fresh) => Expect::Obeyed,
+                };
+                (format!("{{{}}}", parts.join(", ")), expect)
+            })
+        }
+
+        #[derive(Clone, Copy, Debug, PartialEq)]
+        enum Sent {
+            Absent,
+            Fresh,
+            Refused,
+            Bad,
+        }
+
+        #[derive(Clone, Copy, Debug, PartialEq)]
+        enum Expect {
+            Obeyed,
+            Refused,
+            SetAside,
+        }
+
+        fn expect_of(t: &Taken) -> Expect {
+            match t {
+                Taken::Letter(_) => Expect::Obeyed,
+                Taken::Refused { .. } => Expect::Refused,
+                Taken::SetAside { .. } => Expect::SetAside,
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+            #[test]
+            fn any_bytes_and_near_letters_are_obeyed_refused_or_set_aside_never_a_panic(
+                noise in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..300), 0..4),
+                letters in prop::collection::vec(near_valid(), 1..6),
+                cut in any::<prop::sample::Index>(),
+            ) {
+                let dir = tempfile::tempdir().unwrap();
+                // Named a second before NOW, so a letter without `sent` is fresh by its name.
+                let stamp = NOW.millis() - 1000;
+                let mut want = Vec::new();
+                for (i, (text, expect)) in letters.iter().enumerate() {
+                    std::fs::write(dir.path().join(format!("{stamp:020}-1-{i:06}-x.json")), text).unwrap();
+                    want.push(*expect);
+                }
+                for (i, bytes) in noise.iter().enumerate() {
+                    std::fs::write(dir.path().join(format!("{stamp:020}-2-{i:06}-x.json")), bytes).unwrap();
+                }
+                // And one good letter cut short anywhere: never a panic, at most a letter.
+                let good = br#"{"version":2,"command":"stop","agent":"a","from_pid":1}"#;
+                std::fs::write(dir.path().join(format!("{stamp:020}-3-000000-x.json")), &good[..cut.index(good.len())]).unwrap();
+                let taken = Inbox::new(dir.path().to_owned()).take(NOW).unwrap();
+                prop_assert_eq!(taken.len(), letters.len() + noise.len() + 1);
+                let got: Vec<Expect> = taken[..letters.len()].iter().map(expect_of).collect();
+                prop_assert_eq!(got, want, "{:?}", letters);
+                for t in &taken[letters.len()..] {
+                    prop_assert_eq!(expect_of(t), Expect::SetAside);
+                }
+                let left = std::fs::read_dir(dir.path()).unwrap().filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "json")).count();
+                let letters_left = taken.iter().filter(|t| !matches!(t, Taken::SetAside { .. })).count();
+                prop_assert_eq!(left, letters_left, "set aside ones were moved");
+            }
+        }
+    }
 }

@@ -10,6 +10,7 @@ mod letters;
 mod limits;
 mod presets;
 mod recovery;
+mod robust;
 mod security;
 mod supervise;
 mod systemd;
