@@ -214,6 +214,36 @@ mod tests {
     }
 
     #[test]
+    fn a_snapshot_or_journal_line_naming_no_valid_agent_is_set_aside_not_obeyed() {
+        let (dir, store) = store();
+        let mut mind = Mind::default();
+        let rec = AgentRecord::new(Incarnation(1), "p-a".into(), Time::from_millis(1000), "r".into());
+        mind.agents.insert(AgentName::new("a").unwrap(), rec.clone());
+        store.save_mind(&mind, Time::from_millis(2000)).unwrap();
+        let path = dir.path().join("state.json");
+        let text = std::fs::read_to_string(&path).unwrap().replace("\"a\":", "\"../../etc\":");
+        std::fs::write(&path, text).unwrap();
+        let loaded = store.load_mind(Time::from_millis(3000)).unwrap();
+        let warning = loaded.warning.unwrap();
+        assert!(warning.contains("is not an agent name"), "{warning}");
+        assert_eq!(loaded.mind, Mind::default());
+
+        let journal = store.journal();
+        let good = crate::store::Entry::new(
+            Time::from_millis(1),
+            crate::store::Record::Note {
+                agent: AgentName::new("a").unwrap(),
+                reason: "x".into(),
+            },
+        );
+        let line = good.to_line().unwrap();
+        let bad = line.replace("\"agent\":\"a\"", "\"agent\":\"a/../b\"");
+        assert_ne!(line, bad);
+        std::fs::write(journal.path(), format!("{bad}\n{line}\n")).unwrap();
+        assert_eq!(crate::store::read_journal(journal.path()).unwrap(), [good]);
+    }
+
+    #[test]
     fn unusable_snapshots_are_moved_aside_and_the_user_is_told() {
         for (what, content) in [
             ("truncated", "{\"version\": 1, \"mind\": {\"agen"),
