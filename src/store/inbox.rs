@@ -237,6 +237,13 @@ impl Inbox {
         Ok(taken)
     }
 
+    /// Whether any file waits in the inbox (cheap: no file is read).
+    pub fn is_empty(&self) -> bool {
+        std::fs::read_dir(&self.dir).map_or(true, |mut rd| {
+            !rd.any(|e| e.is_ok_and(|e| e.path().extension().is_some_and(|x| x == "json")))
+        })
+    }
+
     /// Deletes a letter that has been journaled (obeyed or refused).
     pub fn remove(&self, letter: &Letter) -> Result<(), StoreError> {
         match std::fs::remove_file(&letter.path) {

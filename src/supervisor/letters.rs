@@ -5,14 +5,14 @@
 //! a start (an agent that dies at once failed), after the verdict for a triage.
 //! Decides nothing: outcomes are read from the engine's actions and the Mind.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use super::{Records, Supervisor, SupervisorError};
 use crate::adapters::tmux::Tmux;
 use crate::engine::{Action, AgentName, AgentRecord, Command, Incarnation, Purpose, Step, Time, TriageResult};
 use crate::store::record::CommandSource;
-use crate::store::{Answer, AnswerOutcome as Outcome, Letter, LetterId, Record, Role, Taken};
+use crate::store::{Answer, AnswerOutcome as Outcome, Letter, LetterId, Record, Role, Taken, read_journal};
 use crate::supervisor::spawn;
 
 /// How long a just-started agent must live before its `up` is answered `started` (as
@@ -63,6 +63,21 @@ pub(super) struct Done<'a> {
 }
 
 impl<T: Tmux> Supervisor<T> {
+    /// For a new owner: the letters still in the inbox that the journal says a dead
+    /// owner already took (it died between journaling one and deleting it), so they are
+    /// deleted, not obeyed twice.
+    pub(super) fn letters_taken_before(&self) -> Result<BTreeSet<LetterId>, SupervisorError> {
+        if self.store.inbox().is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        let taken = read_journal(self.journal.path())?.into_iter().filter_map(|e| match e.record {
+            Record::Command { letter, .. } => letter,
+            Record::LetterRefused { letter, .. } => Some(letter),
+            _ => None,
+        });
+        Ok(taken.collect())
+    }
+
     /// Reads the inbox: journals each letter's command (or its refusal, or that a file
     /// is no letter). A refused letter is deleted then; one to obey stays until its pass
     /// has persisted (a pass that fails takes it again). Returns the letters to obey.
@@ -71,6 +86,14 @@ impl<T: Tmux> Supervisor<T> {
         let mut obeyed = Vec::new();
         for taken in inbox.take(now)? {
             match taken {
+                Taken::Letter(letter) | Taken::Refused { letter, .. } if self.taken_before.remove(&letter.id) => {
+                    let message = format!(
+                        "letter {} was taken by an owner that died before deleting it; deleted, not obeyed twice",
+                        letter.id
+                    );
+                    records.push(self.journal.append(now, Record::Warning { message })?);
+                    inbox.remove(&letter)?;
+                }
                 Taken::Letter(letter) => {
                     let request = Record::Command {
                         from: CommandSource::Inbox,

@@ -85,6 +85,8 @@ pub struct Supervisor<T: Tmux> {
     unsaved: bool,
     /// Inbox letters whose answers wait for a later pass.
     awaiting: Vec<letters::Awaiting>,
+    /// Letters a dead owner journaled but did not delete: never obeyed twice.
+    taken_before: std::collections::BTreeSet<crate::store::LetterId>,
 }
 
 impl<T: Tmux> Supervisor<T> {
@@ -165,7 +167,9 @@ impl<T: Tmux> Supervisor<T> {
             degraded: None,
             unsaved: false,
             awaiting: Vec::new(),
+            taken_before: Default::default(),
         };
+        sup.taken_before = sup.letters_taken_before()?;
         records.extend(sup.reconcile(now)?);
         Ok((sup, records))
     }

@@ -251,3 +251,28 @@ fn every_letter_is_answered_once_its_pass_shows_how_it_went() {
     )));
     assert!(std::fs::read_dir(store.path("inbox")).unwrap().next().is_none());
 }
+
+#[test]
+fn a_letter_journaled_by_an_owner_that_died_before_deleting_it_is_not_obeyed_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("state")).unwrap();
+    let (mut sup, _) =
+        Supervisor::claim(config(dir.path()), FakeTmux::default(), store.clone(), Role::Watch, t(0)).unwrap();
+    sup.pass(Vec::new(), false, t(0)).unwrap();
+    let stop = Command::Stop(AgentName::new("b").unwrap());
+    let id = store.inbox().submit(&stop, t(1)).unwrap();
+    // The dead owner got as far as the journal.
+    let taken = Record::Command {
+        from: crate::store::record::CommandSource::Inbox,
+        request: stop,
+        letter: Some(id.clone()),
+    };
+    store.journal().append(t(1), taken).unwrap();
+    drop(sup);
+    let (mut sup, _) =
+        Supervisor::claim(config(dir.path()), FakeTmux::default(), store.clone(), Role::Watch, t(2)).unwrap();
+    let records = sup.pass(Vec::new(), false, t(3)).unwrap();
+    assert!(!sup.mind().stopped.contains(&AgentName::new("b").unwrap()), "{records:?}");
+    assert!(records.iter().any(|e| matches!(&e.record, Record::Warning { message } if message.contains("not obeyed twice"))));
+    assert!(store.inbox().is_empty());
+}
