@@ -20,7 +20,12 @@ const ANSWER_POLL: Duration = Duration::from_millis(50);
 impl Project {
     /// stop / restart / nudge / triage: done directly when nobody owns the run, else
     /// through the owner's inbox.
-    pub(super) fn command(&self, agent: &str, make: fn(AgentName) -> Command, wait: Option<Duration>) -> Result<ExitCode> {
+    pub(super) fn command(
+        &self,
+        agent: &str,
+        make: fn(AgentName) -> Command,
+        wait: Option<Duration>,
+    ) -> Result<ExitCode> {
         let command = make(self.agent_name(agent)?);
         match self.claim(Role::Command)? {
             Some(mut sup) => {

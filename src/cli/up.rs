@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::Result;
 use serde_json::json;
 
-use super::{Project, request};
 use super::out::say;
+use super::{Project, request};
 use crate::adapters::clock::now;
 use crate::engine::{AgentName, Command, Incarnation};
 use crate::present::shown;
@@ -55,7 +55,12 @@ impl Project {
     /// `up` while another process owns the run: leave one letter per agent in its
     /// inbox and wait for each answer (at most `wait`); an agent whose answer did not
     /// come is reported held, and the job failed.
-    fn up_through_owner(&self, agents: &[AgentName], commands: Vec<Command>, wait: Option<Duration>) -> Result<(Vec<UpResult>, bool)> {
+    fn up_through_owner(
+        &self,
+        agents: &[AgentName],
+        commands: Vec<Command>,
+        wait: Option<Duration>,
+    ) -> Result<(Vec<UpResult>, bool)> {
         let store = self.store()?;
         let mut ids = Vec::new();
         for command in &commands {

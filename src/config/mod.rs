@@ -291,7 +291,10 @@ mod tests {
             [[agent]]\nname = \"b\"\ncommand = \"sleep 1\"\ncwd = \"/tmp\"\nrate_limit_cooldown = 300\n";
 
         /// What a bent character may become: TOML's own punctuation, digits, odd text.
-        const NOISE: &[char] = &['"', '\'', '=', '[', ']', '{', '}', ',', '.', '#', '\\', '\n', ' ', '0', '9', '-', 'x', 'é', '\u{0}', '\u{7f}', '('];
+        const NOISE: &[char] = &[
+            '"', '\'', '=', '[', ']', '{', '}', ',', '.', '#', '\\', '\n', ' ', '0', '9', '-', 'x', 'é', '\u{0}',
+            '\u{7f}', '(',
+        ];
 
         #[derive(Clone, Debug)]
         enum Bend {

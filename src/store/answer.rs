@@ -136,7 +136,9 @@ impl Answers {
     /// gone. For the owner, now and then.
     pub fn sweep(&self) {
         file::remove_stale_temps(&self.dir);
-        let Ok(entries) = std::fs::read_dir(&self.dir) else { return };
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
         for entry in entries.filter_map(Result::ok) {
             let old = entry
                 .metadata()

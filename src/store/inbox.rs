@@ -165,7 +165,11 @@ pub enum Taken {
     Refused { letter: Letter, refusal: Refusal },
     /// Not a letter (unreadable, malformed, a FIFO or link, too big): already moved
     /// aside to `aside`.
-    SetAside { file: String, aside: PathBuf, reason: String },
+    SetAside {
+        file: String,
+        aside: PathBuf,
+        reason: String,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -256,7 +260,8 @@ impl Inbox {
 /// One inbox file as a letter, or why it is none.
 fn read_letter(path: &Path, now: Time) -> Result<Taken, String> {
     // A letter is a few dozen bytes; a FIFO, a link or a huge file is not one.
-    let bytes = read_regular(path, MAX_LETTER, Links::Refuse).map_err(|e| format!("cannot be read as a letter: {e}"))?;
+    let bytes =
+        read_regular(path, MAX_LETTER, Links::Refuse).map_err(|e| format!("cannot be read as a letter: {e}"))?;
     let paper: Paper = serde_json::from_slice(&bytes).map_err(|e| format!("is not a letter: {e}"))?;
     if !(1..=LETTER_VERSION).contains(&paper.version) {
         return Err(format!(
@@ -272,7 +277,9 @@ fn read_letter(path: &Path, now: Time) -> Result<Taken, String> {
     let sent = match (paper.version, paper.sent) {
         (_, Some(t)) => t,
         // vigil 0.1 wrote no time in the letter, only in its name.
-        (1, None) => id.stamp().ok_or("says not when it was sent (no `sent`, no time in its name)")?,
+        (1, None) => id
+            .stamp()
+            .ok_or("says not when it was sent (no `sent`, no time in its name)")?,
         (_, None) => return Err("has no `sent` time".into()),
     };
     let letter = Letter {
@@ -362,11 +369,26 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let stamp = NOW.millis();
         let cases = [
-            (r#"{"command":"explode","agent":"a","from_pid":1}"#, "unknown variant `explode`"),
-            (r#"{"command":"stop","agent":"a","from_pid":1,"shell":"rm -rf /"}"#, "unknown field `shell`"),
-            (r#"{"command":"stop","agent":"../../etc","from_pid":1}"#, "is not an agent name"),
-            (r#"{"version":3,"command":"stop","agent":"a","from_pid":1}"#, "version 3"),
-            (r#"{"version":2,"command":"stop","agent":"a","from_pid":1}"#, "no `sent`"),
+            (
+                r#"{"command":"explode","agent":"a","from_pid":1}"#,
+                "unknown variant `explode`",
+            ),
+            (
+                r#"{"command":"stop","agent":"a","from_pid":1,"shell":"rm -rf /"}"#,
+                "unknown field `shell`",
+            ),
+            (
+                r#"{"command":"stop","agent":"../../etc","from_pid":1}"#,
+                "is not an agent name",
+            ),
+            (
+                r#"{"version":3,"command":"stop","agent":"a","from_pid":1}"#,
+                "version 3",
+            ),
+            (
+                r#"{"version":2,"command":"stop","agent":"a","from_pid":1}"#,
+                "no `sent`",
+            ),
             (r#"{"command":"stop","agent":"a"}"#, "missing field `from_pid`"),
         ];
         for (i, (text, _)) in cases.iter().enumerate() {
@@ -412,7 +434,11 @@ mod tests {
             ]
         );
         assert_eq!(commands(&taken), [stop]);
-        assert!(refusals[1].words().starts_with("expired: sent 11m ago"), "{}", refusals[1].words());
+        assert!(
+            refusals[1].words().starts_with("expired: sent 11m ago"),
+            "{}",
+            refusals[1].words()
+        );
     }
 
     #[test]
@@ -420,8 +446,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let inbox = Inbox::new(dir.path().to_owned());
         let a = name("a");
-        inbox.submit(&Command::Stop(a.clone()), NOW.plus(Duration::from_millis(2))).unwrap();
-        inbox.submit(&Command::Nudge(a.clone()), NOW.plus(Duration::from_millis(1))).unwrap();
+        inbox
+            .submit(&Command::Stop(a.clone()), NOW.plus(Duration::from_millis(2)))
+            .unwrap();
+        inbox
+            .submit(&Command::Nudge(a.clone()), NOW.plus(Duration::from_millis(1)))
+            .unwrap();
         std::fs::write(dir.path().join("zz.json"), "nonsense").unwrap();
         let taken = inbox.take(NOW).unwrap();
         assert_eq!(commands(&taken), [Command::Nudge(a.clone()), Command::Stop(a)]);
@@ -488,22 +518,58 @@ mod tests {
         }
 
         fn near_valid() -> impl Strategy<Value = (String, Expect)> {
-            let version = field(&[(None, true), (Some("1"), true), (Some("2"), true), (Some("3"), false), (Some("\"2\""), false), (Some("-1"), false)]);
-            let verb = field(&[(Some("\"up\""), true), (Some("\"triage\""), true), (Some("\"explode\""), false), (Some("\"UP\""), false), (None, false), (Some("7"), false)]);
-            let agent = field(&[(Some("\"a\""), true), (Some("\"back-end_2\""), true), (Some("\"../../etc\""), false), (Some("\"\""), false), (Some("\"a b\""), false), (Some("null"), false)]);
-            let pid = field(&[(Some("4242"), true), (Some("0"), true), (Some("-1"), false), (Some("4294967296"), false), (Some("\"1\""), false), (None, false)]);
+            let version = field(&[
+                (None, true),
+                (Some("1"), true),
+                (Some("2"), true),
+                (Some("3"), false),
+                (Some("\"2\""), false),
+                (Some("-1"), false),
+            ]);
+            let verb = field(&[
+                (Some("\"up\""), true),
+                (Some("\"triage\""), true),
+                (Some("\"explode\""), false),
+                (Some("\"UP\""), false),
+                (None, false),
+                (Some("7"), false),
+            ]);
+            let agent = field(&[
+                (Some("\"a\""), true),
+                (Some("\"back-end_2\""), true),
+                (Some("\"../../etc\""), false),
+                (Some("\"\""), false),
+                (Some("\"a b\""), false),
+                (Some("null"), false),
+            ]);
+            let pid = field(&[
+                (Some("4242"), true),
+                (Some("0"), true),
+                (Some("-1"), false),
+                (Some("4294967296"), false),
+                (Some("\"1\""), false),
+                (None, false),
+            ]);
             let sent = prop::sample::select(vec![
                 (None, Sent::Absent),
                 (Some(format!("{:?}", NOW.to_string())), Sent::Fresh),
                 (Some("\"1970-01-01T00:00:00Z\"".to_owned()), Sent::Refused),
-                (Some(format!("{:?}", NOW.plus(Duration::from_secs(7200)).to_string())), Sent::Refused),
+                (
+                    Some(format!("{:?}", NOW.plus(Duration::from_secs(7200)).to_string())),
+                    Sent::Refused,
+                ),
                 (Some("\"yesterday\"".to_owned()), Sent::Bad),
                 (Some("1795000000000".to_owned()), Sent::Bad),
             ]);
             let extra = prop::sample::select(vec![None, Some("\"shell\": \"rm -rf /\"")]);
             (version, verb, agent, pid, sent, extra).prop_map(|(version, verb, agent, pid, sent, extra)| {
                 let mut parts = Vec::new();
-                for (key, (text, _)) in [("version", &version), ("command", &verb), ("agent", &agent), ("from_pid", &pid)] {
+                for (key, (text, _)) in [
+                    ("version", &version),
+                    ("command", &verb),
+                    ("agent", &agent),
+                    ("from_pid", &pid),
+                ] {
                     if let Some(t) = text {
                         parts.push(format!("\"{key}\": {t}"));
                     }

@@ -17,9 +17,9 @@ mod snapshot;
 
 use std::path::{Path, PathBuf};
 
+pub use answer::{Answer, Answers, Outcome as AnswerOutcome};
 pub use checkpoint::{CHECKPOINT_VERSION, Checkpoint, GitState};
 pub use follow::{Follower, Line};
-pub use answer::{Answer, Answers, Outcome as AnswerOutcome};
 pub use inbox::{Inbox, LETTER_TTL, Letter, LetterId, Refusal, Taken};
 pub use journal::{Journal, material, materials, read_journal, read_lines};
 pub use owner::{Heartbeat, Lock, OwnerRecord, Role};

@@ -54,7 +54,11 @@ pub enum Record {
         reason: String,
     },
     /// An inbox file that is no letter, moved aside to `aside`.
-    LetterSetAside { file: String, aside: PathBuf, reason: String },
+    LetterSetAside {
+        file: String,
+        aside: PathBuf,
+        reason: String,
+    },
     /// The owner's answer to an inbox letter (also left in `answers/` for its sender).
     Answered(Answer),
     /// What the engine noticed or decided, with its reason.

@@ -221,7 +221,9 @@ mod tests {
         mind.agents.insert(AgentName::new("a").unwrap(), rec.clone());
         store.save_mind(&mind, Time::from_millis(2000)).unwrap();
         let path = dir.path().join("state.json");
-        let text = std::fs::read_to_string(&path).unwrap().replace("\"a\":", "\"../../etc\":");
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("\"a\":", "\"../../etc\":");
         std::fs::write(&path, text).unwrap();
         let loaded = store.load_mind(Time::from_millis(3000)).unwrap();
         let warning = loaded.warning.unwrap();

@@ -70,11 +70,13 @@ impl<T: Tmux> Supervisor<T> {
         if self.store.inbox().is_empty() {
             return Ok(BTreeSet::new());
         }
-        let taken = read_journal(self.journal.path())?.into_iter().filter_map(|e| match e.record {
-            Record::Command { letter, .. } => letter,
-            Record::LetterRefused { letter, .. } => Some(letter),
-            _ => None,
-        });
+        let taken = read_journal(self.journal.path())?
+            .into_iter()
+            .filter_map(|e| match e.record {
+                Record::Command { letter, .. } => letter,
+                Record::LetterRefused { letter, .. } => Some(letter),
+                _ => None,
+            });
         Ok(taken.collect())
     }
 
@@ -152,7 +154,9 @@ impl<T: Tmux> Supervisor<T> {
             let due = match w.until {
                 Until::Settled(at) => now >= at || !rec.is_some_and(AgentRecord::is_live),
                 Until::Triaged(inc) => {
-                    done.triaged.iter().any(|t| &t.agent == w.command.agent() && t.incarnation == inc)
+                    done.triaged
+                        .iter()
+                        .any(|t| &t.agent == w.command.agent() && t.incarnation == inc)
                         || rec.is_none_or(|r| r.incarnation != inc || r.live().is_none_or(|l| l.triage_since.is_none()))
                 }
             };
@@ -170,7 +174,11 @@ impl<T: Tmux> Supervisor<T> {
                 answers.push(refuse(format!("the owner's config has no agent named `{agent}`")));
                 continue;
             }
-            if let Some(later) = done.commands.get(i + 1..).and_then(|c| c.iter().find(|c| c.agent() == &agent)) {
+            if let Some(later) = done
+                .commands
+                .get(i + 1..)
+                .and_then(|c| c.iter().find(|c| c.agent() == &agent))
+            {
                 answers.push(refuse(format!(
                     "a later command for {agent} in the same pass (`{}`) was obeyed instead",
                     later.verb()
@@ -185,7 +193,9 @@ impl<T: Tmux> Supervisor<T> {
                     .filter(|until| matches!(until, Until::Settled(at) if now < *at)),
                 Command::Triage(_) => done.step.actions.iter().find_map(|a| match a {
                     Action::Triage {
-                        agent: who, incarnation, ..
+                        agent: who,
+                        incarnation,
+                        ..
                     } if *who == agent => Some(Until::Triaged(*incarnation)),
                     _ => None,
                 }),
@@ -210,9 +220,9 @@ impl<T: Tmux> Supervisor<T> {
                     }
                 },
                 (Command::Nudge(_), _) => {
-                    let typed = done.step.actions.iter().any(|a| {
-                        matches!(a, Action::Send { agent: who, purpose: Purpose::Nudge, .. } if *who == agent)
-                    });
+                    let typed = done.step.actions.iter().any(
+                        |a| matches!(a, Action::Send { agent: who, purpose: Purpose::Nudge, .. } if *who == agent),
+                    );
                     let words = words_for(&agent, done, rec);
                     match (typed, done.failures.get(&agent)) {
                         (true, Some(error)) => Answer::new(o.letter, o.command, Outcome::Failed, error.clone()),

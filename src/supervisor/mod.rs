@@ -322,7 +322,10 @@ impl<T: Tmux> Supervisor<T> {
                     Record::Failed(f) => Some(f.error.clone()),
                     _ => None,
                 });
-                failures.insert(action.agent().clone(), error.unwrap_or_else(|| "the action failed".into()));
+                failures.insert(
+                    action.agent().clone(),
+                    error.unwrap_or_else(|| "the action failed".into()),
+                );
             }
             records.extend(done);
             failed |= !ok;

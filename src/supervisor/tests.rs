@@ -233,7 +233,11 @@ fn every_letter_is_answered_once_its_pass_shows_how_it_went() {
     assert!(expired.reason.starts_with("expired: sent 11m42s ago"), "{expired:?}");
     let refused = answers.collect(&nudge_b).unwrap().unwrap();
     assert_eq!(refused.outcome, crate::store::AnswerOutcome::Refused, "{refused:?}");
-    assert_eq!(answers.collect(&up_a).unwrap(), None, "a start is answered once it settled");
+    assert_eq!(
+        answers.collect(&up_a).unwrap(),
+        None,
+        "a start is answered once it settled"
+    );
     assert_eq!(sup.tmux().sessions().len(), 1, "a started, the old stop not obeyed");
 
     let records = sup.pass(Vec::new(), false, t(3)).unwrap();
@@ -243,7 +247,11 @@ fn every_letter_is_answered_once_its_pass_shows_how_it_went() {
         (crate::store::AnswerOutcome::Started, Some(Incarnation(1))),
         "{started:?}"
     );
-    assert!(records.iter().any(|e| matches!(&e.record, Record::Answered(a) if a.letter == up_a)));
+    assert!(
+        records
+            .iter()
+            .any(|e| matches!(&e.record, Record::Answered(a) if a.letter == up_a))
+    );
     let journal = read_journal(store.journal().path()).unwrap();
     assert!(journal.iter().any(|e| matches!(
         &e.record,
@@ -256,8 +264,14 @@ fn every_letter_is_answered_once_its_pass_shows_how_it_went() {
 fn a_letter_journaled_by_an_owner_that_died_before_deleting_it_is_not_obeyed_twice() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("state")).unwrap();
-    let (mut sup, _) =
-        Supervisor::claim(config(dir.path()), FakeTmux::default(), store.clone(), Role::Watch, t(0)).unwrap();
+    let (mut sup, _) = Supervisor::claim(
+        config(dir.path()),
+        FakeTmux::default(),
+        store.clone(),
+        Role::Watch,
+        t(0),
+    )
+    .unwrap();
     sup.pass(Vec::new(), false, t(0)).unwrap();
     let stop = Command::Stop(AgentName::new("b").unwrap());
     let id = store.inbox().submit(&stop, t(1)).unwrap();
@@ -269,10 +283,23 @@ fn a_letter_journaled_by_an_owner_that_died_before_deleting_it_is_not_obeyed_twi
     };
     store.journal().append(t(1), taken).unwrap();
     drop(sup);
-    let (mut sup, _) =
-        Supervisor::claim(config(dir.path()), FakeTmux::default(), store.clone(), Role::Watch, t(2)).unwrap();
+    let (mut sup, _) = Supervisor::claim(
+        config(dir.path()),
+        FakeTmux::default(),
+        store.clone(),
+        Role::Watch,
+        t(2),
+    )
+    .unwrap();
     let records = sup.pass(Vec::new(), false, t(3)).unwrap();
-    assert!(!sup.mind().stopped.contains(&AgentName::new("b").unwrap()), "{records:?}");
-    assert!(records.iter().any(|e| matches!(&e.record, Record::Warning { message } if message.contains("not obeyed twice"))));
+    assert!(
+        !sup.mind().stopped.contains(&AgentName::new("b").unwrap()),
+        "{records:?}"
+    );
+    assert!(
+        records
+            .iter()
+            .any(|e| matches!(&e.record, Record::Warning { message } if message.contains("not obeyed twice")))
+    );
     assert!(store.inbox().is_empty());
 }

@@ -19,7 +19,9 @@ fn stopped_fleet_under_watch(names: &[&str]) -> World {
     }
     w.watch();
     w.eventually(Duration::from_secs(20), "the owner's first pass", || {
-        w.status().owner.filter(|_| w.journal().iter().any(|e| matches!(e.record, Record::Claimed { .. })))
+        w.status()
+            .owner
+            .filter(|_| w.journal().iter().any(|e| matches!(e.record, Record::Claimed { .. })))
     });
     w
 }
@@ -60,15 +62,27 @@ fn four_concurrent_ups_to_a_running_owner_are_all_carried_out_and_each_answered(
     for (n, child) in names.iter().zip(children) {
         let out = child.wait_with_output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(out.status.code(), Some(0), "{n}: {stdout} {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{n}: {stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let doc: Value = serde_json::from_str(&stdout).unwrap();
         let a = &doc["agents"][0];
-        assert_eq!((a["name"].as_str(), a["outcome"].as_str()), (Some(*n), Some("started")), "{doc:#}");
+        assert_eq!(
+            (a["name"].as_str(), a["outcome"].as_str()),
+            (Some(*n), Some("started")),
+            "{doc:#}"
+        );
         assert_eq!(a["reason"], "started as #1", "{doc:#}");
     }
     for n in names {
         let a = w.agent(n);
-        assert!(!a.stopped && a.incarnation == 1 && a.lifecycle.is_some_and(|l| l.is_live()), "{a:?}");
+        assert!(
+            !a.stopped && a.incarnation == 1 && a.lifecycle.is_some_and(|l| l.is_live()),
+            "{a:?}"
+        );
     }
     let answers = answered(&w);
     let mut agents: Vec<String> = answers
@@ -78,7 +92,11 @@ fn four_concurrent_ups_to_a_running_owner_are_all_carried_out_and_each_answered(
         .collect();
     agents.sort();
     assert_eq!(agents, names, "one answer per letter: {answers:?}");
-    assert_eq!(std::fs::read_dir(w.state().join("answers")).unwrap().count(), 0, "collected");
+    assert_eq!(
+        std::fs::read_dir(w.state().join("answers")).unwrap().count(),
+        0,
+        "collected"
+    );
 }
 
 #[test]
@@ -125,9 +143,10 @@ fn a_letter_from_1970_or_eleven_minutes_ago_is_journaled_as_expired_and_not_obey
     assert_eq!(std::fs::read_dir(inbox(&w)).unwrap().count(), 0);
     let a = w.agent("a");
     assert!(!a.stopped && a.lifecycle == Some(Lifecycle::Working), "{a:?}");
-    let stops = w.journal().into_iter().filter(|e| {
-        matches!(&e.record, Record::Command { request, .. } if request.verb() == "stop")
-    });
+    let stops = w
+        .journal()
+        .into_iter()
+        .filter(|e| matches!(&e.record, Record::Command { request, .. } if request.verb() == "stop"));
     assert_eq!(stops.count(), 0);
 }
 
@@ -176,6 +195,8 @@ fn a_command_to_an_owner_that_does_not_answer_in_time_exits_1_and_says_so() {
     assert_eq!(stop.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&stop.stdout).contains("no answer within 300ms"));
     // The owner, back, still carries them out (last one wins) and answers both.
-    w.eventually(Duration::from_secs(20), "both answered", || (answered(&w).len() == 2).then_some(()));
+    w.eventually(Duration::from_secs(20), "both answered", || {
+        (answered(&w).len() == 2).then_some(())
+    });
     assert!(w.agent("a").stopped);
 }

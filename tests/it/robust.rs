@@ -9,7 +9,9 @@ use proptest::prelude::*;
 use super::harness::*;
 
 /// What a bent character may become.
-const NOISE: &[char] = &['"', '=', '[', ']', '{', '}', ',', '#', '\\', '\n', ' ', '0', 'x', 'é', '\u{0}'];
+const NOISE: &[char] = &[
+    '"', '=', '[', ']', '{', '}', ',', '#', '\\', '\n', ' ', '0', 'x', 'é', '\u{0}',
+];
 
 fn bent(good: &str, bends: &[(prop::sample::Index, Option<char>)]) -> String {
     let mut chars: Vec<char> = good.chars().collect();
