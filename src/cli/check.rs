@@ -40,7 +40,13 @@ pub fn run(project: &Project, options: Options) -> Result<ExitCode> {
     let store = Store::existing(&project.state_dir);
     let owner = store.as_ref().and_then(Store::owner_record);
     let heartbeat = store.as_ref().and_then(Store::heartbeat);
-    let verdict = watchdog::judge(owner, heartbeat.as_ref(), Proc::read, stale_after, now());
+    let verdict = watchdog::judge(
+        owner,
+        heartbeat.as_ref(),
+        Proc::read,
+        stale_after,
+        crate::adapters::clock::read(),
+    );
     let found = verdict.describe(stale_after);
     let say = |line: &str| say!("vigil check: {line}");
     let (old, stopped) = match &verdict {

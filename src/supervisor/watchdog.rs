@@ -14,6 +14,7 @@ use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
 
 use crate::adapters::process;
 use crate::engine::Time;
+use crate::engine::gap::Reading;
 use crate::engine::time::human;
 use crate::store::record::{Check, CheckStep};
 use crate::store::{Entry, Heartbeat, OwnerRecord, Record, Store, StoreError};
@@ -100,14 +101,30 @@ pub fn last_sign(owner: &OwnerRecord, heartbeat: Option<&Heartbeat>) -> Time {
     }
 }
 
+/// How long the owner has been silent. Measured on the steady clock the machine was
+/// awake on when its heartbeat carries one from this boot: a jump of the wall clock is
+/// no silence, and neither is a suspend (the owner could not beat while the machine
+/// slept, and beats on its first pass after). The wall clock otherwise.
+fn silence(owner: &OwnerRecord, heartbeat: Option<&Heartbeat>, now: Reading) -> Duration {
+    let wall = now.wall.since(last_sign(owner, heartbeat));
+    let ours = heartbeat.filter(|hb| hb.pid == owner.pid && hb.epoch == owner.epoch);
+    match (ours.and_then(|hb| hb.steady.zip(hb.boot.as_deref())), now.steady) {
+        (Some((then, boot)), Some(steady)) if Some(boot) == crate::adapters::clock::boot_id() => {
+            steady.awake.saturating_sub(then.awake)
+        }
+        _ => wall,
+    }
+}
+
 /// Judges the recorded owner. `proc_of` reads /proc (a fake in tests).
 pub fn judge(
     owner: Option<OwnerRecord>,
     heartbeat: Option<&Heartbeat>,
     proc_of: impl Fn(u32) -> Proc,
     stale_after: Duration,
-    now: Time,
+    now: impl Into<Reading>,
 ) -> Verdict {
+    let now = now.into();
     let Some(owner) = owner else {
         return Verdict::NoOwner;
     };
@@ -118,7 +135,7 @@ pub fn judge(
     if owner.start_time.is_none() || p.start_time != owner.start_time {
         return Verdict::Gone { owner, reused: true };
     }
-    let age = now.since(last_sign(&owner, heartbeat));
+    let age = silence(&owner, heartbeat, now);
     if p.stopped {
         Verdict::Stopped { owner, age }
     } else if age > stale_after {
@@ -339,6 +356,38 @@ mod tests {
                 age: Duration::from_secs(300)
             }
         );
+    }
+
+    #[test]
+    fn a_wall_clock_jump_is_no_silence_when_the_heartbeat_carries_the_steady_clock() {
+        let Some(boot) = crate::adapters::clock::boot_id() else {
+            return;
+        };
+        let steady = |s: u64| crate::engine::gap::Steady {
+            awake: Duration::from_secs(s),
+            since_boot: Duration::from_secs(s),
+        };
+        let hb = Heartbeat {
+            steady: Some(steady(100)),
+            boot: Some(boot.to_owned()),
+            ..beat(1000)
+        };
+        // Two hours later by the wall clock, five seconds later by the steady one.
+        let jumped = Reading {
+            wall: t(1000 + 7200),
+            steady: Some(steady(105)),
+        };
+        let v = judge(Some(owner()), Some(&hb), |_| RUNNING, LIMIT, jumped);
+        assert!(
+            matches!(v, Verdict::Fresh { age, .. } if age == Duration::from_secs(5)),
+            "{v:?}"
+        );
+        let other_boot = Heartbeat {
+            boot: Some("another boot".into()),
+            ..hb
+        };
+        let v = judge(Some(owner()), Some(&other_boot), |_| RUNNING, LIMIT, jumped);
+        assert!(matches!(v, Verdict::Stale { .. }), "{v:?}");
     }
 
     #[test]
