@@ -156,7 +156,7 @@ pub fn rebase(mind: &mut Mind, gap: &Gap, now: Time) {
     };
     for rec in mind.agents.values_mut() {
         rec.retime(shift, |at, cause| match cause {
-            Wait::Backoff | Wait::CrashLoop { .. } => shift(at),
+            Wait::Backoff | Wait::CrashLoop { .. } | Wait::Host { .. } => shift(at),
             Wait::RateLimit => at,
         });
         if gap.unwatched.is_some()
@@ -171,6 +171,7 @@ pub fn rebase(mind: &mut Mind, gap: &Gap, now: Time) {
     for t in &mut mind.fleet.times {
         *t = shift(*t);
     }
+    mind.host.last_outage = mind.host.last_outage.map(shift);
 }
 
 /// Keeps the Mind believable whatever the clock did, even a move no reading caught (a
@@ -188,6 +189,7 @@ pub fn bound(mind: &mut Mind, fleet: &Fleet, now: Time) {
             |at, cause| match cause {
                 Wait::Backoff => at.min(now.plus(backoff(failures))),
                 Wait::CrashLoop { .. } => at.min(now.plus(policy.crash_cooldown)),
+                Wait::Host { outages } => at.min(now.plus(super::policy::host_backoff(outages))),
                 Wait::RateLimit => at,
             },
         );
@@ -196,6 +198,7 @@ pub fn bound(mind: &mut Mind, fleet: &Fleet, now: Time) {
     for t in &mut mind.fleet.times {
         *t = (*t).min(now);
     }
+    mind.host.last_outage = mind.host.last_outage.map(|t| t.min(now));
 }
 
 /// A throttle (a limit with no stated end) cools down for at most the configured

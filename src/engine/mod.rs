@@ -5,6 +5,7 @@
 //! are simulated in microseconds.
 
 pub mod gap;
+pub mod host;
 pub mod limit;
 pub mod mind;
 pub mod policy;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+pub use host::{Host, HostEvent, HostFailure, HostRecord, ServerId};
 pub use limit::LimitKind;
 pub use mind::{
     Activity, AgentName, AgentRecord, CheckpointNote, Ended, EndedLifecycle, Escalation, Handoff, Hold, HumanNeeded,
@@ -55,6 +57,8 @@ pub struct FleetAgent {
 #[derive(Clone, Debug, Default)]
 pub struct Observation {
     pub panes: Vec<PaneSeen>,
+    /// Whether tmux's server answered, and which one: a lost server is a host failure.
+    pub host: Host,
 }
 
 /// One tagged pane as observed.
@@ -115,6 +119,9 @@ pub struct Inputs {
     /// The wall clock jumped, or time passed unwatched, since the last step: every
     /// recorded duration is re-based before anything is judged ([`gap::rebase`]).
     pub gap: Option<gap::Gap>,
+    /// The first step of an owner that has just claimed the run: what it finds gone
+    /// went while nobody watched (a reboot is a host restart).
+    pub first_look: bool,
 }
 
 impl Default for Inputs {
@@ -126,6 +133,7 @@ impl Default for Inputs {
             triage: Vec::new(),
             tz: jiff::tz::TimeZone::UTC,
             gap: None,
+            first_look: false,
         }
     }
 }
@@ -281,6 +289,8 @@ pub enum What {
 pub struct Step {
     pub events: Vec<Event>,
     pub actions: Vec<Action>,
+    /// A host failure noticed in this step: one for the fleet, journaled once.
+    pub host: Option<HostEvent>,
 }
 
 #[cfg(test)]

@@ -125,6 +125,21 @@ pub fn backoff(failures_in_row: u32) -> Duration {
     }
 }
 
+/// The host backoff's longest wait: a lost server costs the whole fleet, so it waits
+/// less long than one agent's backoff does.
+pub const HOST_BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// A fleet that ran this long since the last host failure starts its host backoff over.
+pub const HOST_STABLE_AFTER: Duration = Duration::from_secs(600);
+
+/// The wait before bringing the fleet back after `outages` host failures in a row: the
+/// first at once, then 1 s, doubling up to [`HOST_BACKOFF_MAX`].
+pub fn host_backoff(outages: u32) -> Duration {
+    match outages {
+        0 | 1 => Duration::ZERO,
+        n => Duration::from_secs(1u64 << (n - 2).min(20)).min(HOST_BACKOFF_MAX),
+    }
+}
+
 /// Crashes within the window that ends at `now`.
 pub fn crashes_within(crashes: &[Time], window: Duration, now: Time) -> usize {
     crashes.iter().filter(|t| now.since(**t) <= window).count()
@@ -139,6 +154,13 @@ mod tests {
         let waits: Vec<u64> = (1..=12).map(|n| backoff(n).as_secs()).collect();
         assert_eq!(waits, [0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300]);
         assert_eq!(backoff(u32::MAX), BACKOFF_MAX);
+    }
+
+    #[test]
+    fn host_backoff_doubles_from_one_second_to_a_minute() {
+        let waits: Vec<u64> = (1..=9).map(|n| host_backoff(n).as_secs()).collect();
+        assert_eq!(waits, [0, 1, 2, 4, 8, 16, 32, 60, 60]);
+        assert_eq!(host_backoff(u32::MAX), HOST_BACKOFF_MAX);
     }
 
     #[test]

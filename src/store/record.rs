@@ -11,7 +11,7 @@ use super::answer::Answer;
 use super::inbox::{LetterId, Refusal};
 use super::owner::Role;
 use crate::engine::gap::Gap;
-use crate::engine::{Action, AgentName, AgentRecord, Command, Event, Incarnation, Mind, Time, TriageResult};
+use crate::engine::{Action, AgentName, AgentRecord, Command, Event, HostEvent, Incarnation, Mind, Time, TriageResult};
 
 /// One journal line.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -63,6 +63,8 @@ pub enum Record {
     Answered(Answer),
     /// What the engine noticed or decided, with its reason.
     Event(Event),
+    /// A host failure (tmux's server lost, a reboot): one line for the whole fleet.
+    Host(HostEvent),
     /// An agent's record, whenever it changed materially (what rebuild replays).
     Record {
         agent: AgentName,
@@ -234,6 +236,7 @@ impl Record {
             | Record::Done { .. }
             | Record::Failed(_)
             | Record::Reloaded(_)
+            | Record::Host(_)
             | Record::Check(_)
             | Record::Gap(_) => None,
         }
@@ -248,6 +251,7 @@ impl Record {
             | Record::Reconciled { reason, .. }
             | Record::Checkpoint(Checkpoint::Written { reason, .. }) => Some(reason),
             Record::Event(e) => Some(&e.reason),
+            Record::Host(h) => Some(&h.reason),
             Record::Intent { action, .. }
             | Record::Failed(Failure {
                 action: Some(action), ..

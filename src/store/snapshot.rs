@@ -46,6 +46,7 @@ pub fn migrate(version: u32, mind: serde_json::Value) -> Result<Mind, String> {
                 stopped: v1.stopped,
                 strays: v1.strays,
                 fleet: v1.fleet,
+                host: Default::default(),
             })
         }
         v => Err(format!(

@@ -229,7 +229,11 @@ impl<T: Tmux> Supervisor<T> {
             .config
             .agent(agent.as_str())
             .ok_or_else(|| ActionError::NotConfigured(agent.clone()))?;
-        let raw = self.tmux.capture(session, CONTEXT_LINES).unwrap_or_default();
+        // A server that is gone took the screen with it: the last one read stands in.
+        let raw = match self.tmux.capture(session, CONTEXT_LINES) {
+            Ok(lines) => lines,
+            Err(_) => self.screens.get(session).cloned().unwrap_or_default(),
+        };
         let last_lines = engine::screen::tail(&raw, CONTEXT_LINES)
             .into_iter()
             .map(str::to_owned)

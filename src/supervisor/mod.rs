@@ -87,6 +87,12 @@ pub struct Supervisor<T: Tmux> {
     awaiting: Vec<letters::Awaiting>,
     /// Letters a dead owner journaled but did not delete: never obeyed twice.
     taken_before: std::collections::BTreeSet<crate::store::LetterId>,
+    /// Whether a step has run since the claim: the first one looks at what went
+    /// while nobody watched.
+    stepped: bool,
+    /// The last screen read of each live session, for a checkpoint written after the
+    /// server that showed it is gone (host failure).
+    screens: BTreeMap<String, Vec<String>>,
 }
 
 impl<T: Tmux> Supervisor<T> {
@@ -168,6 +174,8 @@ impl<T: Tmux> Supervisor<T> {
             unsaved: false,
             awaiting: Vec::new(),
             taken_before: Default::default(),
+            stepped: false,
+            screens: BTreeMap::new(),
         };
         sup.taken_before = sup.letters_taken_before()?;
         records.extend(sup.reconcile(now)?);
@@ -275,8 +283,8 @@ impl<T: Tmux> Supervisor<T> {
                     .append(now, Record::Checkpoint(Checkpointed::Mind { mind }))?,
             );
         }
-        let panes = match self.settled_panes() {
-            Ok(p) => p,
+        let listing = match self.settled_panes() {
+            Ok(l) => l,
             Err(e) => {
                 let message = format!("cannot list tmux panes: {e}; nothing decided this pass");
                 records.push(self.journal.append(now, Record::Warning { message })?);
@@ -287,7 +295,8 @@ impl<T: Tmux> Supervisor<T> {
         // Read after tmux answered, so a letter is never taken on a pass that decides nothing.
         let letters = self.take_letters(now, &mut records)?;
         commands.splice(0..0, letters.iter().map(|l| l.command().clone()));
-        let (observation, capture_problems) = self.observe(&panes);
+        let (observation, capture_problems) = self.observe(&listing);
+        let panes = listing.panes;
         for message in capture_problems {
             records.push(self.journal.append(now, Record::Warning { message })?);
         }
@@ -306,13 +315,19 @@ impl<T: Tmux> Supervisor<T> {
             triage: answers,
             tz: self.tz.clone(),
             gap,
+            first_look: !self.stepped,
         };
         self.unsaved = true;
         let step = engine::step(&mut self.mind, &self.fleet, &inputs, now);
+        if let Some(host) = &step.host {
+            records.push(self.journal.append(now, Record::Host(host.clone()))?);
+        }
         for event in &step.events {
             records.push(self.journal.append(now, Record::Event(event.clone()))?);
         }
         records.extend(self.persist(now)?);
+        // On disk: a step that a full disk rolls back was never the first look.
+        self.stepped = true;
         let mut failed = false;
         let mut failures = BTreeMap::new();
         for action in &step.actions {

@@ -4,7 +4,7 @@
 
 use super::{SETTLE_TRIES, SETTLE_WAIT, Supervisor};
 use crate::adapters::process;
-use crate::adapters::tmux::{Pane, Tmux, TmuxError};
+use crate::adapters::tmux::{Listing, Tmux, TmuxError};
 use crate::engine::{Exit, Incarnation, Observation, PaneSeen, PaneState};
 
 impl<T: Tmux> Supervisor<T> {
@@ -12,10 +12,10 @@ impl<T: Tmux> Supervisor<T> {
     /// being reaped: tmux marks a pane dead when its pty closes, a moment before it
     /// knows the exit status, and a process can be gone a moment before tmux notices.
     /// Judging in that moment would call a clean exit a crash.
-    pub(super) fn settled_panes(&self) -> Result<Vec<Pane>, TmuxError> {
-        let mut panes = self.tmux.list_panes()?;
+    pub(super) fn settled_panes(&self) -> Result<Listing, TmuxError> {
+        let mut listing = self.tmux.survey()?;
         for _ in 0..SETTLE_TRIES {
-            let in_flux = panes.iter().filter(|p| p.is_ours(&self.fleet.run)).any(|p| {
+            let in_flux = listing.panes.iter().filter(|p| p.is_ours(&self.fleet.run)).any(|p| {
                 if p.dead {
                     p.exit_tag.is_none() && p.dead_status.is_none() && p.dead_signal.is_none()
                 } else {
@@ -26,16 +26,18 @@ impl<T: Tmux> Supervisor<T> {
                 break;
             }
             std::thread::sleep(SETTLE_WAIT);
-            panes = self.tmux.list_panes()?;
+            listing = self.tmux.survey()?;
         }
-        Ok(panes)
+        Ok(listing)
     }
 
-    /// What tmux and /proc say about this run's tagged panes.
-    pub(super) fn observe(&self, panes: &[Pane]) -> (Observation, Vec<String>) {
+    /// What tmux and /proc say about this run's tagged panes, and whether a server
+    /// answered. The screens read are remembered, for a checkpoint written once the
+    /// server that showed them is gone.
+    pub(super) fn observe(&mut self, listing: &Listing) -> (Observation, Vec<String>) {
         let mut seen = Vec::new();
         let mut problems = Vec::new();
-        for pane in panes.iter().filter(|p| p.is_ours(&self.fleet.run)) {
+        for pane in listing.panes.iter().filter(|p| p.is_ours(&self.fleet.run)) {
             let Some(agent) = pane.agent.clone() else { continue };
             let incarnation = Incarnation(pane.incarnation.unwrap_or(0));
             let state = if pane.dead {
@@ -64,7 +66,10 @@ impl<T: Tmux> Supervisor<T> {
             let tail = if wants_tail {
                 let lines = fleet_agent.map_or(30, |a| a.policy.tail_lines);
                 match self.tmux.capture(&pane.session, lines) {
-                    Ok(t) => Some(t),
+                    Ok(t) => {
+                        self.screens.insert(pane.session.clone(), t.clone());
+                        Some(t)
+                    }
                     // Gone between the listing and the capture: not seen at all.
                     Err(TmuxError::NoSuchSession(_)) => continue,
                     Err(e) => {
@@ -87,6 +92,16 @@ impl<T: Tmux> Supervisor<T> {
                 tail,
             });
         }
-        (Observation { panes: seen }, problems)
+        // Kept while its record is live: a server gone this pass took the screen with it.
+        let mind = &self.mind;
+        self.screens.retain(|session, _| {
+            seen.iter().any(|p| &p.session == session)
+                || mind.agents.values().any(|r| r.is_live() && &r.session == session)
+        });
+        let observation = Observation {
+            panes: seen,
+            host: listing.host,
+        };
+        (observation, problems)
     }
 }

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use super::{Pane, SpawnSpec, TAG_AGENT, TAG_INCARNATION, TAG_RUN, Tmux, TmuxError};
+use super::{Host, Listing, Pane, ServerId, SpawnSpec, TAG_AGENT, TAG_INCARNATION, TAG_RUN, Tmux, TmuxError};
 
 /// Size of a new session's window; big enough for agents' TUIs to lay out normally.
 const WIDTH: &str = "200";
@@ -18,8 +18,9 @@ const SPAWN_TRIES: u32 = 5;
 const SPAWN_RETRY_WAIT: Duration = Duration::from_millis(100);
 
 /// Fields asked of `list-panes`, tab-separated; the session name last, so a tab in a
-/// foreign session's name cannot shift the other fields.
-const LIST_FORMAT: &str = "#{pane_pid}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}\t#{@vigil-agent}\t#{@vigil-incarnation}\t#{@vigil-run}\t#{@vigil-exit}\t#{session_name}";
+/// foreign session's name cannot shift the other fields. `#{pid}` and `#{start_time}`
+/// are the server's, so a server replaced between two looks is noticed.
+const LIST_FORMAT: &str = "#{pane_pid}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}\t#{@vigil-agent}\t#{@vigil-incarnation}\t#{@vigil-run}\t#{@vigil-exit}\t#{pid}\t#{start_time}\t#{session_name}";
 
 /// An argument exactly as tmux must receive it. tmux splits its own argument list into
 /// commands at every argument that ends in `;` — even after `--`, even in `send-keys -l`
@@ -145,8 +146,9 @@ fn pane_target(session: &str) -> String {
     format!("={session}:")
 }
 
-fn parse_pane(line: &str) -> Option<Pane> {
-    let mut f = line.splitn(9, '\t');
+/// One `list-panes` line: the pane, and the server that listed it.
+fn parse_pane(line: &str) -> Option<(Pane, Option<ServerId>)> {
+    let mut f = line.splitn(11, '\t');
     let pane_pid = f.next()?.parse().ok()?;
     let dead = f.next()? == "1";
     let dead_status = f.next()?.parse().ok();
@@ -156,8 +158,11 @@ fn parse_pane(line: &str) -> Option<Pane> {
     let incarnation = f.next()?.parse().ok();
     let run = text(f.next()?);
     let exit_tag = f.next()?.parse().ok();
+    let pid = f.next()?.parse().ok();
+    let started = f.next()?.parse().ok();
+    let server = pid.zip(started).map(|(pid, started)| ServerId { pid, started });
     let session = f.next()?.to_owned();
-    Some(Pane {
+    let pane = Pane {
         session,
         pane_pid,
         dead,
@@ -167,23 +172,37 @@ fn parse_pane(line: &str) -> Option<Pane> {
         incarnation,
         run,
         exit_tag,
-    })
+    };
+    Some((pane, server))
 }
 
 impl Tmux for TmuxCli {
     fn list_panes(&self) -> Result<Vec<Pane>, TmuxError> {
+        self.survey().map(|listing| listing.panes)
+    }
+
+    fn survey(&self) -> Result<Listing, TmuxError> {
         match self.run(&["list-panes", "-a", "-F", LIST_FORMAT]) {
             Ok(out) => {
                 let mut panes: Vec<Pane> = Vec::new();
-                for pane in out.lines().filter_map(parse_pane) {
+                let mut server = None;
+                for (pane, id) in out.lines().filter_map(parse_pane) {
+                    server = server.or(id);
                     // One pane per session is vigil's: the first listed.
                     if !panes.iter().any(|p| p.session == pane.session) {
                         panes.push(pane);
                     }
                 }
-                Ok(panes)
+                Ok(Listing {
+                    host: Host::Up { server },
+                    panes,
+                })
             }
-            Err(TmuxError::Failed { stderr, .. }) if no_server(&stderr) => Ok(Vec::new()),
+            // tmux's own words for "nothing listens on this socket": the server is gone.
+            Err(TmuxError::Failed { stderr, .. }) if no_server(&stderr) => Ok(Listing {
+                host: Host::ServerGone,
+                panes: Vec::new(),
+            }),
             Err(e) => Err(e),
         }
     }
@@ -304,8 +323,15 @@ mod tests {
 
     #[test]
     fn parses_list_panes_lines() {
-        let line = "4242\t1\t3\t\tbackend\t2\tproj-1234abcd\t3\tproj-backend";
-        let pane = parse_pane(line).unwrap();
+        let line = "4242\t1\t3\t\tbackend\t2\tproj-1234abcd\t3\t77\t1800000000\tproj-backend";
+        let (pane, server) = parse_pane(line).unwrap();
+        assert_eq!(
+            server,
+            Some(ServerId {
+                pid: 77,
+                started: 1_800_000_000
+            })
+        );
         assert_eq!(pane.pane_pid, 4242);
         assert!(pane.dead);
         assert_eq!(pane.dead_status, Some(3));
@@ -315,7 +341,7 @@ mod tests {
         assert_eq!(pane.exit_tag, Some(3));
         assert!(pane.is_ours("proj-1234abcd"));
 
-        let foreign = parse_pane("77\t0\t\t\t\t\t\t\tmy\tweird session").unwrap();
+        let (foreign, _) = parse_pane("77\t0\t\t\t\t\t\t\t77\t1800000000\tmy\tweird session").unwrap();
         assert_eq!(foreign.session, "my\tweird session");
         assert!(!foreign.is_ours("proj-1234abcd"));
         assert!(parse_pane("garbage").is_none());

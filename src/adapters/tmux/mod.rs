@@ -10,6 +10,7 @@ mod fake;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+pub use crate::engine::{Host, ServerId};
 pub use cli::TmuxCli;
 #[cfg(test)]
 pub use fake::FakeTmux;
@@ -45,6 +46,13 @@ impl Pane {
     }
 }
 
+/// Every pane at one look, and whether a server answered at all (and which one).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Listing {
+    pub host: Host,
+    pub panes: Vec<Pane>,
+}
+
 /// Everything needed to start one tagged incarnation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SpawnSpec {
@@ -77,6 +85,15 @@ pub enum TmuxError {
 pub trait Tmux {
     /// Every pane of every session, in one call. No server running = no panes.
     fn list_panes(&self) -> Result<Vec<Pane>, TmuxError>;
+    /// [`Tmux::list_panes`], saying whether a server answered (decided from how tmux
+    /// answered, never from pane text) and which one. A tmux that cannot tell says
+    /// "up, unknown server", which never reads as a host failure.
+    fn survey(&self) -> Result<Listing, TmuxError> {
+        Ok(Listing {
+            host: Host::default(),
+            panes: self.list_panes()?,
+        })
+    }
     /// The last `lines` lines of a session's pane (history included), wrapped lines
     /// joined.
     fn capture(&self, session: &str, lines: usize) -> Result<Vec<String>, TmuxError>;

@@ -240,6 +240,9 @@ pub struct LastExit {
     /// The incarnation never ran: tmux could not start it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub start_failed: bool,
+    /// The host failed under it (its tmux server lost): no crash of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<super::host::HostFailure>,
 }
 
 impl LastExit {
@@ -250,6 +253,7 @@ impl LastExit {
             reason: reason.into(),
             last_lines: Vec::new(),
             start_failed: false,
+            host: None,
         }
     }
 
@@ -306,6 +310,9 @@ pub struct Mind {
     /// Automatic restarts across the fleet, for the fleet-wide cap.
     #[serde(default)]
     pub fleet: FleetRestarts,
+    /// The tmux server last seen and the host failures in a row (the host backoff).
+    #[serde(default)]
+    pub host: super::host::HostRecord,
 }
 
 /// Recent automatic restarts of all agents, so a bad config cannot thrash the machine.

@@ -130,6 +130,9 @@ pub enum Wait {
     CrashLoop { crashes: u32 },
     /// A rate-limit cooldown.
     RateLimit,
+    /// The host backoff after a host failure (`outages` in a row): the whole fleet
+    /// waits, and no agent's own crash count is touched.
+    Host { outages: u32 },
 }
 
 /// Why a hold lasts until a human acts.

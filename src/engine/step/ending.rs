@@ -32,7 +32,7 @@ impl Ctx<'_> {
         self.announce_hold(r);
     }
 
-    fn checkpoint(&mut self, r: &mut AgentRecord, reason: &str) {
+    pub(super) fn checkpoint(&mut self, r: &mut AgentRecord, reason: &str) {
         r.checkpoint = Some(CheckpointNote {
             incarnation: r.incarnation,
             reason: reason.to_owned(),
@@ -135,6 +135,13 @@ impl Ctx<'_> {
                 at,
                 cause: Wait::Backoff,
             } => format!("{lifecycle} ({why}); restart held until {}", self.clock(*at)),
+            Hold::Until {
+                at,
+                cause: Wait::Host { outages },
+            } => format!(
+                "{lifecycle} ({why}); the fleet comes back at {} (host backoff after {outages} host failure(s) in a row)",
+                self.clock(*at)
+            ),
             Hold::UntilHuman {
                 cause: HumanNeeded::NoResetLimit,
             } => format!("{lifecycle} ({why}); restart held until a human lifts its limit"),

@@ -6,6 +6,7 @@
 
 mod commands;
 mod ending;
+mod host;
 mod ladder;
 mod live;
 mod observe;
@@ -34,6 +35,10 @@ pub fn step(mind: &mut Mind, fleet: &Fleet, inputs: &Inputs, now: Time) -> Step 
         super::gap::rebase(mind, gap, now);
     }
     super::gap::bound(mind, fleet, now);
+    let outage = host::notice(mind, fleet, inputs, now).map(|(outage, event)| {
+        out.host = Some(event);
+        outage
+    });
     for agent in &fleet.agents {
         let pane = obs
             .panes
@@ -52,6 +57,7 @@ pub fn step(mind: &mut Mind, fleet: &Fleet, inputs: &Inputs, now: Time) -> Step 
             stopped: &mut mind.stopped,
             restarts: &mut mind.fleet,
             supervise: inputs.supervise,
+            host: outage.as_ref(),
         };
         if let Some(rec) = ctx.run(rec, pane, command, triage) {
             mind.agents.insert(agent.name.clone(), rec);
@@ -86,6 +92,7 @@ pub fn action_failed(
         stopped: &mut mind.stopped,
         restarts: &mut mind.fleet,
         supervise: false,
+        host: None,
     };
     match action {
         Action::Start { incarnation, .. } if *incarnation == rec.incarnation => {
@@ -149,6 +156,8 @@ struct Ctx<'a> {
     stopped: &'a mut BTreeSet<AgentName>,
     restarts: &'a mut FleetRestarts,
     supervise: bool,
+    /// The host failure this step noticed, if any.
+    host: Option<&'a host::Outage>,
 }
 
 impl Ctx<'_> {

@@ -51,6 +51,9 @@ impl Ctx<'_> {
             return None;
         }
         let Some(pane) = pane else {
+            if self.end_by_host(r) {
+                return None;
+            }
             let exit = LastExit::because("its tmux session disappeared");
             self.end(r, EndedLifecycle::Zombie, exit);
             return None;
@@ -152,6 +155,7 @@ fn how_it_exited(exit: Exit, tail: &[String]) -> (EndedLifecycle, LastExit) {
             reason,
             last_lines,
             start_failed: false,
+            host: None,
         },
     )
 }

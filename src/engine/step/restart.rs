@@ -18,9 +18,13 @@ impl Ctx<'_> {
         }
         let Some(ended) = r.ended() else { return };
         let (lifecycle, why) = (ended.lifecycle, ended.exit.reason.clone());
+        let by_host = ended.exit.host.is_some();
         let reason = format!("restart after {} {} ({why})", lifecycle.as_str(), r.incarnation);
-        self.restarts.times.push(self.now);
-        let handoff = (lifecycle == EndedLifecycle::Stalled).then_some(Handoff {
+        // The host backoff paces the fleet's return; the cap is for agents that thrash.
+        if !by_host {
+            self.restarts.times.push(self.now);
+        }
+        let handoff = (lifecycle == EndedLifecycle::Stalled || by_host).then_some(Handoff {
             from: r.incarnation,
             reason: why,
         });

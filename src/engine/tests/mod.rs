@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::*;
 
 mod commands;
+mod host;
 mod ladder;
 mod lifecycle;
 mod limits;
@@ -45,6 +46,10 @@ struct Sim {
     tz: jiff::tz::TimeZone,
     /// A clock gap handed in at the next step.
     gap: Option<gap::Gap>,
+    /// Whether tmux's server answers, and which one.
+    host: Host,
+    /// The next step is an owner's first look.
+    first_look: bool,
 }
 
 impl Sim {
@@ -75,6 +80,8 @@ impl Sim {
             answers: Vec::new(),
             tz: jiff::tz::TimeZone::UTC,
             gap: None,
+            host: Host::default(),
+            first_look: false,
         }
     }
 
@@ -88,12 +95,14 @@ impl Sim {
         let inputs = Inputs {
             observation: Observation {
                 panes: self.panes.clone(),
+                host: self.host,
             },
             commands: commands.to_vec(),
             supervise: self.supervise,
             triage: std::mem::take(&mut self.answers),
             tz: self.tz.clone(),
             gap: self.gap.take(),
+            first_look: std::mem::take(&mut self.first_look),
         };
         let step = step(&mut self.mind, &self.fleet, &inputs, self.now);
         for action in &step.actions {
@@ -104,6 +113,15 @@ impl Sim {
                     session,
                     ..
                 } => {
+                    if self.host == Host::ServerGone {
+                        // Starting a session starts a new server.
+                        self.host = Host::Up {
+                            server: Some(ServerId {
+                                pid: 5000 + incarnation.0,
+                                started: u64::try_from(self.now.millis() / 1000).unwrap(),
+                            }),
+                        };
+                    }
                     self.panes.retain(|p| p.agent != agent.as_str());
                     self.panes.push(PaneSeen {
                         session: session.clone(),

@@ -104,6 +104,7 @@ fn a_fleet_with_one_zombie_puts_it_first_with_its_exit_and_crashes() {
         reason: "exited with status 3".into(),
         last_lines: vec![],
         start_failed: false,
+        host: None,
     };
     let hold = Hold::Until {
         at: t(3710),
