@@ -247,6 +247,28 @@ mod tests {
     }
 
     #[test]
+    fn a_v2_snapshot_written_before_host_failures_were_known_still_loads() {
+        let (dir, store) = store();
+        let mut mind = Mind::default();
+        let mut rec = AgentRecord::new(Incarnation(2), "p-a".into(), Time::from_millis(1000), "r".into());
+        let exit = crate::engine::LastExit::because("exited with status 3");
+        assert!(rec.finish(EndedLifecycle::Zombie, exit, None));
+        mind.agents.insert(AgentName::new("a").unwrap(), rec);
+        store.save_mind(&mind, Time::from_millis(2000)).unwrap();
+        // The file as vigil wrote it before: no `host` in the Mind nor in an exit.
+        let path = dir.path().join(FILE);
+        let mut json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        json["mind"].as_object_mut().unwrap().remove("host").unwrap();
+        let text = json.to_string();
+        assert!(!text.contains("\"host\""), "{text}");
+        std::fs::write(&path, text).unwrap();
+        let loaded = store.load_mind(Time::from_millis(3000)).unwrap();
+        assert!(loaded.warning.is_none(), "{:?}", loaded.warning);
+        assert_eq!(loaded.mind, mind);
+        assert_eq!(loaded.mind.host, crate::engine::HostRecord::default());
+    }
+
+    #[test]
     fn unusable_snapshots_are_moved_aside_and_the_user_is_told() {
         for (what, content) in [
             ("truncated", "{\"version\": 1, \"mind\": {\"agen"),

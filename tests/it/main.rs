@@ -6,6 +6,7 @@ mod config_errors;
 mod durability;
 mod faults;
 mod harness;
+mod host;
 mod letters;
 mod limits;
 mod presets;

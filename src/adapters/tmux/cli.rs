@@ -322,6 +322,14 @@ mod tests {
     }
 
     #[test]
+    fn no_server_on_the_socket_is_the_server_gone_not_an_empty_fleet() {
+        let socket = format!("vigil-test-noserver-{}", std::process::id());
+        let listing = TmuxCli::new(Some(socket)).survey().unwrap();
+        assert_eq!(listing.host, Host::ServerGone);
+        assert!(listing.panes.is_empty());
+    }
+
+    #[test]
     fn parses_list_panes_lines() {
         let line = "4242\t1\t3\t\tbackend\t2\tproj-1234abcd\t3\t77\t1800000000\tproj-backend";
         let (pane, server) = parse_pane(line).unwrap();
