@@ -1,8 +1,8 @@
 //! One supervision step, split along its seams: [`observe`] (adopt what tmux shows,
 //! notice deaths, read live screens), [`commands`] (obey the user), [`live`] and
 //! [`ladder`] (judge a live screen, climb the escalation ladder), [`rate_limit`],
-//! [`triage`], [`ending`] (the end of a lifecycle) and [`restart`] (policy, holds, the
-//! fleet cap). Every decision is an [`Event`] or [`Action`] with a reason. No IO here.
+//! [`triage`], [`ending`] (the end of a lifecycle), [`restart`] (policy, holds, the
+//! fleet cap) and [`host`] (a lost tmux server: one host failure, not N crashes). Every decision is an [`Event`] or [`Action`] with a reason. No IO here.
 
 mod commands;
 mod ending;
