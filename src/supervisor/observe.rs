@@ -5,7 +5,11 @@
 use super::{SETTLE_TRIES, SETTLE_WAIT, Supervisor};
 use crate::adapters::process;
 use crate::adapters::tmux::{Listing, Tmux, TmuxError};
-use crate::engine::{Exit, Incarnation, Observation, PaneSeen, PaneState};
+use crate::engine::{Exit, Host, Incarnation, Observation, PaneSeen, PaneState};
+
+/// Looks (`SETTLE_WAIT` apart) at a server that answers with no session at all while
+/// the fleet had panes, before believing it stays up.
+const EXITING_SERVER_TRIES: usize = 10;
 
 impl<T: Tmux> Supervisor<T> {
     /// All panes, looked at again (briefly) while one of ours is between exiting and
@@ -28,7 +32,36 @@ impl<T: Tmux> Supervisor<T> {
             std::thread::sleep(SETTLE_WAIT);
             listing = self.tmux.survey()?;
         }
+        self.until_exited(listing)
+    }
+
+    /// A server being killed drops every session a moment before it exits, and answers
+    /// meanwhile with none: looked at again until it has gone (a host failure) or
+    /// plainly stays up with no session (the agents' deaths).
+    fn until_exited(&self, mut listing: Listing) -> Result<Listing, TmuxError> {
+        for _ in 0..EXITING_SERVER_TRIES {
+            let empty = matches!(listing.host, Host::Up { .. }) && listing.panes.is_empty();
+            let had_panes = self.mind.agents.values().any(|r| r.is_live() && r.pane_pid.is_some());
+            if !(empty && had_panes) {
+                break;
+            }
+            std::thread::sleep(SETTLE_WAIT);
+            listing = self.tmux.survey()?;
+        }
         Ok(listing)
+    }
+
+    /// Which server answers now, after a session vanished between the listing and its
+    /// capture: it may have gone with its server. Panes of a server that is no longer
+    /// the one listed are not seen.
+    fn host_after_vanishing(&self, listing: &Listing, seen: &mut Vec<PaneSeen>) -> Host {
+        let Ok(again) = self.tmux.survey().and_then(|l| self.until_exited(l)) else {
+            return listing.host;
+        };
+        if again.host != listing.host {
+            seen.retain(|p| again.panes.iter().any(|q| q.session == p.session));
+        }
+        again.host
     }
 
     /// What tmux and /proc say about this run's tagged panes, and whether a server
@@ -37,6 +70,7 @@ impl<T: Tmux> Supervisor<T> {
     pub(super) fn observe(&mut self, listing: &Listing) -> (Observation, Vec<String>) {
         let mut seen = Vec::new();
         let mut problems = Vec::new();
+        let mut vanished = false;
         for pane in listing.panes.iter().filter(|p| p.is_ours(&self.fleet.run)) {
             let Some(agent) = pane.agent.clone() else { continue };
             let incarnation = Incarnation(pane.incarnation.unwrap_or(0));
@@ -71,7 +105,10 @@ impl<T: Tmux> Supervisor<T> {
                         Some(t)
                     }
                     // Gone between the listing and the capture: not seen at all.
-                    Err(TmuxError::NoSuchSession(_)) => continue,
+                    Err(TmuxError::NoSuchSession(_)) => {
+                        vanished = true;
+                        continue;
+                    }
                     Err(e) => {
                         problems.push(format!(
                             "cannot read the screen of `{}`: {e}; screen unjudged this poll",
@@ -92,16 +129,18 @@ impl<T: Tmux> Supervisor<T> {
                 tail,
             });
         }
+        let host = if vanished {
+            self.host_after_vanishing(listing, &mut seen)
+        } else {
+            listing.host
+        };
         // Kept while its record is live: a server gone this pass took the screen with it.
         let mind = &self.mind;
         self.screens.retain(|session, _| {
             seen.iter().any(|p| &p.session == session)
                 || mind.agents.values().any(|r| r.is_live() && &r.session == session)
         });
-        let observation = Observation {
-            panes: seen,
-            host: listing.host,
-        };
+        let observation = Observation { panes: seen, host };
         (observation, problems)
     }
 }
