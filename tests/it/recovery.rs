@@ -215,3 +215,23 @@ fn a_cli_triage_whose_command_leaves_a_setsid_child_holding_stdout_is_answered_w
         "the setsid child is gone"
     );
 }
+
+#[test]
+fn triage_on_demand_of_an_agent_printing_a_line_a_second_answers_continue_and_replaces_nothing() {
+    let mut w = World::new(&agent("printer", "worker.sh", "env = { WORKER_PAUSE = \"0.3\" }"));
+    w.watch();
+    w.eventually(Duration::from_secs(20), "the printer working", || {
+        (w.agent("printer").lifecycle == Some(Lifecycle::Working)).then_some(())
+    });
+    let before = w.agent("printer").incarnation;
+    let out = w.vigil(&["triage", "printer"]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    let verdict = w.wait_journal(10, "the triage verdict", |e| {
+        e.record.reason().is_some_and(|r| r.contains("built-in rules"))
+    });
+    let reason = verdict.record.reason().unwrap().to_owned();
+    assert!(reason.contains("continue"), "{reason}");
+    wait_out(Duration::from_secs(1), "a few polls after the verdict");
+    assert_eq!(w.agent("printer").incarnation, before, "nothing was replaced: {reason}");
+}
