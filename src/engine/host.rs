@@ -1,11 +1,11 @@
 //! The host the fleet runs on, as opposed to one agent: whether tmux's server answered
 //! ([`Host`]), which server it was ([`ServerId`]), what vigil remembers of it across
-//! passes ([`HostRecord`], in the Mind) and the one journal line a host failure gets
-//! ([`HostEvent`]). A lost server is one host failure, never N crashes. Types only; no IO.
+//! passes ([`HostRecord`], in the Mind) and which failure it was ([`HostFailure`]); the
+//! one journal line a host failure gets is [`super::HostEvent`], beside the other step
+//! outputs. A lost server is one host failure, never N crashes. Types only; no IO.
 
 use serde::{Deserialize, Serialize};
 
-use super::mind::AgentName;
 use super::time::Time;
 
 /// What tmux's server looked like at one poll, decided by the tmux adapter from how
@@ -57,19 +57,6 @@ impl HostFailure {
             HostFailure::HostRestart => "host restart",
         }
     }
-}
-
-/// A host failure, journaled once for the fleet (not once per agent, not once per pass).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HostEvent {
-    pub failure: HostFailure,
-    /// The agents whose live incarnation it ended.
-    pub agents: Vec<AgentName>,
-    /// Host failures in a row without a stable run of the fleet in between.
-    pub outages: u32,
-    /// When the host backoff lets the fleet come back.
-    pub back_at: Time,
-    pub reason: String,
 }
 
 /// What the Mind keeps about the host between passes (and vigil restarts).

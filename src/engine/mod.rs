@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-pub use host::{Host, HostEvent, HostFailure, HostRecord, ServerId};
+pub use host::{Host, HostFailure, HostRecord, ServerId};
 pub use limit::LimitKind;
 pub use mind::{
     Activity, AgentName, AgentRecord, CheckpointNote, Ended, EndedLifecycle, Escalation, Handoff, Hold, HumanNeeded,
@@ -282,6 +282,19 @@ pub enum What {
     /// A session tagged for this run whose agent the config does not name.
     Stray,
     Note,
+}
+
+/// A host failure, journaled once for the fleet (not once per agent, not once per pass).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostEvent {
+    pub failure: HostFailure,
+    /// The agents whose live incarnation it ended.
+    pub agents: Vec<AgentName>,
+    /// Host failures in a row without a stable run of the fleet in between.
+    pub outages: u32,
+    /// When the host backoff lets the fleet come back.
+    pub back_at: Time,
+    pub reason: String,
 }
 
 /// The result of one step: what was noticed and decided, and what to do.

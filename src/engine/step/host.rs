@@ -5,7 +5,8 @@
 //! backoff, each agent with a handoff. No IO here.
 
 use super::Ctx;
-use crate::engine::host::{Host, HostEvent, HostFailure};
+use crate::engine::HostEvent;
+use crate::engine::host::{Host, HostFailure};
 use crate::engine::mind::{AgentName, AgentRecord, EndedLifecycle, Hold, LastExit, Lifecycle, Mind, Wait};
 use crate::engine::policy::{HOST_STABLE_AFTER, host_backoff};
 use crate::engine::time::{Time, human};
