@@ -4,26 +4,19 @@
 //! claims and adopts, and waits until it has. Exit 0 when the project is supervised by
 //! a live, fresh owner at the end, 1 when it is not.
 
-use std::fs::OpenOptions;
-use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, ExitCode, Stdio};
-use std::time::{Duration, Instant};
+use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 
 use super::Project;
+use super::detach::{self, Claim};
 use super::out::say;
 use crate::adapters::clock::now;
 use crate::engine::time::human;
 use crate::store::record::CheckStep;
-use crate::store::{OwnerRecord, Store};
+use crate::store::{Launcher, OwnerRecord, Store};
 use crate::supervisor::watchdog::{self, DEFAULT_STALE_AFTER, Proc, Stop, Verdict};
-
-/// Where a watch started by `--restart` writes what it prints, in the state dir.
-pub const WATCH_LOG: &str = "watch.log";
-/// How long `--restart` waits for the new watch to claim, on top of one poll.
-const CLAIM_WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
@@ -94,50 +87,20 @@ pub fn run(project: &Project, options: Options) -> Result<ExitCode> {
     restart(project, old.as_ref(), &say)
 }
 
-/// Starts `vigil watch` detached from this process (its own process group, no
-/// terminal, output to `watch.log` in the state dir) and waits until a live owner
-/// newer than `old` has claimed the run and beaten once.
+/// Starts `vigil watch` detached from this process (see [`detach`]) and waits until a
+/// live owner newer than `old` has claimed the run and beaten once.
 fn restart(project: &Project, old: Option<&OwnerRecord>, say: &dyn Fn(&str)) -> Result<ExitCode> {
     let store = Store::open(&project.state_dir)
         .with_context(|| format!("opening the state dir {}", project.state_dir.display()))?;
-    let log_path = store.path(WATCH_LOG);
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(&log_path)
-        .with_context(|| format!("opening {}", log_path.display()))?;
-    let exe = std::env::current_exe().context("finding the vigil binary")?;
-    let config = std::path::absolute(&project.config.path).unwrap_or_else(|_| project.config.path.clone());
-    let mut cmd = Command::new(exe);
-    cmd.arg("--config").arg(&config);
-    if let Some(socket) = project.tmux.socket() {
-        cmd.args(["--socket", socket]);
-    }
-    for var in crate::adapters::SERVICE_ENV {
-        cmd.env_remove(var);
-    }
-    cmd.arg("watch")
-        .env(crate::store::STATE_DIR_ENV, &project.state_dir)
-        .stdin(Stdio::null())
-        .stdout(
-            log.try_clone()
-                .with_context(|| format!("opening {}", log_path.display()))?,
-        )
-        .stderr(log)
-        .process_group(0);
-    let mut child = cmd.spawn().context("starting `vigil watch`")?;
-    let pid = child.id();
+    let mut started = detach::start_watch(project, &store, Launcher::Check)?;
+    let pid = started.pid();
+    let log_path = started.log.clone();
     say(&format!(
         "started `vigil watch` as pid {pid} (output in {})",
         log_path.display()
     ));
-    let old_epoch = old.map_or(0, |o| o.epoch);
-    let deadline = Instant::now() + CLAIM_WAIT + project.config.poll_interval;
-    loop {
-        let owner = store.live_owner().filter(|o| o.epoch > old_epoch);
-        let beaten = |o: &OwnerRecord| store.heartbeat().is_some_and(|h| h.pid == o.pid && h.epoch == o.epoch);
-        if let Some(o) = owner.filter(beaten) {
+    let (message, step) = match detach::await_claim(project, &store, &mut started, old.map_or(0, |o| o.epoch)) {
+        Claim::Claimed(o) => {
             let message = if o.pid == pid {
                 format!(
                     "new supervisor pid {pid} claimed the project (epoch {}) and adopted the agents",
@@ -153,25 +116,23 @@ fn restart(project: &Project, old: Option<&OwnerRecord>, say: &dyn Fn(&str)) -> 
             watchdog::journal(&store, now(), CheckStep::Restarted, Some(&o), &message)?;
             return Ok(ExitCode::SUCCESS);
         }
-        if let Ok(Some(status)) = child.try_wait() {
-            let message = format!(
+        Claim::Exited(status) => (
+            format!(
                 "the new `vigil watch` (pid {pid}) exited ({status}) before claiming; see {}",
                 log_path.display()
-            );
-            say(&message);
-            watchdog::journal(&store, now(), CheckStep::RestartFailed, None, &message)?;
-            return Ok(ExitCode::from(1));
-        }
-        if Instant::now() >= deadline {
-            let message = format!(
+            ),
+            CheckStep::RestartFailed,
+        ),
+        Claim::TimedOut => (
+            format!(
                 "the new `vigil watch` (pid {pid}) has not claimed the project within {}; see {}",
-                human(CLAIM_WAIT),
+                human(detach::CLAIM_WAIT),
                 log_path.display()
-            );
-            say(&message);
-            watchdog::journal(&store, now(), CheckStep::RestartFailed, None, &message)?;
-            return Ok(ExitCode::from(1));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+            ),
+            CheckStep::RestartFailed,
+        ),
+    };
+    say(&message);
+    watchdog::journal(&store, now(), step, None, &message)?;
+    Ok(ExitCode::from(1))
 }

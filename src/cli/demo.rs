@@ -69,6 +69,7 @@ pub fn run(duration: Option<&str>, keep: bool) -> Result<ExitCode> {
         Options {
             until,
             status_every: Some(std::time::Duration::from_secs(10)),
+            launched_by: None,
         },
     );
     if keep {

@@ -4,11 +4,14 @@
 
 mod check;
 mod demo;
+mod detach;
+mod down;
 mod log;
 pub(crate) mod out;
 mod project;
 mod request;
 mod status;
+mod supervise;
 mod tick;
 mod tui;
 mod units;
@@ -61,12 +64,27 @@ enum Cmd {
         /// polls and 2s, plus the triage timeout for `triage`]; 0 does not wait.
         #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_duration)]
         wait: Option<Duration>,
+        /// When no vigil owns the project, do not start one: leave the agents
+        /// unsupervised (by default `up` starts the systemd unit, or a detached `vigil watch`).
+        #[arg(long)]
+        no_watch: bool,
+    },
+    /// Stop every agent (each kept stopped until `vigil up`), and the detached owner
+    /// `vigil up` started, if that is what supervises the project.
+    Down {
+        /// Through a running owner: how long to wait for its answers [default: three
+        /// polls and 2s].
+        #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_duration)]
+        wait: Option<Duration>,
     },
     /// Supervise in the foreground until SIGTERM or Ctrl-C; agents keep running after.
     Watch {
         /// Only follow the decisions of the vigil that owns the project; never act.
         #[arg(long)]
         viewer: bool,
+        /// Which vigil command started this watch detached (recorded in owner.json).
+        #[arg(long, hide = true, value_name = "COMMAND", value_parser = parse_launcher)]
+        launched_by: Option<crate::store::Launcher>,
     },
     /// One supervision pass, then exit (for a systemd timer).
     Tick,
@@ -158,6 +176,15 @@ enum Cmd {
     },
 }
 
+/// `--launched-by up|check`.
+fn parse_launcher(text: &str) -> Result<crate::store::Launcher, String> {
+    use crate::store::Launcher;
+    [Launcher::Up, Launcher::Check]
+        .into_iter()
+        .find(|l| l.as_str() == text)
+        .ok_or_else(|| format!("`{text}` is not up or check"))
+}
+
 /// A usage error: exit 2.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -186,9 +213,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
     let project = Project::open(&cli.global)?;
     match cli.command {
-        Cmd::Up { agents, json, wait } => project.up(&agents, json, wait),
-        Cmd::Watch { viewer: false } => watch::run(&project, watch::Options::default()),
-        Cmd::Watch { viewer: true } => project.view(),
+        Cmd::Up {
+            agents,
+            json,
+            wait,
+            no_watch,
+        } => project.up(&agents, json, wait, !no_watch),
+        Cmd::Down { wait } => project.down(wait),
+        Cmd::Watch {
+            viewer: false,
+            launched_by,
+        } => watch::run(
+            &project,
+            watch::Options {
+                launched_by,
+                ..watch::Options::default()
+            },
+        ),
+        Cmd::Watch { viewer: true, .. } => project.view(),
         Cmd::Tick => project.tick(),
         Cmd::Check {
             stale_after,

@@ -74,7 +74,7 @@ pub fn run(project: &Project, user: bool, dir: Option<PathBuf>) -> Result<ExitCo
 }
 
 /// `$XDG_CONFIG_HOME/systemd/user`, else `~/.config/systemd/user`.
-fn user_unit_dir() -> Result<PathBuf> {
+pub(super) fn user_unit_dir() -> Result<PathBuf> {
     let base = std::env::var_os("XDG_CONFIG_HOME")
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)

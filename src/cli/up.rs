@@ -1,7 +1,12 @@
 //! `vigil up [AGENT…]`: start configured agents that are not running, each on its own
 //! (started, already running, held or failed, with the reason and the pane's last
 //! lines), directly or through the owner's inbox (then as the owner answers each
-//! letter). Exit 1 when any failed, or an owner's answer did not come in time.
+//! letter). When no owner runs (and not `--no-watch`), `up` first starts one — the
+//! systemd unit when one is installed and starts, else a detached `vigil watch` — waits
+//! until it has claimed the run, and hands it the agents through the inbox, so exactly
+//! one process ever owns the run and the agents are supervised from their first pass.
+//! Exit 1 when any failed, an owner's answer did not come in time, or no owner could be
+//! started.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -10,6 +15,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::out::say;
+use super::supervise::Supervision;
 use super::{Project, request};
 use crate::adapters::clock::now;
 use crate::engine::{AgentName, Command, Incarnation};
@@ -18,7 +24,7 @@ use crate::store::{Answer, AnswerOutcome, Record, Role};
 use crate::supervisor::spawn::{self, Outcome, UpResult};
 
 impl Project {
-    pub(super) fn up(&self, names: &[String], json: bool, wait: Option<Duration>) -> Result<ExitCode> {
+    pub(super) fn up(&self, names: &[String], json: bool, wait: Option<Duration>, watch: bool) -> Result<ExitCode> {
         let agents: Vec<AgentName> = if names.is_empty() {
             self.config.agents.iter().map(|a| a.name.clone()).collect()
         } else {
@@ -26,7 +32,16 @@ impl Project {
         };
         let commands: Vec<Command> = agents.iter().cloned().map(Command::Up).collect();
         let mut unanswered = false;
-        let results = match self.claim(Role::Up)? {
+        let supervision = if watch && !agents.is_empty() {
+            super::supervise::ensure_owner(self)?
+        } else {
+            None
+        };
+        let claimed = match &supervision {
+            Some(s) if s.pid.is_some() => None,
+            _ => self.claim(Role::Up)?,
+        };
+        let results = match claimed {
             Some(mut sup) => {
                 let before = incarnations(sup.mind(), &agents);
                 let records = sup.pass(commands, false, now())?;
@@ -47,8 +62,9 @@ impl Project {
                 results
             }
         };
-        print_up(&results, json)?;
-        let failed = unanswered || results.iter().any(|r| r.outcome == Outcome::Failed);
+        print_up(&results, supervision.as_ref(), json)?;
+        let unsupervised = supervision.as_ref().is_some_and(|s| s.pid.is_none());
+        let failed = unanswered || unsupervised || results.iter().any(|r| r.outcome == Outcome::Failed);
         Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
     }
 
@@ -125,9 +141,13 @@ fn incarnations(mind: &crate::engine::Mind, agents: &[AgentName]) -> std::collec
         .collect()
 }
 
-fn print_up(results: &[UpResult], json: bool) -> Result<()> {
+fn print_up(results: &[UpResult], supervision: Option<&Supervision>, json: bool) -> Result<()> {
     if json {
-        say!("{}", serde_json::to_string_pretty(&json!({ "agents": results }))?);
+        let mut doc = json!({ "agents": results });
+        if let Some(s) = supervision {
+            doc["supervisor"] = serde_json::to_value(s)?;
+        }
+        say!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(());
     }
     let width = results.iter().map(|r| r.name.as_str().len()).max().unwrap_or(5).max(5);
@@ -142,6 +162,9 @@ fn print_up(results: &[UpResult], json: bool) -> Result<()> {
         for line in &r.last_lines {
             say!("{:width$}  {:8}  │ {}", "", "", shown(line));
         }
+    }
+    if let Some(s) = supervision {
+        say!("{}", s.reason);
     }
     Ok(())
 }

@@ -22,6 +22,8 @@ pub struct Options {
     pub until: Option<Duration>,
     /// Print the status table this often (the demo).
     pub status_every: Option<Duration>,
+    /// The command that started this watch detached, recorded in `owner.json`.
+    pub launched_by: Option<crate::store::Launcher>,
 }
 
 pub fn run(project: &Project, options: Options) -> Result<ExitCode> {
@@ -39,6 +41,10 @@ async fn watch(project: &Project, options: Options) -> Result<ExitCode> {
     let Some(sup) = project.claim(Role::Watch)? else {
         return Err(project.held());
     };
+    if let Some(by) = options.launched_by {
+        // Before the first beat: a starter waiting for the claim sees the mark with it.
+        sup.store().mark_launched(std::process::id(), by)?;
+    }
     let mut config = sup.config().clone();
     println!(
         "vigil watch: supervising {} agent(s) of {} every {} (tmux {}, state in {}); SIGTERM or Ctrl-C stops vigil, not the agents; SIGHUP or an edit of the file reloads it",

@@ -22,7 +22,7 @@ pub use checkpoint::{CHECKPOINT_VERSION, Checkpoint, GitState};
 pub use follow::{Follower, Line};
 pub use inbox::{Inbox, LETTER_TTL, Letter, LetterId, Refusal, Taken};
 pub use journal::{Journal, material, materials, read_journal, read_lines};
-pub use owner::{Heartbeat, Lock, OwnerRecord, Role};
+pub use owner::{Heartbeat, Launcher, Lock, OwnerRecord, Role};
 pub use record::{Entry, Record};
 pub use snapshot::Loaded;
 

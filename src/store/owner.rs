@@ -47,6 +47,27 @@ pub struct OwnerRecord {
     pub epoch: u64,
     pub started_at: Time,
     pub role: Role,
+    /// Which vigil command started this owner detached, when one did: `vigil down`
+    /// stops an owner `up` started, never one a user or systemd runs. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launched_by: Option<Launcher>,
+}
+
+/// The vigil command that started an owner detached (see [`OwnerRecord::launched_by`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Launcher {
+    Up,
+    Check,
+}
+
+impl Launcher {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Launcher::Up => "up",
+            Launcher::Check => "check",
+        }
+    }
 }
 
 impl OwnerRecord {
@@ -179,9 +200,22 @@ impl Store {
             epoch,
             started_at: now,
             role,
+            launched_by: None,
         };
         write_json(self, OWNER, &owner)?;
         Ok(Lock { _file: file, owner })
+    }
+
+    /// Records in `owner.json` which command started this owner detached; only the
+    /// process that holds the run (`pid`) rewrites it.
+    pub fn mark_launched(&self, pid: u32, by: Launcher) -> Result<(), StoreError> {
+        match self.owner_record() {
+            Some(mut owner) if owner.pid == pid => {
+                owner.launched_by = Some(by);
+                write_json(self, OWNER, &owner)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The file the owner holds a `flock` on for its whole life.

@@ -323,6 +323,7 @@ mod tests {
             epoch: 3,
             started_at: t(0),
             role: Role::Watch,
+            launched_by: None,
         }
     }
 

@@ -266,7 +266,7 @@ fn two_projects_whose_directories_share_a_name_both_run_on_one_tmux_server() {
         let out = std::process::Command::new(VIGIL)
             .arg("--config")
             .arg(dir.join("vigil.toml"))
-            .arg("up")
+            .args(["up", "--no-watch"])
             .env_remove("VIGIL_STATE_DIR")
             .output()
             .unwrap();
@@ -308,7 +308,7 @@ fn a_reader_that_goes_away_ends_each_command_quietly_with_exit_0() {
         assert_eq!(out.status.code(), Some(0), "vigil {args:?} on a closed pipe: {stderr}");
         assert!(!stderr.contains("panicked"), "vigil {args:?}: {stderr}");
     };
-    closed(&["up"]);
+    closed(&["up", "--no-watch"]);
     closed(&["status"]);
     closed(&["status", "--json"]);
     closed(&["log"]);

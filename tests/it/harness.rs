@@ -66,7 +66,19 @@ impl World {
         self.dir.path().join("state")
     }
 
+    /// Runs `vigil ARGS`; `up` gets `--no-watch`, so no detached owner outlives it
+    /// unless the test asks with [`World::vigil_watching`].
     pub fn vigil(&self, args: &[&str]) -> Output {
+        let mut args = args.to_vec();
+        if args.first() == Some(&"up") {
+            args.insert(1, "--no-watch");
+        }
+        self.vigil_watching(&args)
+    }
+
+    /// Runs `vigil ARGS` as given: a plain `up` starts a detached owner when none runs
+    /// (stopped on drop, should the test not stop it).
+    pub fn vigil_watching(&self, args: &[&str]) -> Output {
         Command::new(VIGIL)
             .arg("--config")
             .arg(self.config())
@@ -216,6 +228,14 @@ impl World {
 
 impl Drop for World {
     fn drop(&mut self) {
+        // A detached owner `vigil up` started: TERM, as for our own watch.
+        let detached = vigil::store::Store::existing(&self.state())
+            .and_then(|s| s.live_owner())
+            .filter(|o| o.launched_by.is_some());
+        if let Some(owner) = detached {
+            let _ = Command::new("kill").args(["-TERM", &owner.pid.to_string()]).status();
+            poll(Duration::from_secs(5), || gone(owner.pid).then_some(()));
+        }
         if let Some(mut child) = self.watch.take() {
             // TERM lets a pass finish, so no tmux client it started outlives it.
             let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();

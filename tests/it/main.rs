@@ -17,3 +17,4 @@ mod supervise;
 mod systemd;
 mod time;
 mod tui;
+mod upwatch;

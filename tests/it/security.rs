@@ -119,7 +119,7 @@ fn a_start_that_fails_names_the_env_keys_but_never_a_value_anywhere() {
     let out = std::process::Command::new(VIGIL)
         .arg("--config")
         .arg(w.config())
-        .arg("up")
+        .args(["up", "--no-watch"])
         .env("VIGIL_STATE_DIR", w.state())
         .env("PATH", path)
         .output()

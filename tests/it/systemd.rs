@@ -300,7 +300,7 @@ fn the_agents_never_inherit_systemds_notification_socket() {
     let w = World::new(&agent("worker", "worker.sh", ""));
     let out = vigil_with(
         &w,
-        &["up"],
+        &["up", "--no-watch"],
         &[("NOTIFY_SOCKET", "/nonexistent/notify"), ("WATCHDOG_USEC", "1")],
     );
     assert!(out.status.success(), "{}", text(&out));

@@ -202,6 +202,7 @@ fn the_viewer_title_names_the_owner_and_its_heartbeat() {
             epoch: 7,
             started_at: t(0),
             role: Role::Watch,
+            launched_by: None,
         }),
         heartbeat: Some(t(3597)),
     };
