@@ -1,7 +1,8 @@
 //! What the OS says about a process, from Linux's /proc: whether it is alive (a zombie
 //! is not), when it started, so a recorded pid that now belongs to another process
 //! is never mistaken for the one recorded, which processes hold a `flock` on a file
-//! (from `/proc/locks`), and which carry a marker in their environment. Reads, except
+//! (from `/proc/locks`), which carry a marker in their environment, and where PATH finds
+//! a program. Reads, except
 //! [`kill`], which helpers use to end what they started.
 
 use std::fs;
@@ -148,4 +149,15 @@ mod tests {
         child.wait().unwrap();
         assert!(!alive(pid));
     }
+}
+
+/// Where `program` would be found on PATH (an absolute directory holding an executable
+/// file of that name), as `Command::new(program)` would run it.
+pub fn on_path(program: &str) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join(program))
+        .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
 }

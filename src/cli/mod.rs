@@ -6,6 +6,7 @@ mod check;
 mod demo;
 mod detach;
 mod down;
+mod init;
 mod log;
 pub(crate) mod out;
 mod project;
@@ -15,6 +16,7 @@ mod supervise;
 mod tick;
 mod tui;
 mod units;
+mod version;
 mod up;
 mod watch;
 
@@ -174,6 +176,16 @@ enum Cmd {
         #[arg(long)]
         keep: bool,
     },
+    /// Write a commented vigil.toml here, with an agent for each agent CLI found on PATH
+    /// (claude, codex, gemini, aider).
+    Init {
+        /// Also add this agent (its command runs with sh -c); may be repeated.
+        #[arg(long = "agent", value_name = "NAME=COMMAND", value_parser = init::parse_extra)]
+        agents: Vec<init::ExtraAgent>,
+        /// Replace an existing vigil.toml (never a symbolic link).
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// `--launched-by up|check`.
@@ -192,7 +204,7 @@ pub struct Usage(pub String);
 
 /// Runs the command line and maps the outcome to vigil's exit codes.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -207,9 +219,25 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Parses the command line; `--version` also names the tmux vigil would run (asked only
+/// then, so no other command pays for it).
+fn parse() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let asks_version = std::env::args_os().skip(1).any(|a| a == "--version" || a == "-V");
+    if !asks_version {
+        return Cli::parse();
+    }
+    let version: &'static str = Box::leak(version::line().into_boxed_str());
+    let matches = Cli::command().version(version).get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 fn run(cli: Cli) -> Result<ExitCode> {
     if let Cmd::Demo { duration, keep } = &cli.command {
         return demo::run(duration.as_deref(), *keep);
+    }
+    if let Cmd::Init { agents, force } = &cli.command {
+        return init::run(cli.global.config.clone(), agents, *force);
     }
     let project = Project::open(&cli.global)?;
     match cli.command {
@@ -253,5 +281,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Triage { agent, wait } => project.command(&agent, Command::Triage, wait),
         Cmd::Tui => project.tui(),
         Cmd::Demo { .. } => unreachable!("handled above"),
+        Cmd::Init { .. } => unreachable!("handled above"),
     }
 }

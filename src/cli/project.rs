@@ -28,6 +28,9 @@ impl Project {
             None => Config::find(&std::env::current_dir().context("reading the current directory")?)?,
         };
         let config = Config::load(&path)?;
+        for warning in &config.warnings {
+            eprintln!("warning: {warning}");
+        }
         Self::from_config(config, global.socket.clone())
     }
 

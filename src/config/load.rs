@@ -37,6 +37,8 @@ fn usable_socket(name: &str) -> bool {
 pub(super) struct Loader<'a> {
     pub(super) path: &'a Path,
     pub(super) text: &'a str,
+    /// Collected while loading; handed to the [`Config`].
+    pub(super) warnings: std::cell::RefCell<Vec<Diagnostic>>,
 }
 
 type Result2<T> = std::result::Result<T, Box<Diagnostic>>;
@@ -88,6 +90,7 @@ impl Loader<'_> {
                 crate::engine::policy::FLEET_RESTARTS_PER_HOUR,
             )?,
             agents,
+            warnings: self.warnings.take(),
         })
     }
 
@@ -438,6 +441,25 @@ impl Loader<'_> {
         }
     }
 
+    /// A pattern that needs whitespace just before `$` can never match: lines are
+    /// compared with trailing spaces removed (tmux trims them). Warned, with the fix.
+    fn warn_trailing_whitespace(&self, key: &str, sources: &Sources, span: Option<std::ops::Range<usize>>) {
+        for source in &sources.0 {
+            let Some(fixed) = without_trailing_whitespace(source) else {
+                continue;
+            };
+            let message = format!(
+                "the pattern `{source}` can never match: vigil matches each line with its trailing \
+                 spaces removed (tmux trims them), so no whitespace is left before `$`"
+            );
+            let help = format!("write `{fixed}` instead");
+            self.warnings.borrow_mut().push(
+                *Box::new(Diagnostic::new(self.path, self.text, span.clone(), Some(key.to_owned()), message))
+                    .with_help(Some(help)),
+            );
+        }
+    }
+
     /// The preset's patterns with the agent's overrides, compiled once per distinct set.
     fn patterns(
         &self,
@@ -460,6 +482,11 @@ impl Loader<'_> {
                 None => (*kind, preset.sources(*kind), None),
             })
             .collect();
+        for (kind, sources, span) in &chosen {
+            if span.is_some() {
+                self.warn_trailing_whitespace(&format!("{key}.{}", kind.key()), sources, span.clone());
+            }
+        }
         let cache_key: Vec<Vec<String>> = chosen.iter().map(|(_, s, _)| s.0.clone()).collect();
         if let Some(hit) = cache.get(&cache_key) {
             return Ok(hit.clone());
@@ -481,5 +508,45 @@ impl Loader<'_> {
         let patterns = Arc::new(patterns);
         cache.insert(cache_key, patterns.clone());
         Ok(patterns)
+    }
+}
+
+/// Whitespace a regex may require right before its final `$`.
+const TRAILING_WHITESPACE: [&str; 8] = [" +", "\\s+", "\\t+", "[ ]+", " ", "\\s", "\\t", "[ ]"];
+
+/// `pattern` (or one `|` branch of it) with the whitespace it requires before its end
+/// anchor removed, when it requires some; `None` when it can match a trimmed line.
+fn without_trailing_whitespace(pattern: &str) -> Option<String> {
+    let mut changed = false;
+    let branches: Vec<String> = pattern
+        .split('|')
+        .map(|branch| {
+            let Some(body) = branch.strip_suffix('$').filter(|b| !b.ends_with('\\')) else {
+                return branch.to_owned();
+            };
+            match TRAILING_WHITESPACE.iter().find_map(|ws| body.strip_suffix(ws)) {
+                Some(rest) => {
+                    changed = true;
+                    format!("{rest}$")
+                }
+                None => branch.to_owned(),
+            }
+        })
+        .collect();
+    changed.then(|| branches.join("|"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_trailing_whitespace as fix;
+
+    #[test]
+    fn a_pattern_that_needs_trailing_whitespace_gets_its_fix() {
+        assert_eq!(fix("^> $").as_deref(), Some("^>$"));
+        assert_eq!(fix("^>\\s+$").as_deref(), Some("^>$"));
+        assert_eq!(fix("done|^> $").as_deref(), Some("done|^>$"));
+        for fine in ["^>$", "^>\\s*$", "^> ", "cost \\$", "^\\$ $x", "[$] ?$"] {
+            assert_eq!(fix(fine), None, "{fine}");
+        }
     }
 }

@@ -31,7 +31,7 @@ pub const FILE_NAME: &str = "vigil.toml";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error(
-        "no {FILE_NAME} in {} or any directory above it; write one (see config.example.toml) or pass --config FILE",
+        "no {FILE_NAME} in {} or any directory above it; run `vigil init` to write one, or pass --config FILE",
         start.display()
     )]
     NotFound { start: PathBuf },
@@ -92,6 +92,9 @@ pub struct Config {
     /// Automatic restarts allowed per hour across all agents.
     pub max_restarts_per_hour: u32,
     pub agents: Vec<AgentConfig>,
+    /// Problems that do not stop the config from loading (a pattern that can never
+    /// match), each located like an error; commands print them and carry on.
+    pub warnings: Vec<Diagnostic>,
 }
 
 impl Config {
@@ -123,7 +126,11 @@ impl Config {
     /// Parses `text` as the config at `path` (relative paths in it are resolved
     /// against the directory of `path`).
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let loader = Loader { path, text };
+        let loader = Loader {
+            path,
+            text,
+            warnings: Default::default(),
+        };
         loader.load().map_err(ConfigError::Invalid)
     }
 
