@@ -2,8 +2,7 @@
 //! is not), when it started, so a recorded pid that now belongs to another process
 //! is never mistaken for the one recorded, which processes hold a `flock` on a file
 //! (from `/proc/locks`), which carry a marker in their environment, and where PATH finds
-//! a program. Reads, except
-//! [`kill`], which helpers use to end what they started.
+//! a program. Reads, except [`kill`], which helpers use to end what they started.
 
 use std::fs;
 

@@ -58,10 +58,9 @@ pub fn run(duration: Option<&str>, keep: bool) -> Result<ExitCode> {
         "  watch one live:  tmux -L {socket} attach -t {}   (detach: Ctrl-b d)",
         project.config.session_of(&project.config.agents[0].name)
     );
-    say!(
-        "  in another terminal:  vigil --config {} status",
-        dir.join("vigil.toml").display()
-    );
+    let config_path = dir.join("vigil.toml");
+    let me = std::env::current_exe().map_or_else(|_| "vigil".into(), |p| p.display().to_string());
+    say!("  in another terminal:  {me} --config {} status", config_path.display());
     say!("  expect within a minute: prompt nudged, spinner stalled and restarted, crasher held as a crash loop,");
     say!("  ratelimit cooled down then resumed, dialog waiting for a human, finisher completed.\n");
     let outcome = watch::run(
@@ -72,14 +71,48 @@ pub fn run(duration: Option<&str>, keep: bool) -> Result<ExitCode> {
             launched_by: None,
         },
     );
+    say!(
+        "\nvigil demo: how it ended ({}):",
+        match &outcome {
+            Ok(_) => "the watch stopped cleanly".to_owned(),
+            Err(e) => format!("the watch failed: {e:#}"),
+        }
+    );
+    let store = crate::store::Store::existing(&project.state_dir);
+    let report =
+        crate::present::status::StatusReport::read(&project.config, store.as_ref(), crate::adapters::clock::now());
+    for a in &report.agents {
+        let restarts = match a.restarts {
+            0 => String::new(),
+            1 => " (restarted once)".to_owned(),
+            n => format!(" (restarted {n} times)"),
+        };
+        say!("  {:<10} {}{restarts}", a.name, a.reason);
+    }
     if keep {
-        say!("vigil demo: kept {} and tmux server -L {socket}", dir.display());
+        say!(
+            "vigil demo: kept {} and the agents in tmux server -L {socket}",
+            dir.display()
+        );
+        say!("  look again:  {me} --config {} status", config_path.display());
+        say!("  end it:      tmux -L {socket} kill-server; rm -r {}", dir.display());
     } else {
-        let _ = std::process::Command::new("tmux")
+        let killed = std::process::Command::new("tmux")
             .args(["-L", &socket, "kill-server"])
+            .stdin(std::process::Stdio::null())
             .output();
-        let _ = std::fs::remove_dir_all(&dir);
-        say!("vigil demo: removed the demo agents and {}", dir.display());
+        match killed {
+            Ok(o) if o.status.success() => say!("vigil demo: ended tmux server -L {socket} and the agents in it"),
+            Ok(o) => say!(
+                "vigil demo: tmux -L {socket} kill-server said: {}",
+                crate::present::shown(String::from_utf8_lossy(&o.stderr).trim())
+            ),
+            Err(e) => say!("vigil demo: could not run tmux -L {socket} kill-server: {e}"),
+        }
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => say!("vigil demo: removed {}", dir.display()),
+            Err(e) => say!("vigil demo: could not remove {}: {e}", dir.display()),
+        }
     }
     outcome
 }

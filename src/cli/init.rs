@@ -35,9 +35,8 @@ pub fn parse_extra(text: &str) -> Result<ExtraAgent, String> {
     let (name, command) = text
         .split_once('=')
         .ok_or_else(|| format!("`{text}` is not NAME=COMMAND (e.g. --agent docs='aider --yes-always')"))?;
-    let name = AgentName::new(name.trim()).ok_or_else(|| {
-        format!("`{name}` is not a usable agent name: 1 to 64 ASCII letters, digits, `-` or `_`")
-    })?;
+    let name = AgentName::new(name.trim())
+        .ok_or_else(|| format!("`{name}` is not a usable agent name: 1 to 64 ASCII letters, digits, `-` or `_`"))?;
     if command.trim().is_empty() {
         return Err(format!("agent `{name}` has an empty command"));
     }
@@ -216,7 +215,10 @@ fn write(path: &Path, text: &str, force: bool) -> Result<Written> {
             return Ok(Written::Refused(format!("{} is not a regular file", path.display())));
         }
     }
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     if existing.is_none() {
         return match create_new(path, text) {
             Ok(()) => {

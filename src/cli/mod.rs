@@ -16,8 +16,8 @@ mod supervise;
 mod tick;
 mod tui;
 mod units;
-mod version;
 mod up;
+mod version;
 mod watch;
 
 pub use project::Project;

@@ -454,8 +454,14 @@ impl Loader<'_> {
             );
             let help = format!("write `{fixed}` instead");
             self.warnings.borrow_mut().push(
-                *Box::new(Diagnostic::new(self.path, self.text, span.clone(), Some(key.to_owned()), message))
-                    .with_help(Some(help)),
+                *Box::new(Diagnostic::new(
+                    self.path,
+                    self.text,
+                    span.clone(),
+                    Some(key.to_owned()),
+                    message,
+                ))
+                .with_help(Some(help)),
             );
         }
     }
