@@ -7,6 +7,7 @@ mod durability;
 mod faults;
 mod harness;
 mod host;
+mod init;
 mod letters;
 mod limits;
 mod presets;
