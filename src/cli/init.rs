@@ -126,7 +126,7 @@ pub fn run(target: Option<PathBuf>, extra: &[ExtraAgent], force: bool) -> Result
         );
         say!("  or add one: vigil init --force --agent NAME=COMMAND");
     }
-    say!("next: vigil up (starts them in tmux), then vigil watch or vigil tui (keeps them going)");
+    say!("next: vigil up (starts them in tmux and leaves them supervised); vigil status or vigil tui to see them");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -163,7 +163,8 @@ fn render(agents: &[Planned], placeholder: bool) -> String {
 const HEADER: &str = r#"# vigil.toml — written by `vigil init`. vigil finds this file from any directory below
 # it. Unknown keys are errors, so a typo never silently falls back to a default.
 # Durations are whole seconds or strings like "90s", "5m", "1h30m".
-# Start the agents with `vigil up`; keep them going with `vigil watch` (or `vigil tui`).
+# `vigil up` starts the agents and leaves them supervised; `vigil status` tells why each
+# is in its state.
 
 [vigil]
 # How often each agent's pane and process are looked at.
