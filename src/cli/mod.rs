@@ -5,6 +5,7 @@
 mod check;
 mod demo;
 mod detach;
+mod doctor;
 mod down;
 mod init;
 mod log;
@@ -114,6 +115,13 @@ enum Cmd {
         /// Write them to this directory instead.
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
+    },
+    /// Check that vigil can work here: tmux, the state dir, the config, each agent's
+    /// command, working directory and screen; one line each with the fix. Exit 1 when
+    /// any check fails.
+    Doctor {
+        #[arg(long)]
+        json: bool,
     },
     /// What vigil believes about each agent, and why.
     Status {
@@ -274,6 +282,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         ),
         Cmd::InstallUnits { user, dir } => units::run(&project, user, dir),
         Cmd::Status { json } => project.status(json),
+        Cmd::Doctor { json } => project.doctor(json),
         Cmd::Log { json, follow, lines } => project.log(json, follow, lines),
         Cmd::Stop { agent, wait } => project.command(&agent, Command::Stop, wait),
         Cmd::Restart { agent, wait } => project.command(&agent, Command::Restart, wait),

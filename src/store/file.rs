@@ -29,7 +29,7 @@ pub fn create_dir(dir: &Path) -> Result<(), StoreError> {
     }
 }
 
-fn check_dir(dir: &Path, meta: &fs::Metadata) -> Result<(), StoreError> {
+pub(super) fn check_dir(dir: &Path, meta: &fs::Metadata) -> Result<(), StoreError> {
     let unfit = |why: String| StoreError::Unfit {
         path: dir.to_owned(),
         why,

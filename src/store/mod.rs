@@ -55,6 +55,16 @@ impl StoreError {
     }
 }
 
+/// Whether `dir` would be accepted as a state dir, without creating or changing it:
+/// `Ok(true)` when it exists and is fit, `Ok(false)` when it does not exist yet.
+pub fn fitness(dir: &Path) -> Result<bool, StoreError> {
+    match std::fs::symlink_metadata(dir) {
+        Ok(meta) => file::check_dir(dir, &meta).map(|()| true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(StoreError::io(dir)(e)),
+    }
+}
+
 /// One project's state directory.
 #[derive(Clone, Debug)]
 pub struct Store {

@@ -3,6 +3,7 @@
 
 mod cli;
 mod config_errors;
+mod doctor;
 mod durability;
 mod faults;
 mod harness;
