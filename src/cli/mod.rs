@@ -5,6 +5,7 @@
 mod check;
 mod demo;
 mod detach;
+mod docs;
 mod doctor;
 mod down;
 mod init;
@@ -194,6 +195,13 @@ enum Cmd {
         #[arg(long)]
         force: bool,
     },
+    /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `vigil man > vigil.1; man -l vigil.1`.
+    Man,
 }
 
 /// `--launched-by up|check`.
@@ -247,6 +255,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
     if let Cmd::Init { agents, force } = &cli.command {
         return init::run(cli.global.config.clone(), agents, *force);
     }
+    match &cli.command {
+        Cmd::Completions { shell } => return docs::completions(*shell),
+        Cmd::Man => return docs::man(),
+        _ => {}
+    }
     let project = Project::open(&cli.global)?;
     match cli.command {
         Cmd::Up {
@@ -291,5 +304,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Tui => project.tui(),
         Cmd::Demo { .. } => unreachable!("handled above"),
         Cmd::Init { .. } => unreachable!("handled above"),
+        Cmd::Completions { .. } | Cmd::Man => unreachable!("handled above"),
     }
 }

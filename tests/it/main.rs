@@ -14,6 +14,7 @@ mod limits;
 mod presets;
 mod recovery;
 mod robust;
+mod scripter;
 mod security;
 mod supervise;
 mod systemd;
