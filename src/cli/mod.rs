@@ -140,25 +140,37 @@ enum Cmd {
         #[arg(long, short = 'n', default_value_t = 50)]
         lines: usize,
     },
-    /// Stop an agent and keep it stopped until `vigil up AGENT`.
+    /// Stop an agent and keep it stopped until `vigil up AGENT` (several, or `--all`).
     Stop {
-        agent: String,
+        #[arg(required_unless_present = "all", conflicts_with = "all", value_name = "AGENT")]
+        agents: Vec<String>,
+        /// Every configured agent.
+        #[arg(long)]
+        all: bool,
         /// Through a running owner: how long to wait for its answer [default: three
         /// polls and 2s, plus the triage timeout for `triage`]; 0 does not wait.
         #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_duration)]
         wait: Option<Duration>,
     },
-    /// Replace an agent's incarnation with a new one now.
+    /// Replace an agent's incarnation with a new one now (several, or `--all`).
     Restart {
-        agent: String,
+        #[arg(required_unless_present = "all", conflicts_with = "all", value_name = "AGENT")]
+        agents: Vec<String>,
+        /// Every configured agent.
+        #[arg(long)]
+        all: bool,
         /// Through a running owner: how long to wait for its answer [default: three
         /// polls and 2s, plus the triage timeout for `triage`]; 0 does not wait.
         #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_duration)]
         wait: Option<Duration>,
     },
-    /// Type the nudge text into an agent's pane now.
+    /// Type the nudge text into an agent's pane now (several, or `--all`).
     Nudge {
-        agent: String,
+        #[arg(required_unless_present = "all", conflicts_with = "all", value_name = "AGENT")]
+        agents: Vec<String>,
+        /// Every configured agent.
+        #[arg(long)]
+        all: bool,
         /// Through a running owner: how long to wait for its answer [default: three
         /// polls and 2s, plus the triage timeout for `triage`]; 0 does not wait.
         #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_duration)]
@@ -297,9 +309,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Status { json } => project.status(json),
         Cmd::Doctor { json } => project.doctor(json),
         Cmd::Log { json, follow, lines } => project.log(json, follow, lines),
-        Cmd::Stop { agent, wait } => project.command(&agent, Command::Stop, wait),
-        Cmd::Restart { agent, wait } => project.command(&agent, Command::Restart, wait),
-        Cmd::Nudge { agent, wait } => project.command(&agent, Command::Nudge, wait),
+        Cmd::Stop { agents, all, wait } => project.commands(&agents, all, Command::Stop, wait),
+        Cmd::Restart { agents, all, wait } => project.commands(&agents, all, Command::Restart, wait),
+        Cmd::Nudge { agents, all, wait } => project.commands(&agents, all, Command::Nudge, wait),
         Cmd::Triage { agent, wait } => project.command(&agent, Command::Triage, wait),
         Cmd::Tui => project.tui(),
         Cmd::Demo { .. } => unreachable!("handled above"),

@@ -1,4 +1,4 @@
-//! `vigil stop|restart|nudge|triage AGENT`: carried out at once when nobody owns the
+//! `vigil stop|restart|nudge AGENT… | --all` and `vigil triage AGENT`: carried out at once when nobody owns the
 //! run, else left in the owner's inbox and its answer awaited (`--wait`, default a few
 //! polls). Exit 1 when the action failed or no answer came in time.
 
@@ -26,10 +26,34 @@ impl Project {
         make: fn(AgentName) -> Command,
         wait: Option<Duration>,
     ) -> Result<ExitCode> {
-        let command = make(self.agent_name(agent)?);
+        self.commands(&[agent.to_owned()], false, make, wait)
+    }
+
+    /// [`Project::command`] for several agents (or every configured one with `all`):
+    /// each carried out and reported; exit 1 if any failed.
+    pub(super) fn commands(
+        &self,
+        agents: &[String],
+        all: bool,
+        make: fn(AgentName) -> Command,
+        wait: Option<Duration>,
+    ) -> Result<ExitCode> {
+        let names: Vec<AgentName> = if all {
+            self.config.agents.iter().map(|a| a.name.clone()).collect()
+        } else {
+            let mut names = Vec::new();
+            for agent in agents {
+                let name = self.agent_name(agent)?;
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+            names
+        };
+        let commands: Vec<Command> = names.into_iter().map(make).collect();
         match self.claim(Role::Command)? {
             Some(mut sup) => {
-                let mut records = sup.pass(vec![command], false, now())?;
+                let mut records = sup.pass(commands, false, now())?;
                 records.extend(sup.settle_triage(false, now)?);
                 log::print_records(&records, false);
                 let failed = records.iter().any(|r| r.record.is_failure());
@@ -37,40 +61,34 @@ impl Project {
             }
             None => {
                 let store = self.store()?;
-                let wait = wait.unwrap_or_else(|| self.answer_wait(&command));
-                let id = store.inbox().submit(&command, now())?;
+                let wait = wait.unwrap_or_else(|| {
+                    commands
+                        .iter()
+                        .map(|c| self.answer_wait(c))
+                        .max()
+                        .unwrap_or_default()
+                });
+                let mut ids = Vec::with_capacity(commands.len());
+                for command in &commands {
+                    ids.push(store.inbox().submit(command, now())?);
+                }
                 let owner = owner_words(&store);
-                let words = command_words(&command);
                 if wait.is_zero() {
-                    say!(
-                        "asked {owner} to {words}; it acts within one poll ({}); see `vigil log`",
-                        crate::engine::time::human(self.config.poll_interval)
-                    );
+                    for command in &commands {
+                        say!(
+                            "asked {owner} to {}; it acts within one poll ({}); see `vigil log`",
+                            command_words(command),
+                            crate::engine::time::human(self.config.poll_interval)
+                        );
+                    }
                     return Ok(ExitCode::SUCCESS);
                 }
-                let answers = await_answers(&store, std::slice::from_ref(&id), wait);
-                match answers.into_iter().next().flatten() {
-                    Some(Ok(answer)) => {
-                        say!(
-                            "asked {owner} to {words}: {} — {}",
-                            answer.outcome.as_str(),
-                            shown(&answer.reason)
-                        );
-                        for line in &answer.last_lines {
-                            say!("  │ {}", shown(line));
-                        }
-                        let failed = answer.outcome.is_failure();
-                        Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
-                    }
-                    Some(Err(problem)) => {
-                        say!("asked {owner} to {words}; its answer is unreadable: {problem}");
-                        Ok(ExitCode::from(1))
-                    }
-                    None => {
-                        say!("asked {owner} to {words}; {}", no_answer(wait));
-                        Ok(ExitCode::from(1))
-                    }
+                let answers = await_answers(&store, &ids, wait);
+                let mut failed = false;
+                for (command, answer) in commands.iter().zip(answers) {
+                    failed |= report_answer(&owner, &command_words(command), answer, wait);
                 }
+                Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
             }
         }
     }
@@ -85,6 +103,32 @@ impl Project {
             wait += timeout.unwrap_or_default() + self.config.poll_interval;
         }
         wait
+    }
+}
+
+/// Says the owner's answer to one letter; true when the action failed or no answer
+/// (or an unreadable one) came.
+fn report_answer(owner: &str, words: &str, answer: Option<Result<Answer, String>>, wait: Duration) -> bool {
+    match answer {
+        Some(Ok(answer)) => {
+            say!(
+                "asked {owner} to {words}: {} — {}",
+                answer.outcome.as_str(),
+                shown(&answer.reason)
+            );
+            for line in &answer.last_lines {
+                say!("  │ {}", shown(line));
+            }
+            answer.outcome.is_failure()
+        }
+        Some(Err(problem)) => {
+            say!("asked {owner} to {words}; its answer is unreadable: {problem}");
+            true
+        }
+        None => {
+            say!("asked {owner} to {words}; {}", no_answer(wait));
+            true
+        }
     }
 }
 

@@ -56,3 +56,68 @@ fn the_man_page_is_roff_with_every_command() {
         assert!(text.contains("VIGIL STOP") && text.contains("SYNOPSIS"), "{text}");
     }
 }
+
+fn three() -> World {
+    World::new(&(agent("a", "worker.sh", "") + &agent("b", "worker.sh", "") + &agent("c", "worker.sh", "")))
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The agents whose session is there, by the status report's `session`.
+fn live(w: &World) -> Vec<String> {
+    let sessions = w.sessions();
+    w.status()
+        .agents
+        .iter()
+        .filter(|a| sessions.contains(&a.session))
+        .map(|a| a.name.clone())
+        .collect()
+}
+
+#[test]
+fn stop_of_two_agents_stops_exactly_those_and_stop_all_the_rest() {
+    let w = three();
+    assert_eq!(w.vigil(&["up"]).status.code(), Some(0));
+    assert_eq!(live(&w), ["a", "b", "c"]);
+    let out = w.vigil(&["stop", "a", "zzz"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(live(&w), ["a", "b", "c"], "a bad name stops nothing");
+    let out = w.vigil(&["stop", "a", "b"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(live(&w), ["c"]);
+    let report = w.status();
+    let stopped: Vec<_> = report.agents.iter().map(|a| (a.name.as_str(), a.stopped)).collect();
+    assert_eq!(stopped, [("a", true), ("b", true), ("c", false)]);
+    let out = w.vigil(&["stop", "--all"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(live(&w).is_empty());
+    assert!(w.status().agents.iter().all(|a| a.stopped));
+    let out = w.vigil(&["stop"]);
+    assert_eq!(out.status.code(), Some(2), "no agent and no --all is bad usage");
+}
+
+#[test]
+fn stop_of_two_agents_through_the_owner_reports_each() {
+    let mut w = three();
+    w.watch();
+    for name in ["a", "b", "c"] {
+        w.wait_for(name, 20, "working", |a| a.lifecycle == Some(Lifecycle::Working));
+    }
+    let out = w.vigil(&["stop", "a", "c"]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(said.contains("to stop a:") && said.contains("to stop c:"), "{said}");
+    assert_eq!(said.matches("asked the owner").count(), 2, "{said}");
+    w.eventually(std::time::Duration::from_secs(20), "only b left", || {
+        Some(()).filter(|()| live(&w) == ["b"])
+    });
+    let out = w.vigil(&["nudge", "--all", "--wait", "0"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(text(&out).matches("asked the owner").count(), 3, "{}", text(&out));
+}
