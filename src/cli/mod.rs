@@ -106,6 +106,9 @@ enum Cmd {
         /// and wait until it has claimed the run and adopted the agents.
         #[arg(long)]
         restart: bool,
+        /// Print the verdict as JSON (exit code unchanged).
+        #[arg(long)]
+        json: bool,
     },
     /// Write the systemd user units (vigil@.service, vigil-check@ and vigil-tick@
     /// services and timers) and print the `systemctl --user` lines that enable them.
@@ -297,6 +300,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             stale_after,
             grace,
             restart,
+            json,
         } => check::run(
             &project,
             check::Options {
@@ -304,6 +308,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 grace,
                 restart,
             },
+            json,
         ),
         Cmd::InstallUnits { user, dir } => units::run(&project, user, dir),
         Cmd::Status { json } => project.status(json),

@@ -121,3 +121,32 @@ fn stop_of_two_agents_through_the_owner_reports_each() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(text(&out).matches("asked the owner").count(), 3, "{}", text(&out));
 }
+
+#[test]
+fn check_json_prints_the_verdict_with_the_exit_code_unchanged() {
+    let mut w = World::new(&agent("a", "worker.sh", ""));
+    let json = |w: &World| {
+        let out = w.vigil(&["check", "--json"]);
+        let doc: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+        (out.status.code(), doc)
+    };
+    let (code, doc) = json(&w);
+    assert_eq!(code, Some(1), "{doc:#}");
+    assert_eq!(doc["verdict"], "no_owner", "{doc:#}");
+    assert_eq!(doc["ok"], false);
+    assert!(doc["owner"].is_null());
+    assert!(!doc["steps"].as_array().unwrap().is_empty(), "{doc:#}");
+    w.watch();
+    let pid = w.watch_pid();
+    let doc = w.eventually(std::time::Duration::from_secs(20), "a fresh owner", || {
+        let (code, doc) = json(&w);
+        Some(doc).filter(|d| code == Some(0) && d["verdict"] == "fresh")
+    });
+    assert_eq!(doc["ok"], true);
+    assert_eq!(doc["owner"]["pid"], pid);
+    assert!(doc["age_s"].as_f64().is_some(), "{doc:#}");
+    let plain = w.vigil(&["check"]);
+    assert_eq!(plain.status.code(), Some(0));
+    assert!(text(&plain).starts_with("vigil check: ok:"), "{}", text(&plain));
+}
