@@ -61,13 +61,8 @@ impl Project {
             }
             None => {
                 let store = self.store()?;
-                let wait = wait.unwrap_or_else(|| {
-                    commands
-                        .iter()
-                        .map(|c| self.answer_wait(c))
-                        .max()
-                        .unwrap_or_default()
-                });
+                let wait =
+                    wait.unwrap_or_else(|| commands.iter().map(|c| self.answer_wait(c)).max().unwrap_or_default());
                 let mut ids = Vec::with_capacity(commands.len());
                 for command in &commands {
                     ids.push(store.inbox().submit(command, now())?);

@@ -3,6 +3,7 @@
 //! status report (`vigil status`, its `--json` with the contract's field names).
 //! Formats only: decides nothing, and writes nowhere but the string it returns.
 
+pub mod fit;
 pub mod records;
 pub mod status;
 

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use super::shown;
+use super::{fit, shown};
 use crate::config::Config;
 use crate::engine::time::human;
 use crate::engine::{Activity, AgentName, AgentRecord, CheckpointNote, Escalation, Lifecycle, LimitKind, Mind, Time};
@@ -202,74 +202,177 @@ impl StatusReport {
 /// The report as a table for people. Text vigil did not write (reasons quote the
 /// agent's last words) is shown with control characters escaped.
 pub fn table(report: &StatusReport, store: Option<&Store>, now: Time) -> String {
+    table_fitted(report, store, now, None)
+}
+
+/// Fewer chars than this left for the reason on an agent's row, and it goes on a line
+/// of its own below.
+const MIN_REASON: usize = 24;
+
+/// [`table`] for a terminal `width` chars wide: no line longer, columns as narrow as
+/// their contents, the reason cut at a word ("…") and prose wrapped between words.
+/// `None`: the columns of old, nothing cut.
+pub fn table_fitted(report: &StatusReport, store: Option<&Store>, now: Time, width: Option<usize>) -> String {
     let mut out = String::new();
+    let prose = |out: &mut String, line: String| match width {
+        Some(w) => {
+            for l in fit::wrap(&line, w, 2) {
+                let _ = writeln!(out, "{l}");
+            }
+        }
+        None => {
+            let _ = writeln!(out, "{line}");
+        }
+    };
     match &report.owner {
         Some(o) => {
             let age = o
                 .heartbeat_age_s
                 .map_or("no heartbeat yet".into(), |a| format!("heartbeat {a:.0}s ago"));
-            let _ = writeln!(
-                out,
-                "owner: pid {} (`vigil {}`, epoch {}), {age}",
-                o.pid,
-                o.role.as_str(),
-                o.epoch
+            prose(
+                &mut out,
+                format!(
+                    "owner: pid {} (`vigil {}`, epoch {}), {age}",
+                    o.pid,
+                    o.role.as_str(),
+                    o.epoch
+                ),
             );
             if let Some(why) = &o.degraded {
-                let _ = writeln!(
-                    out,
-                    "owner DEGRADED: {}; it observes but acts on nothing until the state dir can be written",
-                    shown(why)
+                prose(
+                    &mut out,
+                    format!(
+                        "owner DEGRADED: {}; it observes but acts on nothing until the state dir can be written",
+                        shown(why)
+                    ),
                 );
             }
         }
-        None => out.push_str(
-            "owner: none — nothing supervises this project now (run `vigil watch`, or `vigil tick` from a timer)\n",
+        None => prose(
+            &mut out,
+            "owner: none — nothing supervises this project now (run `vigil watch`, or `vigil tick` from a timer)"
+                .into(),
         ),
     }
     if let Some(t) = report.saved_at {
-        let _ = writeln!(out, "state: recorded {} ago", human(now.since(t)));
+        prose(&mut out, format!("state: recorded {} ago", human(now.since(t))));
     }
     if let Some(p) = &report.problem {
-        let _ = writeln!(out, "state: {}", shown(p));
+        prose(&mut out, format!("state: {}", shown(p)));
     }
     out.push('\n');
-    let width = report.agents.iter().map(|a| a.name.len()).max().unwrap_or(5).max(5);
-    let _ = writeln!(
-        out,
-        "{:width$}  {:>4}  {:9}  {:12}  {:9}  {:>8}  {:>7}  REASON",
-        "AGENT", "INC", "LIFECYCLE", "ACTIVITY", "ESCALATE", "RESTARTS", "FOR"
-    );
-    for a in &report.agents {
-        let for_ = a
-            .since
-            .map_or("-".into(), |s| human(Duration::from_secs(now.since(s).as_secs())));
-        let _ = writeln!(
-            out,
-            "{:width$}  {:>4}  {:9}  {:12}  {:9}  {:>8}  {:>7}  {}",
-            a.name,
-            format!("#{}", a.incarnation),
-            a.lifecycle.map_or("-", Lifecycle::as_str),
-            a.activity.map_or("-", Activity::as_str),
-            a.escalation.as_str(),
-            a.restarts,
-            for_,
-            shown(&a.reason),
-        );
+    let rows: Vec<[String; 8]> = report
+        .agents
+        .iter()
+        .map(|a| {
+            let for_ = a
+                .since
+                .map_or("-".into(), |s| human(Duration::from_secs(now.since(s).as_secs())));
+            [
+                shown(&a.name).into_owned(),
+                format!("#{}", a.incarnation),
+                a.lifecycle.map_or("-", Lifecycle::as_str).to_owned(),
+                a.activity.map_or("-", Activity::as_str).to_owned(),
+                a.escalation.as_str().to_owned(),
+                a.restarts.to_string(),
+                for_,
+                shown(&a.session).into_owned(),
+            ]
+        })
+        .collect();
+    let header = [
+        "AGENT",
+        "INC",
+        "LIFECYCLE",
+        "ACTIVITY",
+        "ESCALATE",
+        "RESTARTS",
+        "FOR",
+        "SESSION",
+    ];
+    // The widths of old when not fitting; else each column as wide as its contents.
+    let old = [5, 4, 9, 12, 9, 8, 7, 0];
+    let mut widths = [0usize; 8];
+    for (i, w) in widths.iter_mut().enumerate() {
+        let content = rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
+        let floor = if width.is_some() || i == 0 || i == 7 { 0 } else { old[i] };
+        *w = content.max(header[i].len()).max(floor);
+    }
+    // Numbers to the right, as before.
+    let right = [false, true, false, false, false, true, true, false];
+    // Too narrow for every column: the least telling go first (never the name or the
+    // session), and a row still too wide is cut.
+    let mut keep = [true; 8];
+    let total = |keep: &[bool; 8]| -> usize { (0..8).filter(|&i| keep[i]).map(|i| widths[i] + 2).sum() };
+    for i in [5, 4, 1, 6, 3, 2] {
+        if width.is_some_and(|w| total(&keep) > w) {
+            keep[i] = false;
+        }
+    }
+    let cells = |out: &mut String, row: &[&str]| {
+        for (i, cell) in row.iter().enumerate().filter(|&(i, _)| keep[i]) {
+            let w = widths[i];
+            let _ = if right[i] {
+                write!(out, "{cell:>w$}  ")
+            } else {
+                write!(out, "{cell:w$}  ")
+            };
+        }
+    };
+    let fixed = total(&keep);
+    let room = width.map(|w| w.saturating_sub(fixed));
+    let below = room.is_some_and(|r| r < MIN_REASON);
+    let mut line = String::new();
+    cells(&mut line, &header);
+    if let Some(w) = width.filter(|&w| fixed > w) {
+        line = fit::truncate(line.trim_end(), w);
+    }
+    out.push_str(&line);
+    out.push_str(if below { "" } else { "REASON" });
+    trim_end(&mut out);
+    out.push('\n');
+    for (a, row) in report.agents.iter().zip(&rows) {
+        let row: Vec<&str> = row.iter().map(String::as_str).collect();
+        let mut line = String::new();
+        cells(&mut line, &row);
+        if let Some(w) = width.filter(|&w| fixed > w) {
+            line = fit::truncate(line.trim_end(), w);
+        }
+        out.push_str(&line);
+        let reason = shown(&a.reason);
+        match (width, room) {
+            (Some(w), Some(_)) if below => {
+                trim_end(&mut out);
+                let _ = write!(out, "\n    {}", fit::truncate(&reason, w.saturating_sub(4)));
+            }
+            (_, Some(r)) => out.push_str(&fit::truncate(&reason, r)),
+            _ => out.push_str(&reason),
+        }
+        trim_end(&mut out);
+        out.push('\n');
         if let Some(cp) = &a.checkpoint {
             let path = match (store, AgentName::new(&a.name)) {
                 (Some(s), Some(n)) => format!(" ({})", s.checkpoint_path(&n).display()),
                 _ => String::new(),
             };
-            let _ = writeln!(
-                out,
-                "{:width$}  checkpoint of {} at {}: {}{path}",
-                "",
+            let line = format!(
+                "checkpoint of {} at {}: {}{path}",
                 cp.incarnation,
                 cp.at.clock(),
                 shown(&cp.reason)
             );
+            let lines = match width {
+                Some(w) => fit::wrap(&line, w.saturating_sub(widths[0] + 2), 2),
+                None => vec![line],
+            };
+            for l in lines {
+                let _ = writeln!(out, "{:name$}  {l}", "", name = widths[0]);
+            }
         }
     }
     out
+}
+
+fn trim_end(out: &mut String) {
+    out.truncate(out.trim_end_matches(' ').len());
 }

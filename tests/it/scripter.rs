@@ -17,13 +17,27 @@ fn bare(args: &[&str]) -> Output {
         .unwrap()
 }
 
-const SUBCOMMANDS: [&str; 8] = ["up", "watch", "status", "stop", "restart", "nudge", "completions", "man"];
+const SUBCOMMANDS: [&str; 8] = [
+    "up",
+    "watch",
+    "status",
+    "stop",
+    "restart",
+    "nudge",
+    "completions",
+    "man",
+];
 
 #[test]
 fn completions_generate_for_bash_zsh_and_fish_and_name_the_subcommands() {
     for shell in ["bash", "zsh", "fish"] {
         let out = bare(&["completions", shell]);
-        assert_eq!(out.status.code(), Some(0), "{shell}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{shell}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let text = String::from_utf8(out.stdout).unwrap();
         assert!(text.len() > 500, "{shell}: {text}");
         for sub in SUBCOMMANDS {
@@ -43,13 +57,21 @@ fn the_man_page_is_roff_with_every_command() {
     assert!(roff.contains(".TH vigil 1"), "{roff}");
     assert!(roff.contains(".SH SYNOPSIS"), "{roff}");
     for sub in SUBCOMMANDS {
-        assert!(roff.contains(&format!(".SH \"VIGIL {}\"", sub.to_uppercase())), "lacks {sub}:\n{roff}");
+        assert!(
+            roff.contains(&format!(".SH \"VIGIL {}\"", sub.to_uppercase())),
+            "lacks {sub}:\n{roff}"
+        );
     }
     // Rendered by man(1) when it is there: a bonus, not required.
     let dir = tempfile::tempdir().unwrap();
     let page = dir.path().join("vigil.1");
     std::fs::write(&page, &roff).unwrap();
-    if let Ok(shown) = Command::new("man").arg("-l").arg(&page).env("MANPAGER", "cat").env("MANWIDTH", "80").output()
+    if let Ok(shown) = Command::new("man")
+        .arg("-l")
+        .arg(&page)
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "80")
+        .output()
         && shown.status.success()
     {
         let text = String::from_utf8_lossy(&shown.stdout);
@@ -149,4 +171,52 @@ fn check_json_prints_the_verdict_with_the_exit_code_unchanged() {
     let plain = w.vigil(&["check"]);
     assert_eq!(plain.status.code(), Some(0));
     assert!(text(&plain).starts_with("vigil check: ok:"), "{}", text(&plain));
+}
+
+fn status_with(w: &World, columns: Option<&str>) -> String {
+    let mut cmd = Command::new(VIGIL);
+    cmd.arg("--config")
+        .arg(w.config())
+        .arg("status")
+        .env("VIGIL_STATE_DIR", w.state());
+    match columns {
+        Some(c) => cmd.env("COLUMNS", c),
+        None => cmd.env_remove("COLUMNS"),
+    };
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn status_at_80_columns_fits_and_shows_each_session() {
+    let w = World::new(&(agent("a", "worker.sh", "") + &agent("backend-with-a-long-name", "worker.sh", "")));
+    assert_eq!(w.vigil(&["up"]).status.code(), Some(0));
+    let report = w.status();
+    for columns in ["80", "60"] {
+        let table = status_with(&w, Some(columns));
+        let limit: usize = columns.parse().unwrap();
+        for line in table.lines() {
+            assert!(
+                line.chars().count() <= limit,
+                "longer than {columns}: {line:?}\n{table}"
+            );
+        }
+        assert!(table.contains("SESSION"), "{table}");
+        // 60 is narrower than this name and session side by side: only the fit holds.
+        for a in report.agents.iter().filter(|_| limit >= 80) {
+            assert!(table.contains(&a.session), "{} not shown:\n{table}", a.session);
+        }
+        // Words are cut whole or marked, never broken across lines.
+        let words: Vec<&str> = table.split_whitespace().collect();
+        for word in ["nothing", "supervises", "(run", "`vigil", "watch`,", "timer)"] {
+            assert!(words.contains(&word), "`{word}` broken:\n{table}");
+        }
+    }
+    // On a pipe with no COLUMNS, nothing is cut: the reason is there whole.
+    let table = status_with(&w, None);
+    for a in &report.agents {
+        let row = table.lines().find(|l| l.starts_with(&format!("{} ", a.name))).unwrap();
+        assert!(row.contains(&a.session) && row.ends_with(&a.reason), "{row:?}");
+    }
 }
