@@ -2,6 +2,7 @@
 //! the supervisor or the store. Decides nothing the engine decides; only formats,
 //! waits and maps failures to exit codes (0 ok, 1 the job failed, 2 bad usage/config).
 
+mod attach;
 mod check;
 mod demo;
 mod detach;
@@ -11,6 +12,7 @@ mod down;
 mod init;
 mod log;
 pub(crate) mod out;
+mod peek;
 mod project;
 mod request;
 mod status;
@@ -210,6 +212,18 @@ enum Cmd {
         #[arg(long)]
         force: bool,
     },
+    /// Attach this terminal to an agent's tmux session (detach to come back).
+    Attach { agent: String },
+    /// Show an agent's recent pane output.
+    Peek {
+        agent: String,
+        /// How many of the last lines to show.
+        #[arg(long, short = 'n', default_value_t = 20)]
+        lines: usize,
+        /// Keep printing new lines until interrupted.
+        #[arg(long, short)]
+        follow: bool,
+    },
     /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
     Completions {
         #[arg(value_name = "SHELL")]
@@ -319,6 +333,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Nudge { agents, all, wait } => project.commands(&agents, all, Command::Nudge, wait),
         Cmd::Triage { agent, wait } => project.command(&agent, Command::Triage, wait),
         Cmd::Tui => project.tui(),
+        Cmd::Attach { agent } => project.attach(&agent),
+        Cmd::Peek { agent, lines, follow } => project.peek(&agent, lines, follow),
         Cmd::Demo { .. } => unreachable!("handled above"),
         Cmd::Init { .. } => unreachable!("handled above"),
         Cmd::Completions { .. } | Cmd::Man => unreachable!("handled above"),

@@ -220,3 +220,128 @@ fn status_at_80_columns_fits_and_shows_each_session() {
         assert!(row.contains(&a.session) && row.ends_with(&a.reason), "{row:?}");
     }
 }
+
+/// A second private tmux server, killed on drop, to hold a terminal for `vigil attach`.
+struct Outer(String);
+
+impl Drop for Outer {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["-L", &self.0, "kill-server"]).output();
+    }
+}
+
+#[test]
+fn attach_puts_a_tmux_client_on_the_agents_session_and_refuses_without_one() {
+    let w = World::new(&agent("a", "worker.sh", ""));
+    let out = w.vigil(&["attach", "a"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("a has no tmux session"), "{}", text(&out));
+    assert_eq!(w.vigil(&["up"]).status.code(), Some(0));
+    let session = w.agent("a").session;
+    let out = w.vigil(&["attach", "a"]);
+    assert_eq!(out.status.code(), Some(1), "stdin is /dev/null: {}", text(&out));
+    assert!(text(&out).contains("stdin is not a terminal"), "{}", text(&out));
+    assert!(w.tmux(&["list-clients"]).is_empty(), "nothing attached");
+
+    // A real terminal: a pane of another server, running `vigil attach a` inside it.
+    let outer = Outer(format!("{}-outer", w.socket));
+    let state = format!("VIGIL_STATE_DIR={}", w.state().display());
+    let config = w.config();
+    let started = Command::new("tmux")
+        .args([
+            "-L",
+            &outer.0,
+            "new-session",
+            "-d",
+            "-x",
+            "100",
+            "-y",
+            "30",
+            "-s",
+            "outer",
+            "env",
+            &state,
+        ])
+        .arg(VIGIL)
+        .arg("--config")
+        .arg(&config)
+        .args(["attach", "a"])
+        .status()
+        .unwrap();
+    assert!(started.success());
+    let clients = w.eventually(
+        std::time::Duration::from_secs(10),
+        "a client on the agent's session",
+        || Some(w.tmux(&["list-clients", "-F", "#{client_session}"])).filter(|c| !c.trim().is_empty()),
+    );
+    assert_eq!(clients.trim(), session, "attached to exactly the agent's session");
+    // Detaching ends the attach, and the agent runs on.
+    w.tmux(&["detach-client", "-s", &format!("={session}")]);
+    w.eventually(std::time::Duration::from_secs(10), "the client gone", || {
+        Some(()).filter(|()| w.tmux(&["list-clients"]).trim().is_empty())
+    });
+    assert_eq!(live(&w), ["a"]);
+}
+
+#[test]
+fn peek_shows_the_last_lines_and_follow_prints_what_comes_after() {
+    let w = World::new(&agent("a", "worker.sh", "env = { WORKER_PAUSE = \"0.1\" }"));
+    let out = w.vigil(&["peek", "a"]);
+    assert_eq!(out.status.code(), Some(1), "no session yet: {}", text(&out));
+    assert_eq!(w.vigil(&["up"]).status.code(), Some(0));
+    let session = w.agent("a").session;
+    w.wait_screen(&session, 20, "finished step 8\n");
+    let steps = |stdout: &str| -> Vec<u32> {
+        stdout
+            .lines()
+            .map(|l| {
+                l.strip_prefix("worker: finished step ")
+                    .unwrap_or_else(|| panic!("not a step: {l:?}"))
+                    .parse()
+                    .unwrap()
+            })
+            .collect()
+    };
+    let out = w.vigil(&["peek", "a", "-n", "5"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let got = steps(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(got.len(), 5, "{got:?}");
+    assert!(
+        got.windows(2).all(|p| p[1] == p[0] + 1),
+        "the last five, in order: {got:?}"
+    );
+    assert!(got[0] >= 4, "{got:?}");
+
+    // --follow: the last 2, then every new line once, in order, until killed.
+    let mut child = Command::new(VIGIL)
+        .arg("--config")
+        .arg(w.config())
+        .args(["peek", "a", "-n", "2", "--follow"])
+        .env("VIGIL_STATE_DIR", w.state())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while lines.len() < 12 && std::time::Instant::now() < deadline {
+        if let Ok(l) = rx.recv_timeout(std::time::Duration::from_millis(200)) {
+            lines.push(l);
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let got = steps(&lines.join("\n"));
+    assert_eq!(got.len(), 12, "new lines kept coming: {got:?}");
+    assert!(got.windows(2).all(|p| p[1] == p[0] + 1), "each once, in order: {got:?}");
+}

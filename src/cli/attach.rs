@@ -1,0 +1,61 @@
+//! `vigil attach AGENT`: becomes `tmux attach-session` on the agent's session — the
+//! project's server (`-L`), the exact target `=session`. Inside tmux on that server it
+//! switches the client instead. Refuses with exit 1 when the agent has no session or
+//! stdin is not a terminal; never starts or changes an agent.
+
+use std::io::IsTerminal;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, ExitCode, Stdio};
+
+use anyhow::{Context, Result};
+
+use super::Project;
+use crate::adapters::tmux::Tmux;
+
+impl Project {
+    pub(super) fn attach(&self, agent: &str) -> Result<ExitCode> {
+        let Some(session) = self.live_session(agent)? else {
+            return Ok(ExitCode::from(1));
+        };
+        if !std::io::stdin().is_terminal() {
+            eprintln!(
+                "vigil attach: stdin is not a terminal, so there is nothing to attach; \
+                 run it from a terminal, or see the pane with `vigil peek {agent}`"
+            );
+            return Ok(ExitCode::from(1));
+        }
+        let target = format!("={session}");
+        let argv = self.tmux.base_argv();
+        let (program, socket_args) = argv.split_first().context("the tmux command line is empty")?;
+        if std::env::var_os("TMUX").is_some() {
+            let switched = Command::new(program)
+                .args(socket_args)
+                .args(["switch-client", "-t", &target])
+                .stdin(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            if switched.is_ok_and(|s| s.success()) {
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+        // Inside a client of another server: a nested client, told so by removing TMUX.
+        let err = Command::new(program)
+            .args(socket_args)
+            .args(["attach-session", "-t", &target])
+            .env_remove("TMUX")
+            .exec();
+        Err(err).context("running tmux attach-session")
+    }
+
+    /// The agent's session when it is there; else says so on stderr and gives `None`.
+    pub(super) fn live_session(&self, agent: &str) -> Result<Option<String>> {
+        let name = self.agent_name(agent)?;
+        let session = self.config.session_of(&name);
+        let panes = self.tmux.list_panes().context("asking tmux for the sessions")?;
+        if panes.iter().any(|p| p.session == session) {
+            return Ok(Some(session));
+        }
+        eprintln!("vigil: {agent} has no tmux session ({session} is not running); start it with `vigil up {agent}`");
+        Ok(None)
+    }
+}
