@@ -10,7 +10,11 @@ use std::process::{Command, ExitCode, Stdio};
 use anyhow::{Context, Result};
 
 use super::Project;
-use crate::adapters::tmux::Tmux;
+use crate::adapters::clock::now;
+use crate::adapters::tmux::{Pane, Tmux};
+use crate::present::shown;
+use crate::present::status::StatusReport;
+use crate::store::Store;
 
 impl Project {
     pub(super) fn attach(&self, agent: &str) -> Result<ExitCode> {
@@ -47,15 +51,25 @@ impl Project {
         Err(err).context("running tmux attach-session")
     }
 
-    /// The agent's session when it is there; else says so on stderr and gives `None`.
+    /// The agent's session when it is there (the one vigil recorded, which may be
+    /// `<name>-2` when a stranger held the name, and tagged with the agent); else says
+    /// so on stderr and gives `None`.
     pub(super) fn live_session(&self, agent: &str) -> Result<Option<String>> {
         let name = self.agent_name(agent)?;
-        let session = self.config.session_of(&name);
+        let store = Store::existing(&self.state_dir);
+        let report = StatusReport::read(&self.config, store.as_ref(), now());
+        let session = report
+            .agent(name.as_str())
+            .map_or_else(|| self.config.session_of(&name), |a| a.session.clone());
         let panes = self.tmux.list_panes().context("asking tmux for the sessions")?;
-        if panes.iter().any(|p| p.session == session) {
+        let ours = |p: &Pane| p.session == session && p.agent.as_deref() == Some(name.as_str());
+        if panes.iter().any(ours) {
             return Ok(Some(session));
         }
-        eprintln!("vigil: {agent} has no tmux session ({session} is not running); start it with `vigil up {agent}`");
+        eprintln!(
+            "vigil: {agent} has no tmux session (no session {} of it is running); start it with `vigil up {agent}`",
+            shown(&session)
+        );
         Ok(None)
     }
 }

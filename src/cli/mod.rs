@@ -156,6 +156,9 @@ enum Cmd {
         /// polls and 2s, plus the triage timeout for `triage`]; 0 does not wait.
         #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_duration)]
         wait: Option<Duration>,
+        /// Report each agent as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Replace an agent's incarnation with a new one now (several, or `--all`).
     Restart {
@@ -168,6 +171,9 @@ enum Cmd {
         /// polls and 2s, plus the triage timeout for `triage`]; 0 does not wait.
         #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_duration)]
         wait: Option<Duration>,
+        /// Report each agent as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Type the nudge text into an agent's pane now (several, or `--all`).
     Nudge {
@@ -180,6 +186,9 @@ enum Cmd {
         /// polls and 2s, plus the triage timeout for `triage`]; 0 does not wait.
         #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_duration)]
         wait: Option<Duration>,
+        /// Report each agent as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Triage an agent now (the configured command, or the built-in rules) and act on
     /// the verdict.
@@ -189,6 +198,9 @@ enum Cmd {
         /// polls and 2s, plus the triage timeout for `triage`]; 0 does not wait.
         #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_duration)]
         wait: Option<Duration>,
+        /// Report each agent as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// The dashboard: supervises (or, when another vigil owns the project, follows it)
     /// with keys to nudge, restart, stop and attach.
@@ -328,10 +340,25 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Status { json } => project.status(json),
         Cmd::Doctor { json } => project.doctor(json),
         Cmd::Log { json, follow, lines } => project.log(json, follow, lines),
-        Cmd::Stop { agents, all, wait } => project.commands(&agents, all, Command::Stop, wait),
-        Cmd::Restart { agents, all, wait } => project.commands(&agents, all, Command::Restart, wait),
-        Cmd::Nudge { agents, all, wait } => project.commands(&agents, all, Command::Nudge, wait),
-        Cmd::Triage { agent, wait } => project.command(&agent, Command::Triage, wait),
+        Cmd::Stop {
+            agents,
+            all,
+            wait,
+            json,
+        } => project.commands(&agents, all, Command::Stop, wait, json),
+        Cmd::Restart {
+            agents,
+            all,
+            wait,
+            json,
+        } => project.commands(&agents, all, Command::Restart, wait, json),
+        Cmd::Nudge {
+            agents,
+            all,
+            wait,
+            json,
+        } => project.commands(&agents, all, Command::Nudge, wait, json),
+        Cmd::Triage { agent, wait, json } => project.command(&agent, Command::Triage, wait, json),
         Cmd::Tui => project.tui(),
         Cmd::Attach { agent } => project.attach(&agent),
         Cmd::Peek { agent, lines, follow } => project.peek(&agent, lines, follow),

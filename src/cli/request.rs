@@ -1,18 +1,21 @@
-//! `vigil stop|restart|nudge AGENT… | --all` and `vigil triage AGENT`: carried out at once when nobody owns the
-//! run, else left in the owner's inbox and its answer awaited (`--wait`, default a few
-//! polls). Exit 1 when the action failed or no answer came in time.
+//! `vigil stop|restart|nudge AGENT… | --all` and `vigil triage AGENT`: carried out at
+//! once when nobody owns the run, else left in the owner's inbox and its answer awaited
+//! (`--wait`, default a few polls); each agent reported, in words or with `--json` as
+//! `{"agents": [{"name", "command", "outcome", "reason", "last_lines"}]}`. Exit 1 when
+//! any action failed or an answer did not come in time.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use serde_json::json;
 
 use super::out::say;
 use super::{Project, log};
 use crate::adapters::clock::now;
 use crate::engine::{AgentName, Command};
-use crate::present::{command_words, shown};
-use crate::store::{Answer, LetterId, Role, Store};
+use crate::present::{command_words, record_line, shown};
+use crate::store::{Answer, Entry, LetterId, Role, Store};
 
 /// How often a sender looks for its answer.
 const ANSWER_POLL: Duration = Duration::from_millis(50);
@@ -25,8 +28,9 @@ impl Project {
         agent: &str,
         make: fn(AgentName) -> Command,
         wait: Option<Duration>,
+        json: bool,
     ) -> Result<ExitCode> {
-        self.commands(&[agent.to_owned()], false, make, wait)
+        self.commands(&[agent.to_owned()], false, make, wait, json)
     }
 
     /// [`Project::command`] for several agents (or every configured one with `all`):
@@ -37,6 +41,7 @@ impl Project {
         all: bool,
         make: fn(AgentName) -> Command,
         wait: Option<Duration>,
+        json: bool,
     ) -> Result<ExitCode> {
         let names: Vec<AgentName> = if all {
             self.config.agents.iter().map(|a| a.name.clone()).collect()
@@ -50,13 +55,35 @@ impl Project {
             }
             names
         };
-        let commands: Vec<Command> = names.into_iter().map(make).collect();
+        let commands: Vec<Command> = names.iter().cloned().map(make).collect();
         match self.claim(Role::Command)? {
             Some(mut sup) => {
-                let mut records = sup.pass(commands, false, now())?;
+                let mut records = sup.pass(commands.clone(), false, now())?;
                 records.extend(sup.settle_triage(false, now)?);
-                log::print_records(&records, false);
                 let failed = records.iter().any(|r| r.record.is_failure());
+                if json {
+                    let reports = names.iter().zip(&commands).map(|(name, command)| {
+                        let mine: Vec<&Entry> = records
+                            .iter()
+                            .filter(|r| r.record.agent() == Some(name.as_str()))
+                            .collect();
+                        let failed = mine.iter().any(|r| r.record.is_failure());
+                        let reason = mine.iter().rev().find_map(|r| record_line(r, false));
+                        json!({
+                            "name": name.as_str(),
+                            "command": command_words(command),
+                            "outcome": if failed { "failed" } else { "done" },
+                            "reason": reason.unwrap_or_default(),
+                            "last_lines": Vec::<String>::new(),
+                        })
+                    });
+                    say!(
+                        "{}",
+                        serde_json::to_string_pretty(&json!({ "agents": reports.collect::<Vec<_>>() }))?
+                    );
+                } else {
+                    log::print_records(&records, false);
+                }
                 Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
             }
             None => {
@@ -68,20 +95,64 @@ impl Project {
                     ids.push(store.inbox().submit(command, now())?);
                 }
                 let owner = owner_words(&store);
-                if wait.is_zero() {
-                    for command in &commands {
-                        say!(
-                            "asked {owner} to {}; it acts within one poll ({}); see `vigil log`",
-                            command_words(command),
-                            crate::engine::time::human(self.config.poll_interval)
-                        );
-                    }
-                    return Ok(ExitCode::SUCCESS);
-                }
-                let answers = await_answers(&store, &ids, wait);
+                let answers = if wait.is_zero() {
+                    commands.iter().map(|_| None).collect()
+                } else {
+                    await_answers(&store, &ids, wait)
+                };
                 let mut failed = false;
-                for (command, answer) in commands.iter().zip(answers) {
-                    failed |= report_answer(&owner, &command_words(command), answer, wait);
+                let mut reports = Vec::new();
+                for ((name, command), answer) in names.iter().zip(&commands).zip(answers) {
+                    let words = command_words(command);
+                    let (outcome, reason, last_lines) = match answer {
+                        None if wait.is_zero() => (
+                            "asked",
+                            format!(
+                                "asked {owner} to {words}; it acts within one poll ({}); see `vigil log`",
+                                crate::engine::time::human(self.config.poll_interval)
+                            ),
+                            Vec::new(),
+                        ),
+                        None => (
+                            "unanswered",
+                            format!("asked {owner} to {words}; {}", no_answer(wait)),
+                            Vec::new(),
+                        ),
+                        Some(Err(problem)) => (
+                            "unreadable",
+                            format!("asked {owner} to {words}; its answer is unreadable: {problem}"),
+                            Vec::new(),
+                        ),
+                        Some(Ok(answer)) => {
+                            failed |= answer.outcome.is_failure();
+                            (
+                                answer.outcome.as_str(),
+                                format!(
+                                    "asked {owner} to {words}: {} — {}",
+                                    answer.outcome.as_str(),
+                                    shown(&answer.reason)
+                                ),
+                                answer.last_lines,
+                            )
+                        }
+                    };
+                    failed |= matches!(outcome, "unanswered" | "unreadable");
+                    if !json {
+                        say!("{reason}");
+                        for line in &last_lines {
+                            say!("  │ {}", shown(line));
+                        }
+                    }
+                    reports.push(json!({
+                        "name": name.as_str(),
+                        "command": words,
+                        "outcome": outcome,
+                        "reason": reason,
+                        "last_lines": last_lines,
+                    }));
+                }
+                if json {
+                    say!("{}", serde_json::to_string_pretty(&json!({ "agents": reports }))?);
                 }
                 Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
             }
@@ -98,32 +169,6 @@ impl Project {
             wait += timeout.unwrap_or_default() + self.config.poll_interval;
         }
         wait
-    }
-}
-
-/// Says the owner's answer to one letter; true when the action failed or no answer
-/// (or an unreadable one) came.
-fn report_answer(owner: &str, words: &str, answer: Option<Result<Answer, String>>, wait: Duration) -> bool {
-    match answer {
-        Some(Ok(answer)) => {
-            say!(
-                "asked {owner} to {words}: {} — {}",
-                answer.outcome.as_str(),
-                shown(&answer.reason)
-            );
-            for line in &answer.last_lines {
-                say!("  │ {}", shown(line));
-            }
-            answer.outcome.is_failure()
-        }
-        Some(Err(problem)) => {
-            say!("asked {owner} to {words}; its answer is unreadable: {problem}");
-            true
-        }
-        None => {
-            say!("asked {owner} to {words}; {}", no_answer(wait));
-            true
-        }
     }
 }
 

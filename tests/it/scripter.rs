@@ -122,6 +122,27 @@ fn stop_of_two_agents_stops_exactly_those_and_stop_all_the_rest() {
     assert!(w.status().agents.iter().all(|a| a.stopped));
     let out = w.vigil(&["stop"]);
     assert_eq!(out.status.code(), Some(2), "no agent and no --all is bad usage");
+    let out = w.vigil(&["restart", "b", "c", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    let reported: Vec<_> = doc["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap(),
+                a["command"].as_str().unwrap(),
+                a["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        reported,
+        [("b", "restart b", "done"), ("c", "restart c", "done")],
+        "{doc:#}"
+    );
+    assert_eq!(live(&w), ["b", "c"]);
 }
 
 #[test]
@@ -139,6 +160,11 @@ fn stop_of_two_agents_through_the_owner_reports_each() {
     w.eventually(std::time::Duration::from_secs(20), "only b left", || {
         Some(()).filter(|()| live(&w) == ["b"])
     });
+    let out = w.vigil(&["stop", "b", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    assert_eq!(doc["agents"][0]["name"], "b", "{doc:#}");
+    assert_eq!(doc["agents"][0]["outcome"], "done", "{doc:#}");
     let out = w.vigil(&["nudge", "--all", "--wait", "0"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(text(&out).matches("asked the owner").count(), 3, "{}", text(&out));
