@@ -40,6 +40,14 @@ fn inbox(w: &World) -> std::path::PathBuf {
     w.state().join("inbox")
 }
 
+/// Leaves a letter as a sender does: written under a name the owner skips, then renamed
+/// into place, so the owner never reads it half-written.
+fn post(path: std::path::PathBuf, contents: impl AsRef<[u8]>) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, contents)?;
+    std::fs::rename(tmp, path)
+}
+
 #[test]
 fn four_concurrent_ups_to_a_running_owner_are_all_carried_out_and_each_answered() {
     let names = ["a", "b", "c", "d"];
@@ -105,7 +113,7 @@ fn a_letter_from_1970_or_eleven_minutes_ago_is_journaled_as_expired_and_not_obey
     assert!(w.vigil(&["up", "a"]).status.success());
     w.wait_for("a", 20, "working", |a| a.lifecycle == Some(Lifecycle::Working));
     let pid = std::process::id();
-    std::fs::write(
+    post(
         inbox(&w).join(format!("00000000000000000001-{pid}-000000-stop.json")),
         format!(r#"{{"version":2,"command":"stop","agent":"a","from_pid":{pid},"sent":"1970-01-01T00:00:00Z"}}"#),
     )
@@ -116,7 +124,7 @@ fn a_letter_from_1970_or_eleven_minutes_ago_is_journaled_as_expired_and_not_obey
         .unwrap()
         .as_millis()
         - 11 * 60 * 1000;
-    std::fs::write(
+    post(
         inbox(&w).join(format!("{eleven_ago:020}-{pid}-stop.json")),
         format!(r#"{{"command":"stop","agent":"a","from_pid":{pid}}}"#),
     )
@@ -154,12 +162,12 @@ fn a_letter_from_1970_or_eleven_minutes_ago_is_journaled_as_expired_and_not_obey
 fn an_oversized_or_malformed_letter_is_set_aside_with_the_reason() {
     let w = stopped_fleet_under_watch(&["a"]);
     let padding = " ".repeat(300_000);
-    std::fs::write(
+    post(
         inbox(&w).join("99999999999999999999-1-000000-up.json"),
         format!(r#"{{"command":"up","agent":"a","from_pid":1{padding}}}"#),
     )
     .unwrap();
-    std::fs::write(
+    post(
         inbox(&w).join("99999999999999999999-1-000001-up.json"),
         r#"{"command":"up","agent":"../../etc","from_pid":1}"#,
     )
