@@ -144,7 +144,9 @@ fn a_letter_from_1970_or_eleven_minutes_ago_is_journaled_as_expired_and_not_obey
         (ages.len() == 2).then_some(ages)
     });
     assert!(refusals[0] > 50 * 365 * 24 * 3600, "{refusals:?}");
-    assert!((660..700).contains(&refusals[1]), "{refusals:?}");
+    // The pass that read it took its time when it began, a moment before the letter
+    // was written: the age may read a second short of eleven minutes.
+    assert!((655..700).contains(&refusals[1]), "{refusals:?}");
     let log = String::from_utf8_lossy(&w.vigil(&["log"]).stdout).into_owned();
     assert!(log.contains("not obeyed: expired: sent 11m"), "{log}");
     // Refused letters are deleted once journaled: the stop can never be carried out.
