@@ -93,7 +93,11 @@ enum Cmd {
         launched_by: Option<crate::store::Launcher>,
     },
     /// One supervision pass, then exit (for a systemd timer).
-    Tick,
+    Tick {
+        /// Print each record the pass wrote as its JSON journal line.
+        #[arg(long)]
+        json: bool,
+    },
     /// The external watchdog pass: is the owner alive and its heartbeat fresh? A hung
     /// or stopped owner gets SIGTERM, then SIGKILL after the grace. Exit 0 when a live
     /// owner supervises the project, 1 when none does.
@@ -321,7 +325,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             },
         ),
         Cmd::Watch { viewer: true, .. } => project.view(),
-        Cmd::Tick => project.tick(),
+        Cmd::Tick { json } => project.tick(json),
         Cmd::Check {
             stale_after,
             grace,

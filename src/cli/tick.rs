@@ -10,14 +10,16 @@ use crate::adapters::clock::now;
 use crate::store::Role;
 
 impl Project {
-    pub(super) fn tick(&self) -> Result<ExitCode> {
+    /// With `json`, each record the pass wrote is printed as its journal line (JSON), as
+    /// `vigil log --json` prints it.
+    pub(super) fn tick(&self, json: bool) -> Result<ExitCode> {
         let Some(mut sup) = self.claim(Role::Tick)? else {
             return Err(self.held());
         };
         let records = sup.pass(Vec::new(), true, crate::adapters::clock::read())?;
-        log::print_records(&records, false);
+        log::print_records(&records, json);
         // A timer's pass ends here: wait for any triage it started and act on the answer.
-        log::print_records(&sup.settle_triage(true, now)?, false);
+        log::print_records(&sup.settle_triage(true, now)?, json);
         Ok(ExitCode::SUCCESS)
     }
 }

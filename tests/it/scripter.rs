@@ -371,3 +371,19 @@ fn peek_shows_the_last_lines_and_follow_prints_what_comes_after() {
     assert_eq!(got.len(), 12, "new lines kept coming: {got:?}");
     assert!(got.windows(2).all(|p| p[1] == p[0] + 1), "each once, in order: {got:?}");
 }
+
+#[test]
+fn tick_json_prints_each_record_of_its_pass_as_a_journal_line() {
+    let w = World::new(&agent("a", "worker.sh", ""));
+    let out = w.vigil(&["tick", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let entries: Vec<Entry> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        entries.iter().any(|e| matches!(&e.record, Record::Intent { .. })),
+        "the start is among them: {text}"
+    );
+}
