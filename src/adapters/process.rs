@@ -106,12 +106,17 @@ pub fn hostname() -> String {
 /// Where `program` would be found on PATH (an absolute directory holding an executable
 /// file of that name), as `Command::new(program)` would run it.
 pub fn on_path(program: &str) -> Option<std::path::PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .filter(|dir| dir.is_absolute())
         .map(|dir| dir.join(program))
-        .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+        .find(|p| is_executable(p))
+}
+
+/// A regular file someone may execute (symlinks followed, as `execve` does).
+pub fn is_executable(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 #[cfg(test)]

@@ -70,7 +70,9 @@ impl Check {
 
 impl Project {
     pub(super) fn doctor(&self, json: bool) -> Result<ExitCode> {
-        let mut checks = vec![tmux_version(), self.tmux_server(), self.state_dir_fit()];
+        // Listed once: a wedged server costs one tmux timeout, not one per check.
+        let listed = self.tmux.list_panes();
+        let mut checks = vec![tmux_version(), self.tmux_server(&listed), self.state_dir_fit()];
         checks.push(Check::pass(
             "config",
             format!(
@@ -79,23 +81,20 @@ impl Project {
                 self.config.agents.len()
             ),
         ));
-        for warning in &self.config.warnings {
-            // The diagnostic's first line says what and where; its `= help:` line the fix.
-            let text = warning.to_string();
-            let what = text.lines().next().unwrap_or_default();
-            let help = text
-                .lines()
-                .find_map(|l| l.trim().strip_prefix("= help:"))
-                .map(str::trim);
+        for w in &self.config.warnings {
+            let key = w.key.as_deref().map_or(String::new(), |k| format!("`{k}`: "));
+            let what = format!("{}:{}:{}: {key}{}", w.file.display(), w.line, w.column, w.message);
             checks.push(Check::fail(
                 "config warning",
-                shown(what).into_owned(),
-                help.map_or("edit the config as the warning says".to_owned(), |h| {
-                    shown(h).into_owned()
-                }),
+                shown(&what).into_owned(),
+                w.help
+                    .as_deref()
+                    .map_or("edit the config as the warning says".to_owned(), |h| {
+                        shown(h).into_owned()
+                    }),
             ));
         }
-        let panes = self.tmux.list_panes().unwrap_or_default();
+        let panes = listed.unwrap_or_default();
         let run = &self.config.project;
         for agent in &self.config.agents {
             checks.push(command_check(agent));
@@ -127,12 +126,12 @@ impl Project {
         Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
     }
 
-    fn tmux_server(&self) -> Check {
+    fn tmux_server(&self, listed: &Result<Vec<crate::adapters::tmux::Pane>, TmuxError>) -> Check {
         let on = self
             .tmux
             .socket()
             .map_or("the default server".to_owned(), |s| format!("socket `{s}`"));
-        match self.tmux.list_panes() {
+        match listed {
             Ok(panes) if panes.is_empty() => Check::pass(
                 "tmux server",
                 format!("no server runs on {on} yet; `vigil up` starts one"),
@@ -247,7 +246,7 @@ fn command_check(agent: &AgentConfig) -> Check {
     };
     let found = if program.contains('/') {
         let path = agent.cwd.join(program);
-        is_executable(&path).then_some(path)
+        process::is_executable(&path).then_some(path)
     } else {
         process::on_path(program)
     };
@@ -262,11 +261,6 @@ fn command_check(agent: &AgentConfig) -> Check {
             format!("install `{program}`, or give its full path in `command`"),
         ),
     }
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 fn cwd_check(agent: &AgentConfig) -> Check {
