@@ -59,6 +59,23 @@ struct Global {
     socket: Option<String>,
 }
 
+/// The agents a `stop`, `restart` or `nudge` is for, and how it reports.
+#[derive(Debug, Args)]
+struct Targets {
+    #[arg(required_unless_present = "all", conflicts_with = "all", value_name = "AGENT")]
+    agents: Vec<String>,
+    /// Every configured agent.
+    #[arg(long)]
+    all: bool,
+    /// Through a running owner: how long to wait for its answer [default: three
+    /// polls and 2s, plus the triage timeout for `triage`]; 0 does not wait.
+    #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_duration)]
+    wait: Option<Duration>,
+    /// Report each agent as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Debug, Subcommand)]
 enum Cmd {
     /// Start configured agents that are not running (all, or the ones named).
@@ -150,50 +167,11 @@ enum Cmd {
         lines: usize,
     },
     /// Stop an agent and keep it stopped until `vigil up AGENT` (several, or `--all`).
-    Stop {
-        #[arg(required_unless_present = "all", conflicts_with = "all", value_name = "AGENT")]
-        agents: Vec<String>,
-        /// Every configured agent.
-        #[arg(long)]
-        all: bool,
-        /// Through a running owner: how long to wait for its answer [default: three
-        /// polls and 2s, plus the triage timeout for `triage`]; 0 does not wait.
-        #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_duration)]
-        wait: Option<Duration>,
-        /// Report each agent as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Stop(Targets),
     /// Replace an agent's incarnation with a new one now (several, or `--all`).
-    Restart {
-        #[arg(required_unless_present = "all", conflicts_with = "all", value_name = "AGENT")]
-        agents: Vec<String>,
-        /// Every configured agent.
-        #[arg(long)]
-        all: bool,
-        /// Through a running owner: how long to wait for its answer [default: three
-        /// polls and 2s, plus the triage timeout for `triage`]; 0 does not wait.
-        #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_duration)]
-        wait: Option<Duration>,
-        /// Report each agent as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Restart(Targets),
     /// Type the nudge text into an agent's pane now (several, or `--all`).
-    Nudge {
-        #[arg(required_unless_present = "all", conflicts_with = "all", value_name = "AGENT")]
-        agents: Vec<String>,
-        /// Every configured agent.
-        #[arg(long)]
-        all: bool,
-        /// Through a running owner: how long to wait for its answer [default: three
-        /// polls and 2s, plus the triage timeout for `triage`]; 0 does not wait.
-        #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_duration)]
-        wait: Option<Duration>,
-        /// Report each agent as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Nudge(Targets),
     /// Triage an agent now (the configured command, or the built-in rules) and act on
     /// the verdict.
     Triage {
@@ -344,24 +322,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Status { json } => project.status(json),
         Cmd::Doctor { json } => project.doctor(json),
         Cmd::Log { json, follow, lines } => project.log(json, follow, lines),
-        Cmd::Stop {
-            agents,
-            all,
-            wait,
-            json,
-        } => project.commands(&agents, all, Command::Stop, wait, json),
-        Cmd::Restart {
-            agents,
-            all,
-            wait,
-            json,
-        } => project.commands(&agents, all, Command::Restart, wait, json),
-        Cmd::Nudge {
-            agents,
-            all,
-            wait,
-            json,
-        } => project.commands(&agents, all, Command::Nudge, wait, json),
+        Cmd::Stop(t) => project.commands(&t.agents, t.all, Command::Stop, t.wait, t.json),
+        Cmd::Restart(t) => project.commands(&t.agents, t.all, Command::Restart, t.wait, t.json),
+        Cmd::Nudge(t) => project.commands(&t.agents, t.all, Command::Nudge, t.wait, t.json),
         Cmd::Triage { agent, wait, json } => project.command(&agent, Command::Triage, wait, json),
         Cmd::Tui => project.tui(),
         Cmd::Attach { agent } => project.attach(&agent),
