@@ -4,6 +4,7 @@
 //! No IO, no clock, no tokio here: time is the `now` argument, so hours of supervision
 //! are simulated in microseconds.
 
+pub mod alert;
 pub mod gap;
 pub mod host;
 pub mod limit;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+pub use alert::{Alert, Episode};
 pub use host::{Host, HostFailure, HostRecord, ServerId};
 pub use limit::LimitKind;
 pub use mind::{
@@ -207,10 +209,13 @@ pub enum Action {
         purpose: Purpose,
         reason: String,
     },
-    /// A human is needed; tell the user loudly.
+    /// A human is needed (or no longer is); tell the user loudly, wherever they are.
     Notify {
         agent: AgentName,
         incarnation: Incarnation,
+        alert: Alert,
+        #[serde(default)]
+        episode: Episode,
         reason: String,
     },
     /// Ask the triage command about this incarnation; its answer comes back as a

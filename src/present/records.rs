@@ -3,7 +3,7 @@
 
 use crate::engine::gap::{Gap, Jump, Unseen, Unwatched};
 use crate::engine::time::human;
-use crate::engine::{Action, Event, Purpose, TriageOutcome, TriageResult, What};
+use crate::engine::{Action, Episode, Event, Purpose, TriageOutcome, TriageResult, What};
 use crate::store::Entry;
 use crate::store::record::{Check, Checkpoint, Failure, Record};
 
@@ -22,6 +22,13 @@ pub fn record_line(entry: &Entry, full_time: bool) -> Option<String> {
     let line = match &entry.record {
         Record::Event(e) => event_line(&t, e),
         Record::Intent { action, .. } => intent_line(&t, action),
+        Record::Notify {
+            agent,
+            incarnation,
+            episode: Episode::Resolved,
+            reason,
+            ..
+        } => format!("{t} {} resolved: {reason}", who(agent.as_str(), incarnation.0)),
         Record::Notify {
             agent,
             incarnation,

@@ -11,7 +11,9 @@ use super::answer::Answer;
 use super::inbox::{LetterId, Refusal};
 use super::owner::Role;
 use crate::engine::gap::Gap;
-use crate::engine::{Action, AgentName, AgentRecord, Command, Event, HostEvent, Incarnation, Mind, Time, TriageResult};
+use crate::engine::{
+    Action, AgentName, AgentRecord, Alert, Command, Episode, Event, HostEvent, Incarnation, Mind, Time, TriageResult,
+};
 
 /// One journal line.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -103,6 +105,11 @@ pub enum Record {
         action: NotifyTag,
         agent: AgentName,
         incarnation: Incarnation,
+        /// What kind of moment it is; absent on lines written before vigil knew.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        alert: Option<Alert>,
+        #[serde(default)]
+        episode: Episode,
         reason: String,
     },
     /// One step of the external watchdog (`vigil check`), labelled as the checker's.
@@ -280,5 +287,36 @@ impl Entry {
     /// torn line, garbage).
     pub fn parse(line: &str) -> Option<Self> {
         serde_json::from_str(line).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_notify_line_written_before_alerts_still_reads() {
+        let old = r#"{"t":"2026-01-01T00:00:00Z","kind":"notify","action":"notify","agent":"a","incarnation":1,"reason":"dialog"}"#;
+        let entry = Entry::parse(old).unwrap();
+        let Record::Notify { alert, episode, .. } = entry.record else {
+            panic!("not a notify: {entry:?}")
+        };
+        assert_eq!((alert, episode), (None, Episode::Raised));
+    }
+
+    #[test]
+    fn a_notify_line_carries_its_alert_and_episode() {
+        let record = Record::Notify {
+            action: NotifyTag::Notify,
+            agent: AgentName::new("a").unwrap(),
+            incarnation: Incarnation(2),
+            alert: Some(Alert::CrashLoop),
+            episode: Episode::Resolved,
+            reason: "ok again".into(),
+        };
+        let line = Entry::new(Time::from_millis(0), record.clone()).to_line().unwrap();
+        assert!(line.contains(r#""alert":"crash_loop""#), "{line}");
+        assert!(line.contains(r#""episode":"resolved""#), "{line}");
+        assert_eq!(Entry::parse(&line).unwrap().record, record);
     }
 }

@@ -122,11 +122,15 @@ impl<T: Tmux> Supervisor<T> {
             Action::Notify {
                 agent,
                 incarnation,
+                alert,
+                episode,
                 reason,
             } => Ok(Record::Notify {
                 action: NotifyTag::Notify,
                 agent: agent.clone(),
                 incarnation: *incarnation,
+                alert: Some(*alert),
+                episode: *episode,
                 reason: reason.clone(),
             }),
             Action::Start { .. } | Action::Kill { .. } | Action::Send { .. } => Ok(Record::Warning {

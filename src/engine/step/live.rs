@@ -5,7 +5,7 @@ use super::{Ctx, purpose_name};
 use crate::engine::mind::{Activity, AgentRecord, Escalation, Hold, HumanNeeded, Incarnation, Wait};
 use crate::engine::screen::ScreenRead;
 use crate::engine::time::human;
-use crate::engine::{Action, LimitKind, Purpose, What};
+use crate::engine::{Action, Alert, Episode, LimitKind, Purpose, What};
 
 /// Nudges in a row wait `idle_checks << n` unchanged checks; this caps the shift.
 const NUDGE_SPACING_MAX_SHIFT: u32 = 6;
@@ -102,6 +102,8 @@ impl Ctx<'_> {
             self.out.actions.push(Action::Notify {
                 agent: self.agent.name.clone(),
                 incarnation: r.incarnation,
+                alert: Alert::Waiting,
+                episode: Episode::Raised,
                 reason,
             });
         }

@@ -6,7 +6,7 @@ use crate::engine::limit::{self, LimitKind};
 use crate::engine::mind::{Activity, AgentRecord, EndedLifecycle, LastExit, RateLimit};
 use crate::engine::screen::ScreenRead;
 use crate::engine::time::{Time, human};
-use crate::engine::{Action, What};
+use crate::engine::{Action, Alert, Episode, What};
 
 /// A rate limit renewed this many times forces a restart.
 const RENEWALS_BEFORE_RESTART: u32 = 4;
@@ -146,6 +146,8 @@ impl Ctx<'_> {
             self.out.actions.push(Action::Notify {
                 agent: self.agent.name.clone(),
                 incarnation: r.incarnation,
+                alert: Alert::LimitNoReset,
+                episode: Episode::Raised,
                 reason,
             });
         }

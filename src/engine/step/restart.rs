@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::Ctx;
 use crate::engine::mind::{AgentRecord, EndedLifecycle, Handoff, Hold, Wait};
-use crate::engine::{Action, What};
+use crate::engine::{Action, Alert, Episode, What};
 
 /// The window of the fleet-wide restart cap.
 const FLEET_CAP_WINDOW: Duration = Duration::from_secs(3600);
@@ -63,6 +63,8 @@ impl Ctx<'_> {
             self.out.actions.push(Action::Notify {
                 agent: self.agent.name.clone(),
                 incarnation: r.incarnation,
+                alert: Alert::FleetCapped,
+                episode: Episode::Raised,
                 reason,
             });
         }
