@@ -2,7 +2,8 @@
 //! stranger may have replaced): regular files only, opened without blocking (a FIFO in
 //! their place is refused, not waited on), and bounded, so no file can hang vigil or
 //! fill its memory; and the canonical form of a path, so one place reached two ways
-//! is one place. Reads only.
+//! is one place. Writes only [`replace_public`], for files vigil publishes outside its
+//! state dir (the metrics file).
 
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
@@ -30,6 +31,44 @@ pub fn canonical(path: &Path) -> PathBuf {
             _ => return abs,
         }
     }
+}
+
+/// Replaces `path` with `bytes`, readable by everyone (`0644`): written to a hidden
+/// temp file beside it (created new, never through a link) and renamed over it, so a
+/// reader sees the old file or the new one, never half. Not fsynced: a file rewritten
+/// every pass is worth less than the disk time. A directory at `path` is an error.
+pub fn replace_public(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"))?;
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let _ = std::fs::remove_file(&tmp);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .custom_flags(OFlags::NOFOLLOW.bits() as i32)
+            .open(&tmp)?;
+        // The umask may have taken read bits a collector running as another user needs.
+        file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+        file.write_all(bytes)?;
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::IsADirectory,
+                "a directory stands there",
+            ));
+        }
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 /// Whether a symlink at the path itself may be followed.

@@ -11,6 +11,7 @@ mod doctor;
 mod down;
 mod init;
 mod log;
+mod metrics;
 pub(crate) mod out;
 mod peek;
 mod project;
@@ -155,6 +156,9 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// The fleet in Prometheus text format (agents by lifecycle and activity,
+    /// restarts, cooldowns, escalation, heartbeat, pass time, notifications pending).
+    Metrics,
     /// The journal: every decision with its reason.
     Log {
         #[arg(long)]
@@ -320,6 +324,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         ),
         Cmd::InstallUnits { user, dir } => units::run(&project, user, dir),
         Cmd::Status { json } => project.status(json),
+        Cmd::Metrics => project.metrics(),
         Cmd::Doctor { json } => project.doctor(json),
         Cmd::Log { json, follow, lines } => project.log(json, follow, lines),
         Cmd::Stop(t) => project.commands(&t.agents, t.all, Command::Stop, t.wait, t.json),

@@ -65,6 +65,7 @@ impl Loader<'_> {
         let poll_interval = self.poll_interval(&raw)?;
         let socket = self.socket(&raw)?;
         let state_dir = self.state_dir(&raw, &base)?;
+        let metrics_file = self.metrics_file(&raw, &base)?;
         if raw.agent.is_empty() {
             return Err(self.error(
                 None,
@@ -89,6 +90,7 @@ impl Loader<'_> {
                 1..=100_000,
                 crate::engine::policy::FLEET_RESTARTS_PER_HOUR,
             )?,
+            metrics_file,
             agents,
             warnings: self.warnings.take(),
         })
@@ -139,6 +141,25 @@ impl Loader<'_> {
                 Some(dir)
             }
         })
+    }
+
+    /// `[vigil] metrics_file`: a file (relative to the config's directory) whose
+    /// directory must exist by the time the owner writes it; never a directory.
+    fn metrics_file(&self, raw: &RawConfig, base: &Path) -> Result2<Option<PathBuf>> {
+        let Some(m) = &raw.vigil.metrics_file else {
+            return Ok(None);
+        };
+        let text = m.get_ref();
+        let path = base.join(text);
+        let named = Path::new(text).file_name().is_some() && !text.ends_with('/');
+        if text.trim().is_empty() || !named || path.is_dir() {
+            return Err(self.error(
+                Some(m.span()),
+                "vigil.metrics_file",
+                "metrics_file must name a file (e.g. \"/var/lib/node_exporter/textfile/vigil.prom\"), not a directory",
+            ));
+        }
+        Ok(Some(path))
     }
 
     /// Every `[[agent]]`, each name usable and unique.

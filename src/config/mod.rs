@@ -91,6 +91,9 @@ pub struct Config {
     pub journal_keep: usize,
     /// Automatic restarts allowed per hour across all agents.
     pub max_restarts_per_hour: u32,
+    /// Where the owner rewrites the fleet's Prometheus text each pass (absolute), for
+    /// node_exporter's textfile collector; `None`: nowhere.
+    pub metrics_file: Option<PathBuf>,
     pub agents: Vec<AgentConfig>,
     /// Problems that do not stop the config from loading (a pattern that can never
     /// match), each located like an error; commands print them and carry on.

@@ -31,6 +31,7 @@ pub struct RawVigil {
     pub journal_max_mb: Option<Spanned<Count>>,
     pub journal_keep: Option<Spanned<Count>>,
     pub max_restarts_per_hour: Option<Spanned<Count>>,
+    pub metrics_file: Option<Spanned<String>>,
 }
 
 /// The tuning keys, named once: `[defaults]` is exactly these, and every `[[agent]]`

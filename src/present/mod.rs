@@ -4,6 +4,7 @@
 //! Formats only: decides nothing, and writes nowhere but the string it returns.
 
 pub mod fit;
+pub mod metrics;
 pub mod records;
 pub mod status;
 

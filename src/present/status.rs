@@ -43,6 +43,9 @@ pub struct OwnerStatus {
     /// on nothing it cannot journal first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub degraded: Option<String>,
+    /// How long its last pass took, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_pass_ms: Option<u64>,
 }
 
 /// One configured agent as vigil last recorded it.
@@ -169,8 +172,20 @@ impl StatusReport {
                 role: o.role,
                 since: o.started_at,
                 degraded: beat.and_then(|h| h.degraded.clone()),
+                last_pass_ms: beat.and_then(|h| h.pass_ms),
             }
         });
+        Self::of(config, &mind, saved_at, problem, owner)
+    }
+
+    /// The report of a Mind in hand (the owner's own, for its metrics file).
+    pub fn of(
+        config: &Config,
+        mind: &Mind,
+        saved_at: Option<Time>,
+        problem: Option<String>,
+        owner: Option<OwnerStatus>,
+    ) -> Self {
         let agents = config
             .agents
             .iter()

@@ -126,4 +126,21 @@ impl Store {
     pub fn answers(&self) -> Answers {
         Answers::new(self.path("answers"))
     }
+
+    /// How many events wait in `outbox/` for delivery (one `*.json` file each); 0
+    /// when there is no outbox.
+    pub fn notifications_pending(&self) -> u64 {
+        let Ok(entries) = std::fs::read_dir(self.path("outbox")) else {
+            return 0;
+        };
+        let pending = entries
+            .filter_map(Result::ok)
+            .filter(|e| {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                !name.starts_with('.') && name.ends_with(".json") && e.file_type().is_ok_and(|t| t.is_file())
+            })
+            .count();
+        pending as u64
+    }
 }

@@ -96,6 +96,9 @@ pub struct Heartbeat {
     /// alive and observing, but acts on nothing it cannot journal first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub degraded: Option<String>,
+    /// How long the pass that wrote this beat took, to the millisecond.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pass_ms: Option<u64>,
 }
 
 /// Held for as long as this process owns the run; dropping it releases the lock.
@@ -233,7 +236,14 @@ impl Store {
         self.owner_record().filter(OwnerRecord::is_alive)
     }
 
-    pub fn beat(&self, lock: &Lock, loops: u64, now: Time, steady: Option<Steady>) -> Result<(), StoreError> {
+    pub fn beat(
+        &self,
+        lock: &Lock,
+        loops: u64,
+        now: Time,
+        steady: Option<Steady>,
+        pass: Option<std::time::Duration>,
+    ) -> Result<(), StoreError> {
         let hb = Heartbeat {
             pid: lock.owner.pid,
             epoch: lock.owner.epoch,
@@ -243,6 +253,7 @@ impl Store {
             boot: steady.and(crate::adapters::clock::boot_id()).map(str::to_owned),
             role: Some(lock.owner.role),
             degraded: None,
+            pass_ms: pass.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         };
         write_json(self, HEARTBEAT, &hb)
     }
@@ -260,6 +271,7 @@ impl Store {
             boot: None,
             role: Some(lock.owner.role),
             degraded: Some(why.chars().take(MAX_DEGRADED).collect()),
+            pass_ms: None,
         };
         let path = self.path(HEARTBEAT);
         let bytes = serde_json::to_vec_pretty(&hb).map_err(|e| StoreError::Io {

@@ -11,6 +11,7 @@ use serde_json::Value;
 mod act;
 mod gap;
 mod letters;
+mod metrics;
 mod observe;
 mod reconcile;
 mod reload;
@@ -93,6 +94,10 @@ pub struct Supervisor<T: Tmux> {
     /// The last screen read of each live session, for a checkpoint written after the
     /// server that showed it is gone (host failure).
     screens: BTreeMap<String, Vec<String>>,
+    /// When the pass running began (its length goes into the heartbeat).
+    pass_started: Option<std::time::Instant>,
+    /// Why the metrics file could not be written last time, to say so once.
+    metrics_problem: Option<String>,
 }
 
 impl<T: Tmux> Supervisor<T> {
@@ -176,6 +181,8 @@ impl<T: Tmux> Supervisor<T> {
             taken_before: Default::default(),
             stepped: false,
             screens: BTreeMap::new(),
+            pass_started: None,
+            metrics_problem: None,
         };
         sup.taken_before = sup.letters_taken_before()?;
         records.extend(sup.reconcile(now)?);
@@ -236,7 +243,28 @@ impl<T: Tmux> Supervisor<T> {
         // The clocks roll back with the Mind: time in which nothing could be decided
         // is unwatched time to the next pass that can decide.
         let before = (self.mind.clone(), self.journaled.clone(), self.before);
-        match self.pass_once(commands, answers, supervise, reading) {
+        self.pass_started = Some(std::time::Instant::now());
+        let result = self.pass_once(commands, answers, supervise, reading);
+        let mut result = self.after_pass(result, before, reading);
+        let pass = self.pass_started.take().map(|t| t.elapsed());
+        if let Some(warning) = self.write_metrics(now, pass) {
+            // A journal that cannot be written is the degraded state's business.
+            if let (Ok(entry), Ok(records)) = (self.journal.append(now, warning), &mut result) {
+                records.push(entry);
+            }
+        }
+        result
+    }
+
+    /// The degraded state, entered or left on the outcome of a pass.
+    fn after_pass(
+        &mut self,
+        result: Result<Records, SupervisorError>,
+        before: (Mind, BTreeMap<AgentName, Value>, Option<(Reading, Since)>),
+        reading: Reading,
+    ) -> Result<Records, SupervisorError> {
+        let now = reading.wall;
+        match result {
             Err(SupervisorError::Store(e)) => {
                 if std::mem::take(&mut self.unsaved) {
                     (self.mind, self.journaled, self.before) = before;
@@ -383,7 +411,8 @@ impl<T: Tmux> Supervisor<T> {
     fn beat(&mut self, now: Time) -> Result<(), StoreError> {
         self.loops += 1;
         let steady = self.reading.filter(|r| r.wall == now).and_then(|r| r.steady);
-        self.store.beat(&self.lock, self.loops, now, steady)
+        let pass = self.pass_started.map(|t| t.elapsed());
+        self.store.beat(&self.lock, self.loops, now, steady, pass)
     }
 
     /// Whether a triage command is still running.

@@ -337,6 +337,7 @@ mod tests {
             boot: None,
             role: None,
             degraded: None,
+            pass_ms: None,
         }
     }
 

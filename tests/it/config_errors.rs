@@ -53,6 +53,7 @@ fn the_documented_example_parses() {
         "poll_interval",
         "socket",
         "state_dir",
+        "metrics_file",
         "restart",
         "tail_lines",
         "idle_checks",

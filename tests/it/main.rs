@@ -11,6 +11,7 @@ mod host;
 mod init;
 mod letters;
 mod limits;
+mod metrics;
 mod presets;
 mod recovery;
 mod robust;
