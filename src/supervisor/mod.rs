@@ -93,7 +93,8 @@ pub struct Supervisor<T: Tmux> {
     stepped: bool,
     /// The last screen read of each live session, for a checkpoint written after the
     /// server that showed it is gone (host failure).
-    screens: BTreeMap<String, Vec<String>>,
+    /// It is also what a pane whose window has printed nothing since shows now.
+    screens: BTreeMap<String, observe::Screen>,
     /// When the pass running began (its length goes into the heartbeat).
     pass_started: Option<std::time::Instant>,
     /// Why the metrics file could not be written last time, to say so once.

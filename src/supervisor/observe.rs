@@ -1,11 +1,57 @@
 //! Looking at this run's tagged panes: their state from tmux and /proc (re-read
 //! briefly while one is between exit and reaping) and their last lines, as the
 //! engine's [`Observation`]. Reads only; decides nothing.
+//!
+//! A live pane whose window has printed nothing since its last capture (tmux's
+//! `#{window_activity}`, whole seconds, moves on output only) and whose size is the
+//! same shows the screen captured then: that screen is handed on without asking tmux
+//! again, so an idle fleet costs one `list-panes` a pass. Whole seconds are why the
+//! output must predate the second the capture began in; a minute at most goes by
+//! between two real captures, whatever the window says.
 
 use super::{SETTLE_TRIES, SETTLE_WAIT, Supervisor};
 use crate::adapters::process;
+use crate::adapters::tmux::Pane;
 use crate::adapters::tmux::{Listing, Tmux, TmuxError};
 use crate::engine::{Exit, Host, Incarnation, Observation, PaneSeen, PaneState};
+
+/// The longest a live pane's screen goes without a real capture.
+const RECAPTURE_AFTER_SECS: i64 = 60;
+
+/// The last screen captured of a session, and what its window said then.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Screen {
+    pub lines: Vec<String>,
+    /// `#{window_activity}` in the listing the capture was made from.
+    activity: Option<i64>,
+    /// The wall-clock second the capture began in.
+    second: i64,
+    size: Option<(u16, u16)>,
+    /// How many lines were asked for (a reload may change `tail_lines`).
+    asked: usize,
+}
+
+impl Screen {
+    /// Whether `pane` cannot show anything else than this capture at `second`: no
+    /// output since (the activity is the one seen then, and older than the capture's
+    /// second), the same size, the same lines asked for, and not too long ago. A clock
+    /// set back makes the next output's activity differ, which recaptures.
+    fn still_shown(&self, pane: &Pane, lines: usize, second: i64) -> bool {
+        let Some(activity) = pane.activity else { return false };
+        self.activity == Some(activity)
+            && activity < self.second
+            && self.size == pane.size
+            && self.asked == lines
+            && (0..RECAPTURE_AFTER_SECS).contains(&(second - self.second))
+    }
+}
+
+/// The wall clock's second now, as tmux counts `window_activity` (never skewed).
+fn wall_second() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
 
 /// Looks (`SETTLE_WAIT` apart) at a server that answers with no session at all while
 /// the fleet had panes, before believing it stays up.
@@ -97,11 +143,25 @@ impl<T: Tmux> Supervisor<T> {
                     PaneState::Dead(_) => recorded_live,
                     PaneState::ProcessGone => false,
                 };
-            let tail = if wants_tail {
-                let lines = fleet_agent.map_or(30, |a| a.policy.tail_lines);
+            let lines = fleet_agent.map_or(30, |a| a.policy.tail_lines);
+            let second = wall_second();
+            let kept = self
+                .screens
+                .get(&pane.session)
+                .filter(|s| state == PaneState::Alive && s.still_shown(pane, lines, second));
+            let tail = if let Some(kept) = kept.filter(|_| wants_tail) {
+                Some(kept.lines.clone())
+            } else if wants_tail {
                 match self.tmux.capture(&pane.session, lines) {
                     Ok(t) => {
-                        self.screens.insert(pane.session.clone(), t.clone());
+                        let screen = Screen {
+                            lines: t.clone(),
+                            activity: pane.activity,
+                            second,
+                            size: pane.size,
+                            asked: lines,
+                        };
+                        self.screens.insert(pane.session.clone(), screen);
                         Some(t)
                     }
                     // Gone between the listing and the capture: not seen at all.

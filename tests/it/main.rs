@@ -11,6 +11,7 @@ mod host;
 mod init;
 mod letters;
 mod limits;
+mod looking;
 mod metrics;
 mod presets;
 mod recovery;

@@ -20,7 +20,9 @@ const SPAWN_RETRY_WAIT: Duration = Duration::from_millis(100);
 /// Fields asked of `list-panes`, tab-separated; the session name last, so a tab in a
 /// foreign session's name cannot shift the other fields. `#{pid}` and `#{start_time}`
 /// are the server's, so a server replaced between two looks is noticed.
-const LIST_FORMAT: &str = "#{pane_pid}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}\t#{@vigil-agent}\t#{@vigil-incarnation}\t#{@vigil-run}\t#{@vigil-exit}\t#{pid}\t#{start_time}\t#{session_name}";
+/// `#{window_activity}` and the size tell a screen that cannot have changed since it
+/// was last captured.
+const LIST_FORMAT: &str = "#{pane_pid}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}\t#{@vigil-agent}\t#{@vigil-incarnation}\t#{@vigil-run}\t#{@vigil-exit}\t#{pid}\t#{start_time}\t#{window_activity}\t#{pane_width}x#{pane_height}\t#{session_name}";
 
 /// An argument exactly as tmux must receive it. tmux splits its own argument list into
 /// commands at every argument that ends in `;` — even after `--`, even in `send-keys -l`
@@ -148,7 +150,7 @@ fn pane_target(session: &str) -> String {
 
 /// One `list-panes` line: the pane, and the server that listed it.
 fn parse_pane(line: &str) -> Option<(Pane, Option<ServerId>)> {
-    let mut f = line.splitn(11, '\t');
+    let mut f = line.splitn(13, '\t');
     let pane_pid = f.next()?.parse().ok()?;
     let dead = f.next()? == "1";
     let dead_status = f.next()?.parse().ok();
@@ -161,6 +163,11 @@ fn parse_pane(line: &str) -> Option<(Pane, Option<ServerId>)> {
     let pid = f.next()?.parse().ok();
     let started = f.next()?.parse().ok();
     let server = pid.zip(started).map(|(pid, started)| ServerId { pid, started });
+    let activity = f.next()?.parse().ok();
+    let size = f
+        .next()?
+        .split_once('x')
+        .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)));
     let session = f.next()?.to_owned();
     let pane = Pane {
         session,
@@ -172,6 +179,8 @@ fn parse_pane(line: &str) -> Option<(Pane, Option<ServerId>)> {
         incarnation,
         run,
         exit_tag,
+        activity,
+        size,
     };
     Some((pane, server))
 }
@@ -331,7 +340,7 @@ mod tests {
 
     #[test]
     fn parses_list_panes_lines() {
-        let line = "4242\t1\t3\t\tbackend\t2\tproj-1234abcd\t3\t77\t1800000000\tproj-backend";
+        let line = "4242\t1\t3\t\tbackend\t2\tproj-1234abcd\t3\t77\t1800000000\t1800000042\t120x40\tproj-backend";
         let (pane, server) = parse_pane(line).unwrap();
         assert_eq!(
             server,
@@ -348,8 +357,11 @@ mod tests {
         assert_eq!(pane.incarnation, Some(2));
         assert_eq!(pane.exit_tag, Some(3));
         assert!(pane.is_ours("proj-1234abcd"));
+        assert_eq!(pane.activity, Some(1_800_000_042));
+        assert_eq!(pane.size, Some((120, 40)));
 
-        let (foreign, _) = parse_pane("77\t0\t\t\t\t\t\t\t77\t1800000000\tmy\tweird session").unwrap();
+        let (foreign, _) = parse_pane("77\t0\t\t\t\t\t\t\t77\t1800000000\t\t\tmy\tweird session").unwrap();
+        assert_eq!((foreign.activity, foreign.size), (None, None));
         assert_eq!(foreign.session, "my\tweird session");
         assert!(!foreign.is_ours("proj-1234abcd"));
         assert!(parse_pane("garbage").is_none());

@@ -121,6 +121,8 @@ impl Tmux for FakeTmux {
                 incarnation: Some(spec.incarnation),
                 run: Some(spec.run.clone()),
                 exit_tag: None,
+                activity: None,
+                size: None,
             };
             s.insert(
                 spec.session.clone(),

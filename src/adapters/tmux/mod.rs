@@ -37,6 +37,11 @@ pub struct Pane {
     pub run: Option<String>,
     /// The agent's exit status as its wrapper recorded it (see `spawn::WRAPPER`).
     pub exit_tag: Option<i32>,
+    /// When its window last printed, in whole seconds of the wall clock
+    /// (`#{window_activity}`: tmux moves it on output only); `None` when unknown.
+    pub activity: Option<i64>,
+    /// Its size (columns, rows): a resize redraws the screen without output.
+    pub size: Option<(u16, u16)>,
 }
 
 impl Pane {
