@@ -73,6 +73,37 @@ pub struct AgentConfig {
     pub patterns: Arc<Patterns>,
 }
 
+impl AgentConfig {
+    /// A digest of what starting the agent runs: its command, cwd and env (names and
+    /// values, in one digest, so no value can be read back from it).
+    pub fn start_key(&self) -> u64 {
+        let mut digest = md5::Context::new();
+        let mut feed = |part: &[u8]| {
+            digest.consume(part.len().to_le_bytes());
+            digest.consume(part);
+        };
+        match &self.command {
+            CommandLine::Argv(argv) => {
+                feed(b"argv");
+                argv.iter().for_each(|a| feed(a.as_bytes()));
+            }
+            CommandLine::Shell(script) => {
+                feed(b"shell");
+                feed(script.as_bytes());
+            }
+        }
+        feed(self.cwd.as_os_str().as_encoded_bytes());
+        for (k, v) in &self.env {
+            feed(k.as_bytes());
+            feed(v.as_bytes());
+        }
+        let bytes = digest.finalize().0;
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&bytes[..8]);
+        u64::from_le_bytes(first)
+    }
+}
+
 /// A loaded, valid `vigil.toml`.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -151,6 +182,7 @@ impl Config {
                     session: self.session_of(&a.name),
                     policy: a.policy.clone(),
                     patterns: a.patterns.clone(),
+                    start_key: a.start_key(),
                 })
                 .collect(),
         }

@@ -28,7 +28,7 @@ pub use mind::{
 };
 pub use policy::{Policy, RestartPolicy};
 pub use screen::Patterns;
-pub use step::{action_failed, step};
+pub use step::{action_failed, start_failed, step};
 pub use time::Time;
 pub use triage::{Answer, TriageOutcome, TriageResult, VerdictKind};
 
@@ -53,6 +53,9 @@ pub struct FleetAgent {
     pub policy: Policy,
     /// Shared between agents with the same preset and overrides.
     pub patterns: Arc<Patterns>,
+    /// A digest of what starting it runs (command, cwd, env): a start that failed is
+    /// tried again by itself only once this changes.
+    pub start_key: u64,
 }
 
 /// What tmux and the OS showed at one poll, for this run's tagged sessions only.

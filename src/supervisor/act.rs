@@ -30,6 +30,10 @@ pub enum ActionError {
     TriageRunning,
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// What starting it runs cannot run: the shell would fail (or tmux would silently
+    /// start it elsewhere). The start failed; the agent is held, not retried.
+    #[error("{0}")]
+    CannotStart(String),
 }
 
 /// How many other names (`<session>-2` …) a start tries when the agent's session name
@@ -76,17 +80,52 @@ impl<T: Tmux> Supervisor<T> {
                 Ok((records, true))
             }
             Err(error) => {
-                let error = error.to_string();
                 let failure = Failure {
                     id: Some(id),
                     action: None,
-                    error: error.clone(),
+                    error: error.to_string(),
                 };
                 records.push(self.journal.append(now, Record::Failed(failure))?);
-                records.extend(self.failed(action, &error, now)?);
+                records.extend(self.execution_failed(action, &error, now)?);
                 Ok((records, false))
             }
         }
+    }
+
+    /// Tells the engine a mutating action failed: a start that cannot run is held as
+    /// failed to start (and the user told), any other failure is the engine's to weigh.
+    pub(super) fn execution_failed(
+        &mut self,
+        action: &Action,
+        error: &ActionError,
+        now: Time,
+    ) -> Result<Records, StoreError> {
+        match (action, error) {
+            (Action::Start { agent, incarnation, .. }, ActionError::CannotStart(why)) => {
+                self.start_refused(agent, *incarnation, why, now)
+            }
+            _ => self.failed(action, &error.to_string(), now),
+        }
+    }
+
+    /// A start refused before tmux was asked: the engine holds the agent as failed to
+    /// start, and the user is told.
+    fn start_refused(
+        &mut self,
+        agent: &AgentName,
+        incarnation: Incarnation,
+        why: &str,
+        now: Time,
+    ) -> Result<Records, StoreError> {
+        let step = engine::start_failed(&mut self.mind, &self.fleet, agent, incarnation, why, now, &self.tz);
+        let mut records = Records::new();
+        for event in step.events {
+            records.push(self.journal.append(now, Record::Event(event))?);
+        }
+        for action in &step.actions {
+            records.extend(self.act_aside(action, now)?.0);
+        }
+        Ok(records)
     }
 
     /// Actions that change nothing in tmux: telling the user, starting a triage,
@@ -274,6 +313,7 @@ impl<T: Tmux> Supervisor<T> {
                     .config
                     .agent(agent.as_str())
                     .ok_or_else(|| ActionError::NotConfigured(agent.clone()))?;
+                spawn::can_start(config).map_err(ActionError::CannotStart)?;
                 // Replace every session of this agent: the dead pane, the hung one, strays.
                 for old in panes
                     .iter()

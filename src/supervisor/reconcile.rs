@@ -93,8 +93,7 @@ impl<T: Tmux> Supervisor<T> {
                 Ok((Settled::Redone, "it had not happened; done now".to_owned()))
             }
             Err(error) => {
-                let error = error.to_string();
-                records.extend(self.failed(action, &error, now)?);
+                records.extend(self.execution_failed(action, &error, now)?);
                 Ok((Settled::Failed, format!("redoing it failed: {error}")))
             }
         }

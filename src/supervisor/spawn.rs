@@ -30,6 +30,31 @@ pub fn argv(command: &CommandLine) -> Vec<String> {
     out
 }
 
+/// What can be known before starting: its cwd is a directory (tmux would silently
+/// start the agent elsewhere), and a program named by a path exists and may be
+/// executed. A bare program name is the shell's to find on the pane's own PATH: its
+/// "not found" and exit 127 tell the engine the same, from the pane.
+pub fn can_start(agent: &AgentConfig) -> Result<(), String> {
+    if !agent.cwd.is_dir() {
+        return Err(format!("its cwd {} is gone (not a directory)", agent.cwd.display()));
+    }
+    let CommandLine::Argv(argv) = &agent.command else {
+        return Ok(());
+    };
+    let Some(program) = argv.first().filter(|p| p.contains('/')) else {
+        return Ok(());
+    };
+    let path = agent.cwd.join(program);
+    match std::fs::metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!("{program}: not found")),
+        Err(e) => Err(format!("{program}: {e}")),
+        Ok(_) if !crate::adapters::process::is_executable(&path) => {
+            Err(format!("{program}: not executable (permission denied)"))
+        }
+        Ok(_) => Ok(()),
+    }
+}
+
 pub fn spec(agent: &AgentConfig, session: &str, incarnation: Incarnation, run: &str) -> SpawnSpec {
     SpawnSpec {
         session: session.to_owned(),
@@ -100,11 +125,12 @@ pub fn outcome(name: &AgentName, before: Option<Incarnation>, rec: Option<&Agent
             } else {
                 Outcome::Failed
             };
-            (
-                outcome,
-                format!("{} {}: {why}", rec.incarnation, rec.lifecycle().as_str()),
-                words,
-            )
+            let reason = if start_failed {
+                format!("{} failed to start: {why}", rec.incarnation)
+            } else {
+                format!("{} {}: {why}", rec.incarnation, rec.lifecycle().as_str())
+            };
+            (outcome, reason, words)
         }
         (false, false) => (Outcome::Held, rec.reason.clone(), Vec::new()),
     };

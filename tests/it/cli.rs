@@ -77,7 +77,8 @@ fn up_reports_an_agent_that_cannot_start_with_its_last_words_and_exits_1() {
     );
     let broken = &doc["agents"][1];
     assert!(
-        broken["reason"].as_str().unwrap().contains("exited with status 127"),
+        broken["reason"].as_str().unwrap().contains("failed to start")
+            && broken["reason"].as_str().unwrap().contains("exit 127"),
         "{broken:#?}"
     );
     let words = broken["last_lines"].to_string();

@@ -14,6 +14,7 @@ mod limits;
 mod looking;
 mod metrics;
 mod presets;
+mod procs;
 mod recovery;
 mod robust;
 mod scripter;

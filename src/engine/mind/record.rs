@@ -141,6 +141,12 @@ pub enum Wait {
 pub enum HumanNeeded {
     /// A limit that waiting will not lift (a plan, a quota, billing).
     NoResetLimit,
+    /// Its command could not start (not found, not executable, its cwd gone): retried
+    /// when what starting it runs changes (`start` is [`FleetAgent::start_key`] at the
+    /// failure) or on `vigil up`, never into a crash loop.
+    ///
+    /// [`FleetAgent::start_key`]: crate::engine::FleetAgent::start_key
+    StartFailed { start: u64 },
 }
 
 impl Hold {

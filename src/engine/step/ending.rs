@@ -3,11 +3,11 @@
 //! (backoff, crash loop), in a field: the words for it are made from that field.
 
 use super::Ctx;
-use crate::engine::Action;
 use crate::engine::What;
 use crate::engine::mind::{AgentRecord, CheckpointNote, Ended, EndedLifecycle, Hold, HumanNeeded, LastExit, Wait};
 use crate::engine::policy::{backoff, crashes_within};
 use crate::engine::time::{Time, human};
+use crate::engine::{Action, Alert, Episode};
 
 impl Ctx<'_> {
     /// Ends the live incarnation as `to`, records the crash, and sets any hold on the
@@ -30,6 +30,33 @@ impl Ctx<'_> {
         r.reason = format!("{}: {said}", to.as_str());
         self.event(r, What::Lifecycle(to.into()), said);
         self.announce_hold(r);
+    }
+
+    /// Ends a live incarnation whose command could not start: a zombie held until what
+    /// starting it runs changes, or `vigil up`; no crash, never retried into a loop. The
+    /// user is told.
+    pub(super) fn fail_start(&mut self, r: &mut AgentRecord, exit: LastExit) {
+        if !r.is_live() {
+            return;
+        }
+        let hold = Hold::UntilHuman {
+            cause: HumanNeeded::StartFailed {
+                start: self.agent.start_key,
+            },
+        };
+        let said = format!("failed to start: {}", exit.reason);
+        r.finish(EndedLifecycle::Zombie, exit, Some(hold.clone()));
+        if let Some(ended) = r.ended() {
+            r.reason = self.held_words(ended, &hold);
+        }
+        self.event(r, What::Lifecycle(EndedLifecycle::Zombie.into()), said.clone());
+        self.out.actions.push(Action::Notify {
+            agent: self.agent.name.clone(),
+            incarnation: r.incarnation,
+            alert: Alert::SpawnFailed,
+            episode: Episode::Raised,
+            reason: format!("{said}; not retried until its command, cwd or env changes, or `vigil up`"),
+        });
     }
 
     pub(super) fn checkpoint(&mut self, r: &mut AgentRecord, reason: &str) {
@@ -145,6 +172,12 @@ impl Ctx<'_> {
             Hold::UntilHuman {
                 cause: HumanNeeded::NoResetLimit,
             } => format!("{lifecycle} ({why}); restart held until a human lifts its limit"),
+            Hold::UntilHuman {
+                cause: HumanNeeded::StartFailed { .. },
+            } => format!(
+                "failed to start: {why}; not retried until its command, cwd or env changes, or `vigil up {}`",
+                self.agent.name
+            ),
         }
     }
 }

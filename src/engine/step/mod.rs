@@ -114,6 +114,47 @@ pub fn action_failed(
     out.events
 }
 
+/// Tells the engine that the start of `incarnation` was refused before tmux was asked
+/// (its cwd is gone, its program is missing or not executable): the start failed, held
+/// as the shell's own failure would be. Its events and the notice for the user.
+pub fn start_failed(
+    mind: &mut Mind,
+    fleet: &Fleet,
+    agent: &AgentName,
+    incarnation: Incarnation,
+    why: &str,
+    now: Time,
+    tz: &TimeZone,
+) -> Step {
+    let mut out = Step::default();
+    let Some(agent) = fleet.agents.iter().find(|a| &a.name == agent) else {
+        return out;
+    };
+    let Some(rec) = mind.agents.get_mut(&agent.name) else {
+        return out;
+    };
+    if rec.incarnation != incarnation {
+        return out;
+    }
+    let mut ctx = Ctx {
+        agent,
+        fleet,
+        now,
+        tz,
+        out: &mut out,
+        stopped: &mut mind.stopped,
+        restarts: &mut mind.fleet,
+        supervise: false,
+        host: None,
+    };
+    let exit = LastExit {
+        start_failed: true,
+        ..LastExit::because(why)
+    };
+    ctx.fail_start(rec, exit);
+    out
+}
+
 fn action_name(action: &Action) -> &'static str {
     match action {
         Action::Start { .. } => "start",

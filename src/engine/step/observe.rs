@@ -2,6 +2,8 @@
 //! session, noticing that a live incarnation ended (tmux pane > process > recorded
 //! state), and reading a live pane's screen.
 
+use std::time::Duration;
+
 use super::Ctx;
 use crate::engine::mind::{AgentRecord, EndedLifecycle, LastExit, Lifecycle, LiveLifecycle};
 use crate::engine::screen::{self, ScreenRead};
@@ -69,7 +71,12 @@ impl Ctx<'_> {
         }
         match pane.state {
             PaneState::Dead(exit) => {
-                let (to, exit) = how_it_exited(exit, pane.tail.as_deref().unwrap_or_default());
+                let tail = pane.tail.as_deref().unwrap_or_default();
+                if let Some(failure) = could_not_start(exit, tail, self.now.since(r.since)) {
+                    self.fail_start(r, failure);
+                    return None;
+                }
+                let (to, exit) = how_it_exited(exit, tail);
                 self.end(r, to, exit);
                 None
             }
@@ -158,6 +165,42 @@ fn how_it_exited(exit: Exit, tail: &[String]) -> (EndedLifecycle, LastExit) {
             host: None,
         },
     )
+}
+
+/// The shell's exit statuses for a command it could not run: 127 not found, 126 found
+/// but not executable (or permission denied).
+const NOT_FOUND: i32 = 127;
+const NOT_EXECUTABLE: i32 = 126;
+/// An end with one of those statuses this soon after the start is the start failing
+/// (the shell's own error line is on the pane), not a crash of the agent.
+const START_WINDOW: Duration = Duration::from_secs(30);
+
+/// A start that failed, told apart from a crash: the shell's status for a command it
+/// could not run, soon after the start; the reason quotes the shell's own error line.
+fn could_not_start(exit: Exit, tail: &[String], age: Duration) -> Option<LastExit> {
+    let Exit::Code(code @ (NOT_FOUND | NOT_EXECUTABLE)) = exit else {
+        return None;
+    };
+    if age > START_WINDOW {
+        return None;
+    }
+    let last_lines = last_words(tail);
+    let what = if code == NOT_FOUND {
+        "command not found"
+    } else {
+        "command not executable"
+    };
+    let reason = match last_lines.last() {
+        Some(line) => format!("{line} (exit {code}: {what})"),
+        None => format!("exit {code}: {what}"),
+    };
+    Some(LastExit {
+        code: Some(code),
+        reason,
+        last_lines,
+        start_failed: true,
+        host: None,
+    })
 }
 
 /// A booting incarnation never yet seen, while tmux shows no session for the agent or

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::Ctx;
-use crate::engine::mind::{AgentRecord, EndedLifecycle, Handoff, Hold, Wait};
+use crate::engine::mind::{AgentRecord, EndedLifecycle, Handoff, Hold, HumanNeeded, Wait};
 use crate::engine::{Action, Alert, Episode, What};
 
 /// The window of the fleet-wide restart cap.
@@ -105,7 +105,14 @@ impl Ctx<'_> {
                 at: rl.until,
                 cause: Wait::RateLimit,
             });
-        limit.or_else(|| r.hold().filter(|h| h.holds_at(self.now)).cloned())
+        let holds = |h: &&Hold| match h {
+            // Held for what starting it ran: a changed command, cwd or env lifts it.
+            Hold::UntilHuman {
+                cause: HumanNeeded::StartFailed { start },
+            } => *start == self.agent.start_key,
+            _ => h.holds_at(self.now),
+        };
+        limit.or_else(|| r.hold().filter(holds).cloned())
     }
 
     pub(super) fn start_next(&mut self, r: &mut AgentRecord, reason: String) {

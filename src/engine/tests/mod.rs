@@ -62,6 +62,7 @@ impl Sim {
                 session: format!("proj-{n}"),
                 policy: policy.clone(),
                 patterns: patterns.clone(),
+                start_key: 1,
             })
             .collect();
         Self {

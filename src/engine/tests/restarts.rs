@@ -220,3 +220,77 @@ fn a_crash_loop_hold_is_said_from_its_field_for_as_long_as_it_holds() {
     assert!(starts(&actions).is_empty());
     assert_eq!(sim.rec("a").reason, said, "the same words while the hold lasts");
 }
+
+#[test]
+fn a_command_the_shell_cannot_find_is_held_as_failed_to_start_not_crash_looped() {
+    let mut sim = Sim::new(&["a"], Policy::default());
+    sim.step();
+    sim.die("a", Exit::Code(127), "vigil-agent: 1: claude-typo: not found");
+    sim.wait(POLL);
+    let step = sim.step();
+    let rec = sim.rec("a");
+    assert_eq!(rec.lifecycle(), Lifecycle::Zombie);
+    let exit = rec.last_exit().unwrap();
+    assert!(exit.start_failed, "{exit:?}");
+    assert!(exit.reason.contains("claude-typo: not found"), "{exit:?}");
+    assert!(rec.reason.starts_with("failed to start: "), "{}", rec.reason);
+    assert!(rec.crashes.is_empty(), "a start that failed is no crash");
+    assert_eq!(notifies(&step.actions), 1, "the user is told");
+    assert!(step.events.iter().any(|e| e.reason.contains("failed to start")));
+    // Polls for an hour: never retried.
+    let actions = sim.poll_for(Duration::from_secs(3600));
+    assert!(starts(&actions).is_empty(), "{:?}", starts(&actions));
+    // A config whose command changed is tried again by itself.
+    sim.fleet.agents[0].start_key = 2;
+    sim.wait(POLL);
+    assert_eq!(starts(&sim.step().actions), [("a".to_owned(), 2)]);
+}
+
+#[test]
+fn a_failed_start_is_retried_on_vigil_up_and_a_late_127_is_a_crash() {
+    let mut sim = Sim::new(&["a"], Policy::default());
+    sim.step();
+    sim.die("a", Exit::Code(126), "vigil-agent: 1: ./agent: Permission denied");
+    sim.wait(POLL);
+    sim.step();
+    assert!(sim.rec("a").last_exit().unwrap().reason.contains("Permission denied"));
+    sim.wait(POLL);
+    let step = sim.step_with(&[Command::Up(Sim::name("a"))]);
+    assert_eq!(starts(&step.actions), [("a".to_owned(), 2)]);
+    // Running for an hour, then exit 127: the agent crashed (a tool it ran is missing).
+    sim.show("a", "working");
+    sim.wait(Duration::from_secs(3600));
+    sim.step();
+    sim.die("a", Exit::Code(127), "sh: 1: rg: not found");
+    sim.wait(POLL);
+    let step = sim.step();
+    assert!(!sim.rec("a").last_exit().unwrap().start_failed);
+    assert_eq!(starts(&step.actions), [("a".to_owned(), 3)]);
+}
+
+#[test]
+fn a_start_refused_before_tmux_is_asked_is_held_as_failed_to_start() {
+    let mut sim = Sim::new(&["a"], Policy::default());
+    let step = sim.step();
+    sim.panes.clear();
+    let Action::Start { incarnation, .. } = &step.actions[0] else {
+        panic!()
+    };
+    let out = start_failed(
+        &mut sim.mind,
+        &sim.fleet,
+        &Sim::name("a"),
+        *incarnation,
+        "its cwd /gone is gone (not a directory)",
+        sim.now,
+        &sim.tz,
+    );
+    assert_eq!(notifies(&out.actions), 1);
+    assert!(
+        sim.rec("a").reason.contains("its cwd /gone is gone"),
+        "{}",
+        sim.rec("a").reason
+    );
+    let actions = sim.poll_for(Duration::from_secs(600));
+    assert!(starts(&actions).is_empty());
+}
