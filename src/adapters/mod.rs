@@ -12,5 +12,6 @@ pub mod fs;
 pub mod git;
 pub mod helper;
 pub mod process;
+pub mod proctree;
 pub mod systemd;
 pub mod tmux;

@@ -272,6 +272,7 @@ impl Loader<'_> {
         let tuning = raw.tuning().over(defaults.clone());
         let policy = self.policy(key, &tuning, &preset)?;
         let patterns = self.patterns(key, raw, &preset, cache)?;
+        let process = self.process(key, raw, &preset)?;
         Ok(AgentConfig {
             name,
             command,
@@ -280,6 +281,30 @@ impl Loader<'_> {
             preset: preset_name,
             policy,
             patterns,
+            process,
+        })
+    }
+
+    /// `process`: the agent's own regex, else its preset's; matched against the names of
+    /// the processes in its pane's tree.
+    fn process(&self, key: &str, raw: &RawAgent, preset: &Preset) -> Result2<Option<regex::Regex>> {
+        let (source, span) = match (&raw.process, &preset.process) {
+            (Some(p), _) => (p.get_ref().clone(), Some(p.span())),
+            (None, Some(p)) => (p.clone(), None),
+            (None, None) => return Ok(None),
+        };
+        if source.trim().is_empty() {
+            return Err(self.error(
+                span,
+                format!("{key}.process"),
+                "the process pattern is empty; name the agent's process, e.g. process = \"claude\"",
+            ));
+        }
+        regex::Regex::new(&source).map(Some).map_err(|e| {
+            let text = e.to_string();
+            let last = text.lines().last().unwrap_or("").trim();
+            let first_line = last.strip_prefix("error: ").unwrap_or(last).to_owned();
+            self.error(span, format!("{key}.process"), format!("invalid regex: {first_line}"))
         })
     }
 

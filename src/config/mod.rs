@@ -71,6 +71,9 @@ pub struct AgentConfig {
     pub preset: String,
     pub policy: Policy,
     pub patterns: Arc<Patterns>,
+    /// The agent's process in its pane's tree (`process`, from the agent or its preset);
+    /// `None`: the pane's own process is the agent.
+    pub process: Option<regex::Regex>,
 }
 
 impl AgentConfig {
@@ -183,6 +186,7 @@ impl Config {
                     policy: a.policy.clone(),
                     patterns: a.patterns.clone(),
                     start_key: a.start_key(),
+                    process: a.process.as_ref().map(|p| p.as_str().to_owned()),
                 })
                 .collect(),
         }

@@ -65,6 +65,8 @@ pub struct Preset {
     pub rate_limit_lines: Option<usize>,
     /// Text typed when a rate-limit cooldown ends.
     pub resume: Option<String>,
+    /// A regex over the process names in the pane's tree that finds the agent itself.
+    pub process: Option<String>,
 }
 
 impl Preset {

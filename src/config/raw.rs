@@ -66,6 +66,7 @@ macro_rules! tuning_keys {
             pub waiting: Option<Spanned<Sources>>,
             pub rate_limit: Option<Spanned<Sources>>,
             pub volatile: Option<Spanned<Sources>>,
+            pub process: Option<Spanned<String>>,
             $(pub $field: Option<Spanned<$ty>>,)*
         }
 

@@ -56,6 +56,9 @@ pub struct FleetAgent {
     /// A digest of what starting it runs (command, cwd, env): a start that failed is
     /// tried again by itself only once this changes.
     pub start_key: u64,
+    /// The agent's `process` pattern as written (a regex over the process names in its
+    /// pane's tree), for reasons; `None`: the pane's own process is the agent.
+    pub process: Option<String>,
 }
 
 /// What tmux and the OS showed at one poll, for this run's tagged sessions only.
@@ -78,6 +81,16 @@ pub struct PaneSeen {
     /// The pane's last lines as captured; `None` when capturing failed, so this poll
     /// says nothing about the screen.
     pub tail: Option<Vec<String>>,
+    /// What its process tree showed.
+    pub tree: TreeSeen,
+}
+
+/// A live pane's process tree at one poll, as the supervisor read it from /proc.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TreeSeen {
+    /// Whether a process whose name matches the agent's `process` pattern runs in the
+    /// pane's tree; `None` when the agent names none, or the tree was not read.
+    pub agent_process: Option<bool>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -11,9 +11,11 @@
 
 use super::{SETTLE_TRIES, SETTLE_WAIT, Supervisor};
 use crate::adapters::process;
+use crate::adapters::proctree;
 use crate::adapters::tmux::Pane;
 use crate::adapters::tmux::{Listing, Tmux, TmuxError};
-use crate::engine::{Exit, Host, Incarnation, Observation, PaneSeen, PaneState};
+use crate::config::AgentConfig;
+use crate::engine::{Exit, Host, Incarnation, Observation, PaneSeen, PaneState, TreeSeen};
 
 /// The longest a live pane's screen goes without a real capture.
 const RECAPTURE_AFTER_SECS: i64 = 60;
@@ -180,6 +182,10 @@ impl<T: Tmux> Supervisor<T> {
             } else {
                 None
             };
+            let tree = match (state, self.config.agent(&agent)) {
+                (PaneState::Alive, Some(config)) => tree_seen(pane.pane_pid, config),
+                _ => TreeSeen::default(),
+            };
             seen.push(PaneSeen {
                 session: pane.session.clone(),
                 agent,
@@ -187,6 +193,7 @@ impl<T: Tmux> Supervisor<T> {
                 pane_pid: pane.pane_pid,
                 state,
                 tail,
+                tree,
             });
         }
         let host = if vanished {
@@ -202,5 +209,25 @@ impl<T: Tmux> Supervisor<T> {
         });
         let observation = Observation { panes: seen, host };
         (observation, problems)
+    }
+}
+
+/// What a live pane's process tree shows of the agent: whether a process named as its
+/// `process` pattern says runs under the pane (the pane's own process is vigil's
+/// wrapper shell, never the agent).
+fn tree_seen(pane_pid: u32, config: &AgentConfig) -> TreeSeen {
+    let Some(pattern) = &config.process else {
+        return TreeSeen::default();
+    };
+    let tree = proctree::tree(pane_pid);
+    if tree.is_empty() {
+        return TreeSeen::default();
+    }
+    let found = tree
+        .iter()
+        .skip(1)
+        .any(|p| proctree::names(p).iter().any(|n| pattern.is_match(n)));
+    TreeSeen {
+        agent_process: Some(found),
     }
 }

@@ -96,3 +96,30 @@ fn a_restart_into_a_removed_cwd_is_failed_to_start_not_started_elsewhere() {
     let panes = w.tmux(&["list-panes", "-a", "-F", "#{pane_dead} #{@vigil-incarnation}"]);
     assert_eq!(panes.trim(), "1 1", "only #1's dead pane; nothing started elsewhere");
 }
+
+#[test]
+fn a_wrapper_whose_agent_exited_is_a_zombie_within_two_polls_and_restarted() {
+    let body = "[[agent]]\nname = \"wrapped\"\ncommand = \"sh {agents}/finisher.sh; exec sleep 3607\"\nprocess = \"^finisher\"\nenv = { FINISH_AFTER = \"1\" }\n";
+    let mut w = World::new(body);
+    w.watch();
+    let zombie = w.wait_journal(20, "the agent's end", |e| {
+        lifecycle_event(e, Lifecycle::Zombie).is_some()
+    });
+    let ev = lifecycle_event(&zombie, Lifecycle::Zombie).unwrap();
+    assert_eq!(ev.reason, "pane alive, no `^finisher` process under it for 2 polls");
+    assert_eq!(ev.incarnation.0, 1);
+    let a = w.wait_for("wrapped", 20, "restarted", |a| a.incarnation == 2);
+    assert_eq!(a.crashes.len(), 1, "{a:#?}");
+}
+
+#[test]
+fn an_agent_whose_process_is_there_is_left_alone() {
+    let body =
+        "[[agent]]\nname = \"wrapped\"\ncommand = \"sh {agents}/worker.sh; exec sleep 3607\"\nprocess = \"worker\"\n";
+    let mut w = World::new(body);
+    w.watch();
+    w.wait_for("wrapped", 20, "working", |a| a.lifecycle == Some(Lifecycle::Working));
+    wait_out(Duration::from_secs(2), "ten polls that see the worker under the pane");
+    let a = w.agent("wrapped");
+    assert_eq!((a.incarnation, a.lifecycle), (1, Some(Lifecycle::Working)), "{a:#?}");
+}

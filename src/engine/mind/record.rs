@@ -96,6 +96,13 @@ pub struct Live {
     pub handoff: Option<Handoff>,
     /// How the previous incarnation ended; `None` for a first one.
     pub last_exit: Option<LastExit>,
+    /// Whether the agent's own process (its `process` pattern) was seen in the pane's
+    /// tree in this incarnation.
+    #[serde(default)]
+    pub agent_seen: bool,
+    /// Polls in a row whose pane was alive with no agent process in its tree.
+    #[serde(default)]
+    pub agent_missing: u32,
 }
 
 /// An ended incarnation: how it ended, and what holds its restart back.
@@ -184,6 +191,8 @@ impl Live {
             triage_since: None,
             handoff: None,
             last_exit,
+            agent_seen: false,
+            agent_missing: 0,
         }
     }
 

@@ -9,6 +9,8 @@ use crate::engine::mind::{AgentRecord, EndedLifecycle, LastExit, Lifecycle, Live
 use crate::engine::screen::{self, ScreenRead};
 use crate::engine::{Exit, PaneSeen, PaneState, What};
 
+/// Polls in a row a live pane shows no agent process before the agent is dead.
+const AGENT_MISSING_POLLS: u32 = 2;
 /// How many of a dead pane's last lines are kept as its last words.
 const LAST_WORDS: usize = 5;
 /// Polls an end without an exit status is seen before it is judged (see
@@ -85,8 +87,38 @@ impl Ctx<'_> {
                 self.end(r, EndedLifecycle::Zombie, LastExit::because(reason));
                 None
             }
+            PaneState::Alive if self.agent_gone(r, pane) => None,
             PaneState::Alive => self.read_screen(r, pane),
         }
+    }
+
+    /// A pane alive whose agent process is gone (it ran under a wrapper or a shell that
+    /// outlived it) is a dead agent, once [`AGENT_MISSING_POLLS`] polls in a row say so:
+    /// counted once the agent was seen, or once the incarnation is past its start (an
+    /// agent that never appeared is as dead). Returns whether it ended.
+    fn agent_gone(&mut self, r: &mut AgentRecord, pane: &PaneSeen) -> bool {
+        let (Some(seen), Some(process)) = (pane.tree.agent_process, self.agent.process.as_deref()) else {
+            return false;
+        };
+        let booting = self.now.since(r.since) < START_WINDOW;
+        let Some(live) = r.live_mut() else { return false };
+        if seen {
+            live.agent_seen = true;
+            live.agent_missing = 0;
+            return false;
+        }
+        if !live.agent_seen && booting {
+            return false;
+        }
+        live.agent_missing = live.agent_missing.saturating_add(1);
+        let polls = live.agent_missing;
+        if polls < AGENT_MISSING_POLLS {
+            r.reason = format!("pane alive, no `{process}` process under it (1 poll; judged at {AGENT_MISSING_POLLS})");
+            return false;
+        }
+        let reason = format!("pane alive, no `{process}` process under it for {polls} polls");
+        self.end(r, EndedLifecycle::Zombie, LastExit::because(reason));
+        true
     }
 
     /// tmux marks a pane dead (or its process exits) a moment before it has the exit

@@ -74,6 +74,7 @@ fn a_running_session_found_in_tmux_is_adopted_not_restarted() {
         pane_pid: 4242,
         state: PaneState::Alive,
         tail: Some(vec!["still working".into()]),
+        tree: TreeSeen::default(),
     });
     let step = sim.step();
     assert!(step.actions.is_empty());
@@ -93,6 +94,7 @@ fn a_session_tagged_for_an_agent_no_longer_configured_is_reported_once_and_left_
         pane_pid: 99,
         state: PaneState::Alive,
         tail: None,
+        tree: TreeSeen::default(),
     });
     let actions = sim.poll_for(Duration::from_secs(60));
     assert!(actions.is_empty());

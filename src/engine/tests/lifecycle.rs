@@ -219,3 +219,59 @@ fn over_a_simulated_day_of_random_events_lifecycle_never_goes_backwards() {
     }
     assert!(sim.actions.len() > 100, "the walk exercised the engine");
 }
+
+#[test]
+fn a_pane_alive_without_its_agent_process_for_two_polls_is_a_zombie() {
+    let mut sim = Sim::running(&["a"], Policy::default());
+    sim.fleet.agents[0].process = Some("claude".into());
+    let seen = |sim: &mut Sim, agent: Option<bool>| sim.pane("a").tree.agent_process = agent;
+    seen(&mut sim, Some(true));
+    sim.wait(POLL);
+    sim.step();
+    seen(&mut sim, Some(false));
+    sim.wait(POLL);
+    sim.step();
+    assert!(sim.rec("a").is_live(), "one poll is not enough");
+    seen(&mut sim, Some(true));
+    sim.wait(POLL);
+    sim.step();
+    seen(&mut sim, Some(false));
+    sim.wait(POLL);
+    sim.step();
+    assert!(sim.rec("a").is_live(), "the count starts over once it is seen again");
+    sim.wait(POLL);
+    let step = sim.step();
+    assert!(step.events.iter().any(|e| e.what == What::Lifecycle(Lifecycle::Zombie)));
+    let exit = sim.rec("a").last_exit().unwrap();
+    assert_eq!(exit.reason, "pane alive, no `claude` process under it for 2 polls");
+    assert_eq!(starts(&step.actions), [("a".to_owned(), 2)], "restarted per policy");
+}
+
+#[test]
+fn an_agent_process_not_yet_seen_is_given_its_start_and_none_without_a_pattern() {
+    let mut sim = Sim::new(&["a"], Policy::default());
+    sim.fleet.agents[0].process = Some("claude".into());
+    sim.step();
+    sim.pane("a").tree.agent_process = Some(false);
+    for _ in 0..4 {
+        sim.wait(POLL);
+        sim.step();
+    }
+    assert!(sim.rec("a").is_live(), "20 s into its start, never seen yet");
+    sim.wait(Duration::from_secs(15));
+    sim.step();
+    sim.wait(POLL);
+    let step = sim.step();
+    assert_eq!(
+        starts(&step.actions),
+        [("a".to_owned(), 2)],
+        "an agent that never appeared is as dead"
+    );
+    let mut plain = Sim::running(&["a"], Policy::default());
+    plain.pane("a").tree.agent_process = Some(false);
+    plain.poll_for(Duration::from_secs(60));
+    assert!(
+        plain.rec("a").is_live(),
+        "no pattern: the pane's own process is the agent"
+    );
+}

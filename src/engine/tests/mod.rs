@@ -63,6 +63,7 @@ impl Sim {
                 policy: policy.clone(),
                 patterns: patterns.clone(),
                 start_key: 1,
+                process: None,
             })
             .collect();
         Self {
@@ -131,6 +132,7 @@ impl Sim {
                         pane_pid: 1000 + incarnation.0,
                         state: PaneState::Alive,
                         tail: Some(vec!["booting…".into()]),
+                        tree: TreeSeen::default(),
                     });
                 }
                 Action::Kill { agent, .. } => self.panes.retain(|p| p.agent != agent.as_str()),

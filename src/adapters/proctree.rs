@@ -1,0 +1,132 @@
+//! A pane's process tree, from Linux's /proc: its descendants (each thread's
+//! `task/<tid>/children`, exact and cheap, no walk of the whole process table), each
+//! with its start time (so a reused pid is never taken for the one seen), its names
+//! and the CPU time it used. Reads only; signalling what was recorded is
+//! [`crate::adapters::process`]'s.
+
+use std::fs;
+
+/// Most processes read under one pane: a fork bomb is not walked to its end.
+pub const MAX_TREE: usize = 512;
+
+/// One process of a pane's tree as /proc showed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Proc {
+    pub pid: u32,
+    /// Clock ticks since boot (field 22 of stat): with the pid, it names the process.
+    pub start: u64,
+    /// The kernel's name for it (`comm`, at most 15 bytes).
+    pub name: String,
+    /// User plus system time, in clock ticks.
+    pub cpu_ticks: u64,
+}
+
+/// Reads one process from `/proc/<pid>/stat`; `None` when it is gone or a zombie.
+pub fn read(pid: u32) -> Option<Proc> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let name = stat.get(open + 1..close)?.to_owned();
+    let fields: Vec<&str> = stat.get(close + 1..)?.split_whitespace().collect();
+    // After the name: state is field 3, utime 14, stime 15, starttime 22 (1-based).
+    if matches!(fields.first(), Some(&"Z" | &"X") | None) {
+        return None;
+    }
+    let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
+    Some(Proc {
+        pid,
+        start: field(22)?,
+        name,
+        cpu_ticks: field(14)?.saturating_add(field(15)?),
+    })
+}
+
+/// The children of `pid`, from every one of its threads.
+pub fn children(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for task in tasks.filter_map(Result::ok) {
+        let path = task.path().join("children");
+        if let Ok(text) = fs::read_to_string(path) {
+            out.extend(text.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+        }
+    }
+    out
+}
+
+/// `root` and its descendants (breadth first, at most [`MAX_TREE`]); empty when `root`
+/// is gone.
+pub fn tree(root: u32) -> Vec<Proc> {
+    let mut out: Vec<Proc> = read(root).into_iter().collect();
+    let mut next = 0;
+    while next < out.len() && out.len() < MAX_TREE {
+        let pid = out[next].pid;
+        next += 1;
+        for child in children(pid) {
+            if out.len() >= MAX_TREE {
+                break;
+            }
+            if let Some(p) = read(child) {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// The names a process goes by: its `comm`, and the file names of the first two words
+/// of its command line that are neither options nor text with spaces (an interpreter's
+/// script: `node /usr/bin/claude`, `python3 -m aider`; not `sh -c 'claude; sleep 9'`,
+/// whose script outlives the agent it names).
+pub fn names(p: &Proc) -> Vec<String> {
+    let mut out = vec![p.name.clone()];
+    if let Ok(cmdline) = fs::read(format!("/proc/{}/cmdline", p.pid)) {
+        let words = cmdline
+            .split(|b| *b == 0)
+            .filter(|w| !w.is_empty() && !w.starts_with(b"-") && !w.iter().any(u8::is_ascii_whitespace));
+        for word in words.take(2) {
+            let word = String::from_utf8_lossy(word);
+            let base = word.rsplit('/').next().unwrap_or(&word).to_owned();
+            if !out.contains(&base) {
+                out.push(base);
+            }
+        }
+    }
+    out
+}
+
+/// Clock ticks per second (`sysconf(_SC_CLK_TCK)`; 100 on every Linux that matters).
+pub const TICKS_PER_SEC: u64 = 100;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_child_and_its_child_are_in_the_tree_with_their_names() {
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "sleep 30 & wait"])
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let found = (0..100).find_map(|_| {
+            let t = tree(pid);
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            // Forked is not yet exec'd: the child reads `sh` until it runs sleep.
+            (t.len() == 2 && t[1].name == "sleep").then_some(t)
+        });
+        if let Some(sleep) = found.as_ref().and_then(|t| t.get(1)) {
+            crate::adapters::process::kill(sleep.pid);
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let t = found.expect("sh and its sleep");
+        assert_eq!(t[0].pid, pid);
+        assert_eq!(t[1].name, "sleep");
+        assert!(t[1].start >= t[0].start);
+        assert!(names(&t[0]).contains(&"sh".to_owned()));
+        assert!(read(pid).is_none(), "reaped");
+    }
+}
