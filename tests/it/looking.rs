@@ -99,3 +99,42 @@ fn a_quiet_pane_is_captured_again_only_after_it_prints_or_is_resized() {
     pass(&mut sup);
     assert_eq!(sup.tmux().captures.get(), captures + 1, "a resize is captured");
 }
+
+#[test]
+fn a_killed_agent_is_replaced_at_once_not_at_the_next_five_second_poll() {
+    let w = World::new(&agent("worker", "worker.sh", ""));
+    // The harness polls every 200ms; this project every 5 s.
+    let text = std::fs::read_to_string(w.config()).unwrap();
+    std::fs::write(
+        w.config(),
+        text.replace("poll_interval = \"200ms\"", "poll_interval = \"5s\""),
+    )
+    .unwrap();
+    let mut w = w;
+    w.watch();
+    let first = w.wait_for("worker", 30, "working", |a| {
+        a.lifecycle == Some(Lifecycle::Working) && a.pane_pid.is_some()
+    });
+    // Just after a pass: the next poll is ~5 s away.
+    let age = |w: &World| w.status_json()["owner"]["heartbeat_age_s"].as_f64().unwrap_or(99.0);
+    w.eventually(Duration::from_secs(20), "a pass just done", || {
+        (age(&w) < 0.3).then_some(())
+    });
+    let killed = std::time::Instant::now();
+    let pid = first.pane_pid.unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-9", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    w.eventually(Duration::from_secs(30), "the next incarnation", || {
+        (w.agent("worker").incarnation == 2).then_some(())
+    });
+    let took = killed.elapsed();
+    assert!(
+        took < Duration::from_millis(4500),
+        "replaced after {took:?}: the death waited for the 5 s poll"
+    );
+}

@@ -4,6 +4,7 @@
 //! sd_notify, commands from the face, and the `released` record on the way out. It
 //! talks to its face only through [`Update`]s: it never prints, draws or decides.
 
+mod deaths;
 mod reloader;
 mod service;
 
@@ -150,8 +151,10 @@ pub fn spawn<T: Tmux + Send + 'static>(sup: Supervisor<T>, signals: Signals) -> 
     let (updates, updates_rx) = unbounded_channel();
     let (orders, orders_rx) = unbounded_channel();
     let path = std::path::absolute(&sup.config().path).unwrap_or_else(|_| sup.config().path.clone());
+    let (died, deaths) = unbounded_channel();
     let owner = Owner {
         service: Service::connect(updates.clone()),
+        deaths: deaths::Deaths::start(died),
         held: Some(Held {
             sup,
             reloader: Reloader::new(path),
@@ -164,7 +167,7 @@ pub fn spawn<T: Tmux + Send + 'static>(sup: Supervisor<T>, signals: Signals) -> 
         ready: false,
         updates,
     };
-    let task = tokio::spawn(owner.run(signals, orders_rx));
+    let task = tokio::spawn(owner.run(signals, orders_rx, deaths));
     (Handle { orders, task }, updates_rx)
 }
 
@@ -195,11 +198,18 @@ struct Owner<T: Tmux> {
     reload_due: Option<Cause>,
     ready: bool,
     service: Service,
+    /// Wakes the loop when an agent's pane process exits; `None`: the poll alone.
+    deaths: Option<deaths::Deaths>,
     updates: UnboundedSender<Update>,
 }
 
 impl<T: Tmux + Send + 'static> Owner<T> {
-    async fn run(mut self, mut signals: Signals, mut orders: UnboundedReceiver<Order>) -> Result<(), RuntimeError> {
+    async fn run(
+        mut self,
+        mut signals: Signals,
+        mut orders: UnboundedReceiver<Order>,
+        mut deaths: UnboundedReceiver<()>,
+    ) -> Result<(), RuntimeError> {
         let (edited, mut edits) = unbounded_channel();
         let _watcher = self.watch_file(edited);
         let mut stopping = false;
@@ -227,6 +237,11 @@ impl<T: Tmux + Send + 'static> Owner<T> {
                     Caught::Stop => stopping = true,
                     Caught::Hangup => self.reload_due = Some(Cause::Hangup),
                 },
+                // A pane process exited: the next pass now (after the one running).
+                Some(()) = deaths.recv() => {
+                    while deaths.try_recv().is_ok() {}
+                    self.next_pass = Instant::now();
+                }
                 Some(()) = edits.recv() => {
                     tokio::time::sleep(EDIT_SETTLE).await;
                     while edits.try_recv().is_ok() {}
@@ -316,6 +331,11 @@ impl<T: Tmux + Send + 'static> Owner<T> {
             _ => None,
         };
         let status = held.reloader.status.clone();
+        if let Some(deaths) = &mut self.deaths {
+            let mind = held.sup.mind();
+            let pids = mind.agents.values().filter(|r| r.is_live()).filter_map(|r| r.pane_pid);
+            deaths.watch(pids.collect());
+        }
         self.held = Some(held);
         match done {
             Done::Pass { asked, result } => {
