@@ -5,6 +5,8 @@
 //! and the lifecycle moves only forward: `Live::work` (booting → working),
 //! [`AgentRecord::finish`] (live → ended), [`AgentRecord::begin`] (a new incarnation).
 
+use std::collections::BTreeSet;
+
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::v1::RecordV1;
@@ -12,8 +14,8 @@ use super::{
     Activity, CheckpointNote, EndedLifecycle, Escalation, Handoff, Incarnation, LastExit, Lifecycle, LiveLifecycle,
     RateLimit,
 };
-use crate::engine::Purpose;
 use crate::engine::time::Time;
+use crate::engine::{Alert, Purpose};
 
 /// Everything recorded about one agent: its current incarnation, in its phase, and the
 /// history that outlives incarnations (restarts, crashes, failures in a row, the last
@@ -43,6 +45,10 @@ pub struct AgentRecord {
     pub failures_in_row: u32,
     /// The last checkpoint written for this agent (kept across incarnations).
     pub checkpoint: Option<CheckpointNote>,
+    /// The lasting alerts whose episode is open (the user was told it began and not yet
+    /// that it ended), so one episode is one notice, across vigil restarts too.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub alerts: BTreeSet<Alert>,
     /// Why the agent is in the state it is in, in words for `vigil status`. Words only:
     /// nothing is decided from them.
     pub reason: String,
@@ -224,6 +230,7 @@ impl AgentRecord {
             crashes: Vec::new(),
             failures_in_row: 0,
             checkpoint: None,
+            alerts: BTreeSet::new(),
             reason,
         }
     }
@@ -386,6 +393,8 @@ struct RecordV2 {
     crashes: Vec<Time>,
     failures_in_row: u32,
     checkpoint: Option<CheckpointNote>,
+    #[serde(default)]
+    alerts: BTreeSet<Alert>,
     reason: String,
 }
 
@@ -402,6 +411,7 @@ impl From<RecordV2> for AgentRecord {
             crashes: r.crashes,
             failures_in_row: r.failures_in_row,
             checkpoint: r.checkpoint,
+            alerts: r.alerts,
             reason: r.reason,
         }
     }

@@ -78,6 +78,7 @@ impl RecordV1 {
             crashes: self.crashes,
             failures_in_row: self.failures_in_row,
             checkpoint: self.checkpoint,
+            alerts: Default::default(),
             reason: self.reason,
         }
     }

@@ -3,11 +3,10 @@
 //! (backoff, crash loop), in a field: the words for it are made from that field.
 
 use super::Ctx;
-use crate::engine::What;
 use crate::engine::mind::{AgentRecord, CheckpointNote, Ended, EndedLifecycle, Hold, HumanNeeded, LastExit, Wait};
 use crate::engine::policy::{backoff, crashes_within};
 use crate::engine::time::{Time, human};
-use crate::engine::{Action, Alert, Episode};
+use crate::engine::{Action, Alert, Episode, What};
 
 impl Ctx<'_> {
     /// Ends the live incarnation as `to`, records the crash, and sets any hold on the
@@ -28,6 +27,9 @@ impl Ctx<'_> {
         }
         r.finish(to, exit, hold);
         r.reason = format!("{}: {said}", to.as_str());
+        if to == EndedLifecycle::Stalled {
+            self.raise(r, Alert::Terminated, format!("terminated and to be replaced: {said}"));
+        }
         self.event(r, What::Lifecycle(to.into()), said);
         self.announce_hold(r);
     }
@@ -108,16 +110,20 @@ impl Ctx<'_> {
         })
     }
 
-    /// Journals the hold the end just set; a crash loop also becomes the reason.
+    /// Journals the hold the end just set; a crash loop also becomes the reason, and
+    /// the user is told of it.
     fn announce_hold(&mut self, r: &mut AgentRecord) {
         let Some(ended) = r.ended() else { return };
         let Some(hold) = &ended.hold else { return };
+        let mut crash_loop = None;
         let said = match hold {
             Hold::Until {
                 at,
                 cause: Wait::CrashLoop { crashes },
             } => {
                 let said = self.crash_loop_words(*crashes, *at);
+                let last = ended.exit.last_lines.last().map(|l| format!("; last words: «{l}»"));
+                crash_loop = Some(format!("{said} ({}{})", ended.exit.reason, last.unwrap_or_default()));
                 r.reason = self.held_words(ended, hold);
                 said
             }
@@ -130,6 +136,9 @@ impl Ctx<'_> {
             Hold::UntilHuman { .. } => return,
         };
         self.event(r, What::Held, said);
+        if let Some(reason) = crash_loop {
+            self.raise(r, Alert::CrashLoop, reason);
+        }
     }
 
     fn crash_loop_words(&self, crashes: u32, until: Time) -> String {

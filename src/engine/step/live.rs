@@ -5,7 +5,7 @@ use super::{Ctx, purpose_name};
 use crate::engine::mind::{Activity, AgentRecord, Escalation, Hold, HumanNeeded, Incarnation, Wait};
 use crate::engine::screen::ScreenRead;
 use crate::engine::time::human;
-use crate::engine::{Action, Alert, Episode, LimitKind, Purpose, What};
+use crate::engine::{Action, Alert, LimitKind, Purpose, What};
 
 /// Nudges in a row wait `idle_checks << n` unchanged checks; this caps the shift.
 const NUDGE_SPACING_MAX_SHIFT: u32 = 6;
@@ -98,15 +98,9 @@ impl Ctx<'_> {
                 What::Activity(Activity::Waiting),
                 format!("a dialog is on screen: «{line}»"),
             );
-            let reason = format!("«{line}» is waiting for an answer; vigil will not touch it");
-            self.out.actions.push(Action::Notify {
-                agent: self.agent.name.clone(),
-                incarnation: r.incarnation,
-                alert: Alert::Waiting,
-                episode: Episode::Raised,
-                reason,
-            });
         }
+        let reason = format!("«{line}» is waiting for an answer; vigil will not touch it");
+        self.raise(r, Alert::Waiting, reason);
     }
 
     /// Nothing holds it back (no limit, no dialog): the resume after a cooldown, the

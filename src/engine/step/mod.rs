@@ -4,6 +4,7 @@
 //! [`triage`], [`ending`] (the end of a lifecycle), [`restart`] (policy, holds, the
 //! fleet cap) and [`host`] (a lost tmux server: one host failure, not N crashes). Every decision is an [`Event`] or [`Action`] with a reason. No IO here.
 
+mod alerts;
 mod commands;
 mod ending;
 mod host;
@@ -203,6 +204,20 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn run(
+        &mut self,
+        rec: Option<AgentRecord>,
+        pane: Option<&PaneSeen>,
+        command: Option<&Command>,
+        triage: Option<&TriageResult>,
+    ) -> Option<AgentRecord> {
+        let mut rec = self.decide(rec, pane, command, triage);
+        if let Some(r) = rec.as_mut() {
+            self.settle_alerts(r);
+        }
+        rec
+    }
+
+    fn decide(
         &mut self,
         rec: Option<AgentRecord>,
         pane: Option<&PaneSeen>,

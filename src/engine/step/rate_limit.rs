@@ -6,7 +6,7 @@ use crate::engine::limit::{self, LimitKind};
 use crate::engine::mind::{Activity, AgentRecord, EndedLifecycle, LastExit, RateLimit};
 use crate::engine::screen::ScreenRead;
 use crate::engine::time::{Time, human};
-use crate::engine::{Action, Alert, Episode, What};
+use crate::engine::{Alert, What};
 
 /// A rate limit renewed this many times forces a restart.
 const RENEWALS_BEFORE_RESTART: u32 = 4;
@@ -113,7 +113,7 @@ impl Ctx<'_> {
 
     fn limit_seen(
         &mut self,
-        r: &AgentRecord,
+        r: &mut AgentRecord,
         line: &str,
         kind: &LimitKind,
         until: Time,
@@ -143,13 +143,7 @@ impl Ctx<'_> {
         };
         self.event(r, What::Activity(Activity::RateLimited), reason.clone());
         if *kind == LimitKind::NoReset {
-            self.out.actions.push(Action::Notify {
-                agent: self.agent.name.clone(),
-                incarnation: r.incarnation,
-                alert: Alert::LimitNoReset,
-                episode: Episode::Raised,
-                reason,
-            });
+            self.raise(r, Alert::LimitNoReset, reason);
         }
     }
 }

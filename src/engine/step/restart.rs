@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::Ctx;
 use crate::engine::mind::{AgentRecord, EndedLifecycle, Handoff, Hold, HumanNeeded, Wait};
-use crate::engine::{Action, Alert, Episode, What};
+use crate::engine::{Action, Alert, What};
 
 /// The window of the fleet-wide restart cap.
 const FLEET_CAP_WINDOW: Duration = Duration::from_secs(3600);
@@ -60,13 +60,7 @@ impl Ctx<'_> {
         if !self.restarts.capped {
             self.restarts.capped = true;
             self.event(r, What::Held, reason.clone());
-            self.out.actions.push(Action::Notify {
-                agent: self.agent.name.clone(),
-                incarnation: r.incarnation,
-                alert: Alert::FleetCapped,
-                episode: Episode::Raised,
-                reason,
-            });
+            self.raise(r, Alert::FleetCapped, reason);
         }
         true
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::*;
 
+mod alerts;
 mod commands;
 mod host;
 mod ladder;
