@@ -15,3 +15,4 @@ pub mod process;
 pub mod proctree;
 pub mod systemd;
 pub mod tmux;
+pub mod webhook;

@@ -179,6 +179,18 @@ fn restart(project: &Project, old: Option<&OwnerRecord>, say: &dyn Fn(&str)) -> 
             };
             say(&message);
             watchdog::journal(&store, now(), CheckStep::Restarted, Some(&o), &message)?;
+            if let Some(old) = old {
+                let reason = format!(
+                    "vigil pid {} (epoch {}) was replaced by `vigil check`: {message}",
+                    old.pid, old.epoch
+                );
+                let alert = crate::engine::Alert::OwnerReplaced;
+                if let Err(e) =
+                    crate::supervisor::notify::post_from_outside(&project.config, &store, alert, &reason, now())
+                {
+                    say(&format!("could not leave the notice in the outbox: {e}"));
+                }
+            }
             return Ok(true);
         }
         Claim::Exited(status) => (

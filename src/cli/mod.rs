@@ -12,6 +12,7 @@ mod down;
 mod init;
 mod log;
 mod metrics;
+mod notify;
 pub(crate) mod out;
 mod peek;
 mod project;
@@ -159,6 +160,15 @@ enum Cmd {
     /// The fleet in Prometheus text format (agents by lifecycle and activity,
     /// restarts, cooldowns, escalation, heartbeat, pass time, notifications pending).
     Metrics,
+    /// Send a test notice through every channel of `[notify]` and report each result
+    /// (exit 1 if any failed).
+    Notify {
+        /// Send the test notice (the only thing `notify` does for now).
+        #[arg(long, required = true)]
+        test: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// The journal: every decision with its reason.
     Log {
         #[arg(long)]
@@ -325,6 +335,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::InstallUnits { user, dir } => units::run(&project, user, dir),
         Cmd::Status { json } => project.status(json),
         Cmd::Metrics => project.metrics(),
+        Cmd::Notify { test: _, json } => project.notify_test(json),
         Cmd::Doctor { json } => project.doctor(json),
         Cmd::Log { json, follow, lines } => project.log(json, follow, lines),
         Cmd::Stop(t) => project.commands(&t.agents, t.all, Command::Stop, t.wait, t.json),

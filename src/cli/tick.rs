@@ -20,6 +20,8 @@ impl Project {
         log::print_records(&records, json);
         // A timer's pass ends here: wait for any triage it started and act on the answer.
         log::print_records(&sup.settle_triage(true, now)?, json);
+        // And deliver what it has to tell before the process goes (the outbox keeps the rest).
+        log::print_records(&sup.settle_notices(now())?, json);
         Ok(ExitCode::SUCCESS)
     }
 }

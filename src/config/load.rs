@@ -41,10 +41,10 @@ pub(super) struct Loader<'a> {
     pub(super) warnings: std::cell::RefCell<Vec<Diagnostic>>,
 }
 
-type Result2<T> = std::result::Result<T, Box<Diagnostic>>;
+pub(super) type Result2<T> = std::result::Result<T, Box<Diagnostic>>;
 
 impl Loader<'_> {
-    fn error(
+    pub(super) fn error(
         &self,
         span: Option<std::ops::Range<usize>>,
         key: impl Into<String>,
@@ -92,6 +92,7 @@ impl Loader<'_> {
             )?,
             metrics_file,
             agents,
+            notify: self.notify(&raw.notify)?,
             warnings: self.warnings.take(),
         })
     }
@@ -196,7 +197,7 @@ impl Loader<'_> {
 
     /// A whole number within `range`, or `default` when absent; anything else is an
     /// error naming the key and the range.
-    fn count<T: TryFrom<i64>>(
+    pub(super) fn count<T: TryFrom<i64>>(
         &self,
         value: &Option<Spanned<raw::Count>>,
         key: &str,

@@ -5,6 +5,7 @@
 
 mod diagnostic;
 mod load;
+pub mod notify;
 pub mod preset;
 mod raw;
 
@@ -129,6 +130,8 @@ pub struct Config {
     /// node_exporter's textfile collector; `None`: nowhere.
     pub metrics_file: Option<PathBuf>,
     pub agents: Vec<AgentConfig>,
+    /// `[notify]`: where and what to tell a human.
+    pub notify: notify::NotifyConfig,
     /// Problems that do not stop the config from loading (a pattern that can never
     /// match), each located like an error; commands print them and carry on.
     pub warnings: Vec<Diagnostic>,

@@ -20,6 +20,7 @@ pub struct RawConfig {
     pub defaults: Tuning,
     #[serde(default)]
     pub agent: Vec<RawAgent>,
+    pub notify: Option<crate::config::notify::RawNotify>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -5,6 +5,7 @@ use crate::engine::gap::{Gap, Jump, Unseen, Unwatched};
 use crate::engine::time::human;
 use crate::engine::{Action, Episode, Event, Purpose, TriageOutcome, TriageResult, What};
 use crate::store::Entry;
+use crate::store::outbox::{Delivery, DeliveryOutcome};
 use crate::store::record::{Check, Checkpoint, Failure, Record};
 
 /// Who an agent-and-incarnation record is about: "backend #3".
@@ -35,6 +36,7 @@ pub fn record_line(entry: &Entry, full_time: bool) -> Option<String> {
             reason,
             ..
         } => format!("{t} {} NEEDS A HUMAN: {reason}", who(agent.as_str(), incarnation.0)),
+        Record::Notified(d) => delivery_line(&t, d),
         Record::Failed(Failure { id, error, .. }) => {
             format!("{t} ✗ action {} failed: {error}", id.as_deref().unwrap_or(""))
         }
@@ -156,6 +158,24 @@ fn event_line(t: &str, e: &Event) -> String {
         What::Note => "note".into(),
     };
     format!("{t} {} {what}: {}", who(&e.agent, e.incarnation.0), e.reason)
+}
+
+fn delivery_line(t: &str, d: &Delivery) -> String {
+    let about = match &d.agent {
+        Some(agent) => format!("{} about {agent}", d.event.as_str()),
+        None => d.event.as_str().to_owned(),
+    };
+    let how = match &d.outcome {
+        DeliveryOutcome::Delivered => "delivered".to_owned(),
+        DeliveryOutcome::Skipped { why } => format!("skipped: {why}"),
+        DeliveryOutcome::Failed {
+            error,
+            attempt,
+            retry_in_s,
+        } => format!("failed (attempt {attempt}): {error}; trying again in {retry_in_s}s"),
+        DeliveryOutcome::GaveUp { error, attempt } => format!("gave up after {attempt} attempts: {error}"),
+    };
+    format!("{t} notice {} ({about}) via {}: {how}", d.id, d.channel)
 }
 
 fn intent_line(t: &str, action: &Action) -> String {

@@ -11,6 +11,7 @@ mod file;
 mod follow;
 mod inbox;
 mod journal;
+pub mod outbox;
 mod owner;
 pub mod record;
 mod snapshot;
@@ -125,6 +126,11 @@ impl Store {
     /// The owner's answers to inbox letters.
     pub fn answers(&self) -> Answers {
         Answers::new(self.path("answers"))
+    }
+
+    /// Notices waiting for delivery, one file each.
+    pub fn outbox(&self) -> outbox::Outbox {
+        outbox::Outbox::new(self.path("outbox"))
     }
 
     /// How many events wait in `outbox/` for delivery (one `*.json` file each); 0

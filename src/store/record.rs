@@ -112,6 +112,8 @@ pub enum Record {
         episode: Episode,
         reason: String,
     },
+    /// How one delivery of a notice through one channel went.
+    Notified(super::outbox::Delivery),
     /// One step of the external watchdog (`vigil check`), labelled as the checker's.
     Check(Check),
     /// The wall clock jumped, or time passed that vigil did not watch: every duration
@@ -227,6 +229,7 @@ impl Record {
             | Record::Checkpoint(Checkpoint::Written { agent, .. })
             | Record::Triaged(TriageResult { agent, .. }) => Some(agent.as_str()),
             Record::Event(e) => Some(&e.agent),
+            Record::Notified(d) => d.agent.as_deref(),
             Record::Command { request, .. }
             | Record::LetterRefused { request, .. }
             | Record::Answered(Answer { request, .. }) => Some(request.agent().as_str()),

@@ -164,14 +164,17 @@ impl<T: Tmux> Supervisor<T> {
                 alert,
                 episode,
                 reason,
-            } => Ok(Record::Notify {
-                action: NotifyTag::Notify,
-                agent: agent.clone(),
-                incarnation: *incarnation,
-                alert: Some(*alert),
-                episode: *episode,
-                reason: reason.clone(),
-            }),
+            } => self
+                .tell_agent(agent, *incarnation, *alert, *episode, reason, now)
+                .map_err(ActionError::from)
+                .map(|()| Record::Notify {
+                    action: NotifyTag::Notify,
+                    agent: agent.clone(),
+                    incarnation: *incarnation,
+                    alert: Some(*alert),
+                    episode: *episode,
+                    reason: reason.clone(),
+                }),
             Action::Start { .. } | Action::Kill { .. } | Action::Send { .. } => Ok(Record::Warning {
                 message: format!("{} reached the aside path; not carried out", action.reason()),
             }),

@@ -12,6 +12,7 @@ mod act;
 mod gap;
 mod letters;
 mod metrics;
+pub mod notify;
 mod observe;
 mod reconcile;
 mod reload;
@@ -99,6 +100,8 @@ pub struct Supervisor<T: Tmux> {
     pass_started: Option<std::time::Instant>,
     /// Why the metrics file could not be written last time, to say so once.
     metrics_problem: Option<String>,
+    /// Delivers notices off the loop; `None` when `[notify]` names no channel.
+    notifier: Option<notify::Notifier>,
 }
 
 impl<T: Tmux> Supervisor<T> {
@@ -184,7 +187,9 @@ impl<T: Tmux> Supervisor<T> {
             screens: BTreeMap::new(),
             pass_started: None,
             metrics_problem: None,
+            notifier: None,
         };
+        sup.notifier = sup.start_notifier();
         sup.taken_before = sup.letters_taken_before()?;
         records.extend(sup.reconcile(now)?);
         Ok((sup, records))
@@ -271,6 +276,9 @@ impl<T: Tmux> Supervisor<T> {
                     (self.mind, self.journaled, self.before) = before;
                 }
                 let why = format!("cannot write the state dir ({e}); observing only, acting on nothing");
+                if self.degraded.is_none() {
+                    self.tell_degraded(&why, now);
+                }
                 let since = self.degraded.get_or_insert((now, why.clone())).0;
                 self.degraded = Some((since, why));
                 self.loops += 1;
@@ -283,6 +291,7 @@ impl<T: Tmux> Supervisor<T> {
                         "the state dir is writable again; supervision resumed after {} degraded ({why})",
                         engine::time::human(now.since(since))
                     );
+                    self.tell_fleet(engine::Alert::Degraded, engine::Episode::Resolved, &message, now)?;
                     records.push(self.journal.append(now, Record::Warning { message })?);
                 }
                 Ok(records)
@@ -300,7 +309,7 @@ impl<T: Tmux> Supervisor<T> {
     ) -> Result<Records, SupervisorError> {
         let now = reading.wall;
         self.reading = Some(reading);
-        let mut records = Records::new();
+        let mut records = self.journal_deliveries(now)?;
         let config = &self.config;
         if self
             .journal
@@ -350,6 +359,7 @@ impl<T: Tmux> Supervisor<T> {
         let step = engine::step(&mut self.mind, &self.fleet, &inputs, now);
         if let Some(host) = &step.host {
             records.push(self.journal.append(now, Record::Host(host.clone()))?);
+            self.tell_fleet(engine::Alert::HostFailure, engine::Episode::Raised, &host.reason, now)?;
         }
         for event in &step.events {
             records.push(self.journal.append(now, Record::Event(event.clone()))?);

@@ -39,6 +39,7 @@ impl<T: Tmux> Supervisor<T> {
         }
         self.fleet = fleet_of(&config, &self.store);
         self.config = config;
+        self.reconfigure_notifier();
         Ok(records)
     }
 }

@@ -13,6 +13,7 @@ mod letters;
 mod limits;
 mod looking;
 mod metrics;
+mod notify;
 mod presets;
 mod procs;
 mod recovery;

@@ -124,6 +124,26 @@ impl TmuxCli {
         Err(TmuxError::Failed { args: shown(), stderr })
     }
 
+    /// Shows `message` in the status line of every client attached to this server;
+    /// returns how many there were. The message is data: tmux would expand `#{…}` and
+    /// `#(…)` in it, so every `#` is doubled, and a final `;` is escaped.
+    pub fn display_to_clients(&self, message: &str) -> Result<usize, TmuxError> {
+        let clients = match self.run(&["list-clients", "-F", "#{client_name}"]) {
+            Ok(out) => out,
+            Err(e) if no_server_error(&e) => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let text = format_literal(message);
+        let text = literal(&text);
+        let mut shown = 0;
+        for client in clients.lines().map(str::trim).filter(|c| !c.is_empty()) {
+            let client = literal(client);
+            self.run(&["display-message", "-d", "15000", "-c", &client, "--", &text])?;
+            shown += 1;
+        }
+        Ok(shown)
+    }
+
     fn session_missing(err: &TmuxError) -> bool {
         matches!(err, TmuxError::Failed { stderr, .. }
             if stderr.starts_with("can't find") || stderr.starts_with("no such session")
@@ -142,6 +162,19 @@ fn server_went_away(err: &TmuxError) -> bool {
 /// The errors tmux gives when no server runs on the socket.
 fn no_server(stderr: &str) -> bool {
     stderr.starts_with("no server running") || stderr.starts_with("error connecting to")
+}
+
+/// Text that tmux's format expansion leaves as it is: every `#` doubled, control
+/// characters dropped.
+fn format_literal(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_control())
+        .flat_map(|c| if c == '#' { vec!['#', '#'] } else { vec![c] })
+        .collect()
+}
+
+fn no_server_error(err: &TmuxError) -> bool {
+    matches!(err, TmuxError::Failed { stderr, .. } if no_server(stderr))
 }
 
 fn pane_target(session: &str) -> String {
