@@ -291,3 +291,29 @@ fn notify_test_reports_each_channel_and_fails_when_one_does() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no [notify] channel"));
 }
+
+#[test]
+fn the_tmux_channel_shows_the_notice_to_attached_clients_and_is_skipped_without_any() {
+    let w = World::new(&format!("[notify]\ntmux = true\n\n{}", agent("a", "worker.sh", "")));
+    let out = w.vigil(&["notify", "--test"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("tmux: skipped: no client"), "{text}");
+    w.tmux(&["new-session", "-d", "-s", "other", "sleep 600"]);
+    // A control-mode client is a client like a terminal's, and needs no terminal.
+    let mut client = std::process::Command::new("tmux")
+        .args(["-L", &w.socket, "-C", "attach", "-t", "=other"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    eventually(Duration::from_secs(10), "the client attached", || {
+        (!w.tmux(&["list-clients", "-F", "#{client_name}"]).trim().is_empty()).then_some(())
+    });
+    let out = w.vigil(&["notify", "--test"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let _ = client.kill();
+    let _ = client.wait();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(text.trim(), "tmux: delivered");
+}

@@ -355,6 +355,15 @@ mod tests {
     }
 
     #[test]
+    fn a_message_for_display_cannot_run_a_format_or_end_the_command() {
+        assert_eq!(
+            format_literal("a #(rm -rf ~) #{pane_pid}\u{7}"),
+            "a ##(rm -rf ~) ##{pane_pid}"
+        );
+        assert_eq!(literal(&format_literal("done;")), "done\\;");
+    }
+
+    #[test]
     fn only_a_final_semicolon_is_escaped_the_way_tmux_unescapes_it() {
         assert_eq!(literal("continue"), "continue");
         assert_eq!(literal("a;b"), "a;b");
