@@ -97,6 +97,66 @@ pub fn names(p: &Proc) -> Vec<String> {
     out
 }
 
+/// How long processes of a killed session get to die of its SIGHUP before vigil
+/// signals what is left.
+const HANGUP_SETTLE: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// How a recorded process was ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Signalled {
+    /// SIGTERM ended it within the grace.
+    Term,
+    /// It outlived SIGTERM and the grace: SIGKILL.
+    Kill,
+}
+
+/// Whether the process recorded as `p` still runs: the same pid, started at the same
+/// tick (a reused pid is another process).
+pub fn still_running(p: &Proc) -> bool {
+    read(p.pid).is_some_and(|now| now.start == p.start)
+}
+
+/// Ends every recorded process still running: SIGTERM, then SIGKILL to those that
+/// outlive `grace`. Only processes read before (pid and start time both matching) are
+/// ever signalled. Returns each one signalled and how it was ended.
+pub fn reap(recorded: &[Proc], grace: std::time::Duration) -> Vec<(Proc, Signalled)> {
+    // The kill's own SIGHUP first: what it ends was not vigil's to end.
+    let settle = std::time::Instant::now() + HANGUP_SETTLE;
+    while std::time::Instant::now() < settle && recorded.iter().any(still_running) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let alive: Vec<&Proc> = recorded.iter().filter(|p| still_running(p)).collect();
+    if alive.is_empty() {
+        return Vec::new();
+    }
+    for p in &alive {
+        signal(p.pid, rustix::process::Signal::TERM);
+    }
+    let deadline = std::time::Instant::now() + grace;
+    while std::time::Instant::now() < deadline && alive.iter().any(|p| still_running(p)) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    alive
+        .into_iter()
+        .map(|p| {
+            // Checked again just before: a pid freed since is never signalled.
+            if still_running(p) {
+                signal(p.pid, rustix::process::Signal::KILL);
+                (p.clone(), Signalled::Kill)
+            } else {
+                (p.clone(), Signalled::Term)
+            }
+        })
+        .collect()
+}
+
+fn signal(pid: u32, signal: rustix::process::Signal) {
+    if let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) {
+        let _ = rustix::process::kill_process(pid, signal);
+    }
+}
+
 /// Clock ticks per second (`sysconf(_SC_CLK_TCK)`; 100 on every Linux that matters).
 pub const TICKS_PER_SEC: u64 = 100;
 

@@ -115,6 +115,12 @@ pub fn record_line(entry: &Entry, full_time: bool) -> Option<String> {
             format!("{t} vigil pid {pid} stopped (epoch {epoch}); the agents keep running")
         }
         Record::Gap(gap) => format!("{t} {}", gap_words(gap)),
+        Record::Reaped {
+            agent,
+            incarnation,
+            reason,
+            ..
+        } => format!("{t} {}: {reason}", who(agent.as_str(), incarnation.0)),
         Record::Record { .. } | Record::Done { .. } | Record::Reconciled { .. } => return None,
     };
     // Reasons quote agents' last words, triage answers and names from files: data.

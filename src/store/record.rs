@@ -119,6 +119,23 @@ pub enum Record {
     /// The wall clock jumped, or time passed that vigil did not watch: every duration
     /// was re-based at this pass (`engine::gap`). One line for the fleet.
     Gap(Gap),
+    /// Processes of a killed session that outlived it (they ignored SIGHUP or left with
+    /// `setsid`), recorded under its pane before the kill and ended by vigil.
+    Reaped {
+        agent: AgentName,
+        incarnation: Incarnation,
+        processes: Vec<ReapedProcess>,
+        reason: String,
+    },
+}
+
+/// One process vigil ended after its session was killed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReapedProcess {
+    pub pid: u32,
+    pub name: String,
+    /// SIGTERM was enough, or SIGKILL after the grace.
+    pub signal: crate::adapters::proctree::Signalled,
 }
 
 /// Where a command came from.
@@ -226,6 +243,7 @@ impl Record {
             | Record::Record { agent, .. }
             | Record::Triage { agent, .. }
             | Record::Notify { agent, .. }
+            | Record::Reaped { agent, .. }
             | Record::Checkpoint(Checkpoint::Written { agent, .. })
             | Record::Triaged(TriageResult { agent, .. }) => Some(agent.as_str()),
             Record::Event(e) => Some(&e.agent),
@@ -258,6 +276,7 @@ impl Record {
             Record::Note { reason, .. }
             | Record::Triage { reason, .. }
             | Record::Notify { reason, .. }
+            | Record::Reaped { reason, .. }
             | Record::Reconciled { reason, .. }
             | Record::Checkpoint(Checkpoint::Written { reason, .. }) => Some(reason),
             Record::Event(e) => Some(&e.reason),

@@ -4,10 +4,11 @@
 
 use super::{CONTEXT_DECISIONS, CONTEXT_LINES, Records, Supervisor, spawn, triager};
 use crate::adapters::git;
+use crate::adapters::proctree;
 use crate::adapters::tmux::{Pane, Tmux, TmuxError};
 use crate::engine::{self, Action, AgentName, Incarnation, Time};
 use crate::store::failpoint;
-use crate::store::record::{Checkpoint as Checkpointed, Failure, NotifyTag};
+use crate::store::record::{Checkpoint as Checkpointed, Failure, NotifyTag, ReapedProcess};
 use crate::store::{CHECKPOINT_VERSION, Checkpoint, Record, StoreError, read_journal};
 
 /// Why an action could not be carried out. Its words become the engine's reason.
@@ -34,6 +35,44 @@ pub enum ActionError {
     /// start it elsewhere). The start failed; the agent is held, not retried.
     #[error("{0}")]
     CannotStart(String),
+}
+
+/// How long what a killed session left behind has after SIGTERM before SIGKILL.
+const REAP_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Ends what the killed sessions left running (recorded before the kill, same pid and
+/// start time), and says what was ended; `None` when nothing outlived them.
+fn reap(action: &Action, doomed: &[(Incarnation, Vec<proctree::Proc>)]) -> Option<Record> {
+    let recorded: Vec<proctree::Proc> = doomed.iter().flat_map(|(_, tree)| tree.iter().cloned()).collect();
+    let ended = proctree::reap(&recorded, REAP_GRACE);
+    if ended.is_empty() {
+        return None;
+    }
+    let incarnation = doomed.iter().map(|(inc, _)| *inc).max().unwrap_or_default();
+    let words: Vec<String> = ended
+        .iter()
+        .map(|(p, how)| {
+            let signal = match how {
+                proctree::Signalled::Term => "SIGTERM",
+                proctree::Signalled::Kill => "SIGKILL",
+            };
+            format!("{} (pid {}, {signal})", p.name, p.pid)
+        })
+        .collect();
+    let processes = ended
+        .into_iter()
+        .map(|(p, signal)| ReapedProcess {
+            pid: p.pid,
+            name: p.name,
+            signal,
+        })
+        .collect();
+    Some(Record::Reaped {
+        agent: action.agent().clone(),
+        incarnation,
+        processes,
+        reason: format!("ended what its killed session left running: {}", words.join(", ")),
+    })
 }
 
 /// How many other names (`<session>-2` …) a start tries when the agent's session name
@@ -69,6 +108,7 @@ impl<T: Tmux> Supervisor<T> {
         };
         let mut records = vec![self.journal.append(now, intent)?];
         failpoint::hit("after-intent");
+        let doomed = self.doomed(action, panes);
         let result = self.execute(action, panes);
         failpoint::hit("after-act");
         match result {
@@ -77,6 +117,9 @@ impl<T: Tmux> Supervisor<T> {
                     records.push(self.journal.append(now, note)?);
                 }
                 records.push(self.journal.append(now, Record::Done { id })?);
+                if let Some(reaped) = reap(action, &doomed) {
+                    records.push(self.journal.append(now, reaped)?);
+                }
                 Ok((records, true))
             }
             Err(error) => {
@@ -90,6 +133,35 @@ impl<T: Tmux> Supervisor<T> {
                 Ok((records, false))
             }
         }
+    }
+
+    /// The processes under the live panes an action is about to kill (every session of
+    /// the agent a start replaces, or the one a kill names), read before the kill so
+    /// what outlives it can be ended after: pane, then its tree.
+    fn doomed(&self, action: &Action, panes: &[Pane]) -> Vec<(Incarnation, Vec<proctree::Proc>)> {
+        let run = &self.fleet.run;
+        let of_agent = |p: &&Pane, agent: &AgentName| p.is_ours(run) && p.agent.as_deref() == Some(agent.as_str());
+        let killed: Vec<&Pane> = match action {
+            Action::Start { agent, .. } => panes.iter().filter(|p| of_agent(p, agent)).collect(),
+            Action::Kill {
+                agent,
+                incarnation,
+                session,
+                ..
+            } => match self.ours(panes, agent, *incarnation, session) {
+                Ok(target) => panes
+                    .iter()
+                    .filter(|p| of_agent(p, agent) && p.session == target)
+                    .collect(),
+                Err(_) => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        killed
+            .into_iter()
+            .filter(|p| !p.dead)
+            .map(|p| (Incarnation(p.incarnation.unwrap_or(0)), proctree::tree(p.pane_pid)))
+            .collect()
     }
 
     /// Tells the engine a mutating action failed: a start that cannot run is held as
