@@ -178,8 +178,12 @@ impl Project {
         };
         let read = screen::read(&tail, &agent.patterns, policy.tail_lines, policy.tail_lines);
         let quote = |line: &str| shown(line).into_owned();
-        let detail = if let Some(line) = &read.waiting {
-            format!("waiting for a human (preset `{}`: «{}»)", agent.preset, quote(line))
+        let detail = if let Some(w) = &read.waiting {
+            let by = match w.rule {
+                screen::WaitingRule::Pattern => format!("preset `{}`", agent.preset),
+                screen::WaitingRule::Menu => "a menu at the foot of the screen".to_owned(),
+            };
+            format!("waiting for a human ({by}: «{}»)", quote(&w.line))
         } else if let Some(line) = &read.rate_limit {
             format!("rate-limited (preset `{}`: «{}»)", agent.preset, quote(line))
         } else if read.busy {

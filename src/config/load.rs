@@ -540,11 +540,21 @@ impl Loader<'_> {
                 self.warn_trailing_whitespace(&format!("{key}.{}", kind.key()), sources, span.clone());
             }
         }
-        let cache_key: Vec<Vec<String>> = chosen.iter().map(|(_, s, _)| s.0.clone()).collect();
+        let menus = raw
+            .menus
+            .as_ref()
+            .map(|m| *m.get_ref())
+            .or(preset.menus)
+            .unwrap_or_default();
+        let mut cache_key: Vec<Vec<String>> = chosen.iter().map(|(_, s, _)| s.0.clone()).collect();
+        cache_key.push(vec![format!("{menus:?}")]);
         if let Some(hit) = cache.get(&cache_key) {
             return Ok(hit.clone());
         }
-        let mut patterns = Patterns::default();
+        let mut patterns = Patterns {
+            menus,
+            ..Patterns::default()
+        };
         for (kind, sources, span) in chosen {
             let regex = Patterns::join(&sources.0).map_err(|e| {
                 let text = e.to_string();

@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use crate::engine::screen::PatternKind;
+use crate::engine::screen::{MenuRule, PatternKind};
 
 /// The presets vigil ships, by name, with their embedded TOML.
 const EMBEDDED: [(&str, &str); 5] = [
@@ -67,6 +67,8 @@ pub struct Preset {
     pub resume: Option<String>,
     /// A regex over the process names in the pane's tree that finds the agent itself.
     pub process: Option<String>,
+    /// Whether a dialog none of `waiting` lists is spotted by its shape (default `spot`).
+    pub menus: Option<MenuRule>,
 }
 
 impl Preset {

@@ -68,6 +68,7 @@ macro_rules! tuning_keys {
             pub rate_limit: Option<Spanned<Sources>>,
             pub volatile: Option<Spanned<Sources>>,
             pub process: Option<Spanned<String>>,
+            pub menus: Option<Spanned<crate::engine::screen::MenuRule>>,
             $(pub $field: Option<Spanned<$ty>>,)*
         }
 

@@ -48,7 +48,7 @@ static AT: LazyLock<Option<Regex>> = LazyLock::new(|| {
 /// Limits that do not lift by waiting.
 static NO_RESET: LazyLock<Option<Regex>> = LazyLock::new(|| {
     re(
-        r"(?i)spend(ing)? limit|quota exceeded\. check your plan|check your plan and billing|insufficient[_ ]quota|credit balance is too low|out of (extra usage|usage credits)|billing (hard )?limit|exceeded your current quota",
+        r"(?i)spend(ing)? limit|quota exceeded\. check your plan|check your plan and billing|insufficient[_ ]quota|credit balance (is )?too low|out of (extra usage|usage credits)|billing (hard )?limit|exceeded your current quota",
     )
 });
 

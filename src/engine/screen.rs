@@ -5,6 +5,8 @@
 
 use regex::Regex;
 
+pub mod menu;
+
 /// The compiled patterns of one agent: its preset, with any config overrides applied.
 /// Each is one regex (the sources joined as alternatives); `None` means "never matches".
 #[derive(Clone, Debug, Default)]
@@ -14,6 +16,19 @@ pub struct Patterns {
     pub waiting: Option<Regex>,
     pub rate_limit: Option<Regex>,
     pub volatile: Option<Regex>,
+    /// Whether a dialog no pattern lists is spotted by its shape ([`menu`]).
+    pub menus: MenuRule,
+}
+
+/// Whether the generic dialog rule ([`menu::spot`]) runs after an agent's own patterns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MenuRule {
+    /// A menu, key hint or yes/no question at the foot of the screen is a dialog.
+    #[default]
+    Spot,
+    /// Only the agent's own `waiting` patterns find dialogs.
+    Off,
 }
 
 /// Which pattern set a regex belongs to; names match the config keys.
@@ -85,12 +100,76 @@ pub struct ScreenRead {
     pub rate_limit: Option<String>,
     /// The line after it, where a wrapped message often says when the limit lifts.
     pub rate_limit_more: Option<String>,
-    /// The line of a dialog that needs a human, when one is on screen.
-    pub waiting: Option<String>,
+    /// A dialog (or a sign-in) that needs a human, when one is on screen.
+    pub waiting: Option<Waiting>,
     pub busy: bool,
     pub prompt: bool,
     /// Nothing printed yet.
     pub blank: bool,
+}
+
+/// What needs a human on screen, and which rule saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Waiting {
+    /// The line that says so, trimmed.
+    pub line: String,
+    pub rule: WaitingRule,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitingRule {
+    /// One of the agent's `waiting` patterns (its preset's or the config's).
+    Pattern,
+    /// The shape of a dialog no pattern lists ([`menu::spot`]).
+    Menu,
+}
+
+impl WaitingRule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitingRule::Pattern => "pattern",
+            WaitingRule::Menu => "menu",
+        }
+    }
+}
+
+/// What one screen alone says, strongest first (a live agent's activity also weighs
+/// whether the screen changed since the last look).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    RateLimited,
+    Waiting,
+    Busy,
+    Idle,
+    Quiet,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::RateLimited => "rate_limited",
+            Verdict::Waiting => "waiting",
+            Verdict::Busy => "busy",
+            Verdict::Idle => "idle",
+            Verdict::Quiet => "quiet",
+        }
+    }
+}
+
+impl ScreenRead {
+    pub fn verdict(&self) -> Verdict {
+        if self.rate_limit.is_some() {
+            Verdict::RateLimited
+        } else if self.waiting.is_some() {
+            Verdict::Waiting
+        } else if self.busy {
+            Verdict::Busy
+        } else if self.prompt {
+            Verdict::Idle
+        } else {
+            Verdict::Quiet
+        }
+    }
 }
 
 /// The tail as vigil judges it: trailing whitespace trimmed, tmux's own "Pane is dead"
@@ -156,13 +235,27 @@ pub fn read(raw: &[String], patterns: &Patterns, tail_lines: usize, rate_limit_l
             .and_then(|i| searched.get(i + offset))
             .map(|l| l.trim().to_owned())
     };
+    let busy = first_match(patterns.busy.as_ref(), &tail).is_some();
+    let prompt = first_match(patterns.prompt.as_ref(), &last_non_blank(&tail, PROMPT_LINES)).is_some();
+    let listed = first_match(patterns.waiting.as_ref(), &tail).map(|l| Waiting {
+        line: l.trim().to_owned(),
+        rule: WaitingRule::Pattern,
+    });
+    // A busy agent or one at its prompt is not showing a dialog its patterns missed.
+    let unlisted = || match patterns.menus {
+        MenuRule::Spot if !busy && !prompt => menu::spot(&tail, patterns.prompt.as_ref()).map(|line| Waiting {
+            line,
+            rule: WaitingRule::Menu,
+        }),
+        _ => None,
+    };
     ScreenRead {
         hash: format!("{:x}", digest.finalize()),
         rate_limit: limit_line(0),
         rate_limit_more: limit_line(1),
-        waiting: first_match(patterns.waiting.as_ref(), &tail).map(|l| l.trim().to_owned()),
-        busy: first_match(patterns.busy.as_ref(), &tail).is_some(),
-        prompt: first_match(patterns.prompt.as_ref(), &last_non_blank(&tail, PROMPT_LINES)).is_some(),
+        waiting: listed.or_else(unlisted),
+        busy,
+        prompt,
         blank: tail.iter().all(|l| l.trim().is_empty()),
     }
 }
@@ -183,6 +276,7 @@ mod tests {
             waiting: p(&["(?i)do you trust"]),
             rate_limit: p(&["(?i)rate limit", r"\b429\b"]),
             volatile: p(&["[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]", r"\(\d+s\)"]),
+            menus: MenuRule::Spot,
         }
     }
 
@@ -226,7 +320,7 @@ mod tests {
             3,
         );
         assert_eq!(
-            dialog.waiting.as_deref(),
+            dialog.waiting.map(|w| w.line).as_deref(),
             Some("Do you trust the files in this folder?")
         );
 
@@ -239,6 +333,26 @@ mod tests {
         let screen = lines("rate limit hit\nretrying\nok\nworking\nstill working");
         assert!(read(&screen, &patterns(), 30, 3).rate_limit.is_none());
         assert!(read(&screen, &patterns(), 30, 5).rate_limit.is_some());
+    }
+
+    #[test]
+    fn a_menu_no_pattern_lists_is_waiting_unless_the_prompt_or_busy_marker_shows() {
+        let menu = "Deploy what?\n› 1. Everything\n  2. Only the changes";
+        let read_it = |text: &str, p: &Patterns| read(&lines(text), p, 30, 3);
+        let w = read_it(menu, &patterns()).waiting.expect("a menu");
+        assert_eq!((w.rule, w.line.as_str()), (WaitingRule::Menu, "› 1. Everything"));
+        assert_eq!(read_it(menu, &patterns()).verdict(), Verdict::Waiting);
+        assert_eq!(read_it(&format!("{menu}\n$"), &patterns()).verdict(), Verdict::Idle);
+        let busy = format!("{menu}\n⠋ working (esc to interrupt)");
+        assert_eq!(read_it(&busy, &patterns()).verdict(), Verdict::Busy);
+        let off = Patterns {
+            menus: MenuRule::Off,
+            ..patterns()
+        };
+        assert_eq!(read_it(menu, &off).verdict(), Verdict::Quiet);
+        // A listed dialog is the pattern's, whatever its shape.
+        let listed = read_it("Do you trust this?\n› 1. Yes\n  2. No", &patterns());
+        assert_eq!(listed.waiting.map(|w| w.rule), Some(WaitingRule::Pattern));
     }
 
     #[test]

@@ -151,7 +151,10 @@ mod tests {
         };
         assert_eq!(rules(&busy, long, dwell).verdict, VerdictKind::Continue);
         let dialog = ScreenRead {
-            waiting: Some("Do you trust this folder?".into()),
+            waiting: Some(crate::engine::screen::Waiting {
+                line: "Do you trust this folder?".into(),
+                rule: crate::engine::screen::WaitingRule::Pattern,
+            }),
             ..read()
         };
         assert_eq!(rules(&dialog, long, dwell).verdict, VerdictKind::Continue);

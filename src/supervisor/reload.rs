@@ -152,7 +152,10 @@ fn agent_changes(old: &AgentConfig, new: &AgentConfig) -> Vec<Setting> {
         (old.env != new.env, Setting::Env),
         (old.preset != new.preset, Setting::Preset),
         (old.policy != new.policy, Setting::Policy),
-        (patterns(old) != patterns(new), Setting::Patterns),
+        (
+            patterns(old) != patterns(new) || old.patterns.menus != new.patterns.menus,
+            Setting::Patterns,
+        ),
     ]
     .into_iter()
     .filter_map(|(differs, setting)| differs.then_some(setting))

@@ -17,6 +17,7 @@ mod notify;
 mod presets;
 mod procs;
 mod recovery;
+mod replay;
 mod robust;
 mod scripter;
 mod security;

@@ -87,7 +87,7 @@ impl Ctx<'_> {
 
     /// A dialog waits for a human: the ladder stops at warn, and the user is told once.
     fn waiting(&mut self, r: &mut AgentRecord, read: &ScreenRead, before: Option<Activity>) {
-        let line = read.waiting.clone().unwrap_or_default();
+        let line = read.waiting.as_ref().map_or_else(String::new, |w| w.line.clone());
         if let Some(live) = r.live_mut() {
             live.escalation = Escalation::Warn;
         }

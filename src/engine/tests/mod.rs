@@ -29,6 +29,7 @@ fn patterns() -> Patterns {
         waiting: p(&["(?i)do you trust"]),
         rate_limit: p(&["(?i)rate limit", "(?i)hit your (\\w+ )?limit", "(?i)quota exceeded"]),
         volatile: p(&["[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]", r"\d+s\b"]),
+        ..Patterns::default()
     }
 }
 
