@@ -119,6 +119,8 @@ impl<T: Tmux> Supervisor<T> {
         let mut seen = Vec::new();
         let mut problems = Vec::new();
         let mut vanished = false;
+        // Taken before any capture of this pass: output in this second is captured again.
+        let second = wall_second();
         for pane in listing.panes.iter().filter(|p| p.is_ours(&self.fleet.run)) {
             let Some(agent) = pane.agent.clone() else { continue };
             let incarnation = Incarnation(pane.incarnation.unwrap_or(0));
@@ -146,7 +148,6 @@ impl<T: Tmux> Supervisor<T> {
                     PaneState::ProcessGone => false,
                 };
             let lines = fleet_agent.map_or(30, |a| a.policy.tail_lines);
-            let second = wall_second();
             let kept = self
                 .screens
                 .get(&pane.session)

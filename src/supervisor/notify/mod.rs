@@ -91,12 +91,7 @@ impl Notifier {
     /// Writes a notice to the outbox for every configured channel (synced), and wakes
     /// the thread. Does nothing when no channel is configured.
     pub fn post(&self, notice: Notice) -> Result<(), crate::store::StoreError> {
-        let channels: Vec<String> = self
-            .channels
-            .configured()
-            .iter()
-            .map(|c| c.as_str().to_owned())
-            .collect();
+        let channels = self.channel_names();
         if channels.is_empty() {
             return Ok(());
         }
@@ -108,15 +103,19 @@ impl Notifier {
     /// Hands a notice to the thread without writing it (for when the state dir cannot
     /// be written).
     pub fn post_volatile(&self, notice: Notice) {
-        let channels: Vec<String> = self
-            .channels
-            .configured()
-            .iter()
-            .map(|c| c.as_str().to_owned())
-            .collect();
+        let channels = self.channel_names();
         if !channels.is_empty() {
             let _ = self.wake.send(Wake::Volatile(Box::new(Pending::new(notice, channels))));
         }
+    }
+
+    /// The configured channels, by the names a pending notice carries.
+    fn channel_names(&self) -> Vec<String> {
+        self.channels
+            .configured()
+            .iter()
+            .map(|c| c.as_str().to_owned())
+            .collect()
     }
 
     /// New settings (a reloaded config).
