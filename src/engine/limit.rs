@@ -1,8 +1,10 @@
 //! Rate and usage limits as agents word them: a passing throttle (429, "overloaded"),
 //! a limit that says when it lifts ("resets 4:50pm (Asia/Shanghai)", "try again in
 //! 2h52m39s"), or one that no amount of waiting lifts (a spend limit, an exhausted
-//! plan). Pure: zones come from the tz database bundled in the binary, the local zone
-//! and the time are arguments.
+//! plan). Also what an agent says once a limit lifted: that it goes on by itself
+//! ("Continuing automatically"), or that it waits for Enter ("Usage limit has reset ·
+//! Press enter to continue"). Pure: zones come from the tz database bundled in the
+//! binary, the local zone and the time are arguments.
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -39,18 +41,63 @@ static WAIT: LazyLock<Option<Regex>> = LazyLock::new(|| {
 static WAIT_PART: LazyLock<Option<Regex>> =
     LazyLock::new(|| re(r"(?i)(\d+(?:\.\d+)?)\s*(days?|d|hours?|hrs?|h|minutes?|mins?|m|seconds?|secs?|s)"));
 /// "resets 12:50am (America/Los_Angeles)", "resets Jul 31, 2am (UTC)", "resets Sep 15
-/// at 7pm", "reset at 9:30 AM", "try again at 12:16 PM".
+/// at 7pm", "reset at 9:30 AM", "try again at 12:16 PM", "try again at Sep 11th, 2026
+/// 12:26 AM", "Access resets at 4:05 PM PST".
 static AT: LazyLock<Option<Regex>> = LazyLock::new(|| {
     re(
-        r"(?i)\b(?:resets?|reset at|try again at|available at|until)\s+(?:at\s+)?(?:(?P<mon>jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(?P<day>\d{1,2})(?:st|nd|rd|th)?,?\s+(?:at\s+)?)?(?P<h>\d{1,2})(?::(?P<min>\d{2}))?\s*(?P<ampm>[ap]\.?m\b\.?)?(?:\s*\((?P<tz>[A-Za-z][A-Za-z0-9_+\-/]*)\))?",
+        r"(?i)\b(?:resets?|reset at|try again at|available at|until)\s+(?:at\s+)?(?:(?P<mon>jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(?P<day>\d{1,2})(?:st|nd|rd|th)?,?\s+(?:(?P<year>20\d\d),?\s+)?(?:at\s+)?)?(?P<h>\d{1,2})(?::(?P<min>\d{2}))?\s*(?P<ampm>[ap]\.?m\b\.?)?(?:\s*\((?P<tz>[A-Za-z][A-Za-z0-9_+\-/]*)\)|\s+(?P<abbr>(?:P|M|C|E)[SD]T|UTC|GMT)\b)?",
     )
 });
 /// Limits that do not lift by waiting.
 static NO_RESET: LazyLock<Option<Regex>> = LazyLock::new(|| {
     re(
-        r"(?i)spend(ing)? limit|quota exceeded\. check your plan|check your plan and billing|insufficient[_ ]quota|credit balance (is )?too low|out of (extra usage|usage credits)|billing (hard )?limit|exceeded your current quota",
+        r"(?i)spend(ing)? limit|quota exceeded\. check your plan|check your plan and billing|insufficient[_ ]quota|credit balance (is )?too low|out of (extra usage|usage credits)|billing (hard )?limit|exceeded your current quota|increase your limits to continue",
     )
 });
+
+/// "Claude AI usage limit reached|1760000400": the reset as epoch seconds.
+static EPOCH: LazyLock<Option<Regex>> = LazyLock::new(|| re(r"(?i)limit reached\|(\d{10})\b"));
+/// A daily quota with no stated end: Google's lift at midnight Pacific time.
+static DAILY: LazyLock<Option<Regex>> = LazyLock::new(|| re(r"(?i)\bdaily quota\b"));
+/// The zone whose midnight ends a daily quota.
+const DAILY_ZONE: &str = "America/Los_Angeles";
+/// The agent says it goes on by itself once the limit lifts.
+static CONTINUES: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    re(r"(?i)continuing automatically|(will|it'll) (continue|resume) automatically|resuming automatically")
+});
+/// The agent says the limit lifted and it waits for Enter.
+static AWAITS_ENTER: LazyLock<Option<Regex>> =
+    LazyLock::new(|| re(r"(?i)\blimit (has )?(been )?reset\b.*\bpress enter\b"));
+
+/// What an agent says once a limit lifted (or will have).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AfterReset {
+    /// It goes on by itself: vigil waits for the reset and checks it did.
+    Continues,
+    /// It waits for Enter: the limit is over, tell it to resume now.
+    AwaitsEnter,
+}
+
+impl AfterReset {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AfterReset::Continues => "continues",
+            AfterReset::AwaitsEnter => "awaits_enter",
+        }
+    }
+}
+
+/// What `line` says about the end of a limit, if anything.
+pub fn after_reset(line: &str) -> Option<AfterReset> {
+    if CONTINUES.as_ref().is_some_and(|r| r.is_match(line)) {
+        Some(AfterReset::Continues)
+    } else if AWAITS_ENTER.as_ref().is_some_and(|r| r.is_match(line)) {
+        Some(AfterReset::AwaitsEnter)
+    } else {
+        None
+    }
+}
 
 /// Compiles a regex written in this file (`None` never matches; a typo fails this
 /// module's tests, never a user's run).
@@ -71,6 +118,54 @@ pub fn classify(text: &str, now: Time, local: &TimeZone) -> LimitKind {
 }
 
 fn reset_time(text: &str, now: Time, local: &TimeZone) -> Option<Time> {
+    if let Some(at) = epoch_reset(text, now) {
+        return Some(at);
+    }
+    stated_reset(text, now, local).or_else(|| daily_reset(text, now))
+}
+
+/// "…limit reached|1760000400": believed when not long past and not too far ahead.
+fn epoch_reset(text: &str, now: Time) -> Option<Time> {
+    let secs: i64 = EPOCH.as_ref()?.captures(text)?.get(1)?.as_str().parse().ok()?;
+    let at = Time::from_millis(secs.checked_mul(1000)?);
+    fresh(at, now).then_some(at)
+}
+
+/// A daily quota without a stated end lifts at the next midnight Pacific time.
+fn daily_reset(text: &str, now: Time) -> Option<Time> {
+    if !DAILY.as_ref()?.is_match(text) {
+        return None;
+    }
+    let zone = TimeZoneDatabase::bundled().get(DAILY_ZONE).ok()?;
+    let today = jiff::Timestamp::from_millisecond(now.millis())
+        .ok()?
+        .to_zoned(zone.clone())
+        .date();
+    let midnight = today.tomorrow().ok()?.to_zoned(zone).ok()?.timestamp();
+    Some(Time::from_millis(midnight.as_millisecond()))
+}
+
+/// Whether a reset at `at`, read at `now`, is believable: not past (a minute's grace
+/// for a message read late) and not further than any real limit lasts.
+fn fresh(at: Time, now: Time) -> bool {
+    at.plus(Duration::from_secs(60)) >= now && now.plus(FURTHEST_RESET) >= at
+}
+
+/// A zone named by its abbreviation: a fixed offset, as the message means it.
+fn abbreviated_zone(abbr: &str) -> Option<TimeZone> {
+    let hours: i8 = match abbr.to_ascii_uppercase().as_str() {
+        "UTC" | "GMT" => 0,
+        "EDT" => -4,
+        "EST" | "CDT" => -5,
+        "CST" | "MDT" => -6,
+        "MST" | "PDT" => -7,
+        "PST" => -8,
+        _ => return None,
+    };
+    Some(TimeZone::fixed(jiff::tz::Offset::constant(hours)))
+}
+
+fn stated_reset(text: &str, now: Time, local: &TimeZone) -> Option<Time> {
     if let Some(wait) = WAIT
         .as_ref()
         .and_then(|r| r.captures(text))
@@ -99,9 +194,10 @@ fn reset_time(text: &str, now: Time, local: &TimeZone) -> Option<Time> {
         };
     }
     let clock = Clock::new(hour, minute, 0, 0).ok()?;
-    let zone = match caps.name("tz") {
-        Some(name) => TimeZoneDatabase::bundled().get(name.as_str()).ok()?,
-        None => local.clone(),
+    let zone = match (caps.name("tz"), caps.name("abbr")) {
+        (Some(name), _) => TimeZoneDatabase::bundled().get(name.as_str()).ok()?,
+        (None, Some(abbr)) => abbreviated_zone(abbr.as_str())?,
+        (None, None) => local.clone(),
     };
     let now_z = jiff::Timestamp::from_millisecond(now.millis())
         .ok()?
@@ -110,8 +206,11 @@ fn reset_time(text: &str, now: Time, local: &TimeZone) -> Option<Time> {
         (Some(mon), Some(day)) => {
             let month = month_of(mon.as_str())?;
             let day: i8 = day.as_str().parse().ok()?;
-            let year = now_z.year();
-            [year, year + 1]
+            let years: Vec<i16> = match caps.name("year").and_then(|y| y.as_str().parse().ok()) {
+                Some(year) => vec![year],
+                None => vec![now_z.year(), now_z.year() + 1],
+            };
+            years
                 .into_iter()
                 .filter_map(|y| Date::new(y, month, day).ok())
                 .collect()
@@ -125,8 +224,7 @@ fn reset_time(text: &str, now: Time, local: &TimeZone) -> Option<Time> {
     candidates.into_iter().find_map(|date| {
         let at = date.to_datetime(clock).to_zoned(zone.clone()).ok()?.timestamp();
         let at = Time::from_millis(at.as_millisecond());
-        let fresh = at.plus(Duration::from_secs(60)) >= now && now.plus(FURTHEST_RESET) >= at;
-        fresh.then_some(at)
+        fresh(at, now).then_some(at)
     })
 }
 
@@ -171,7 +269,16 @@ mod tests {
 
     #[test]
     fn the_patterns_compile() {
-        for r in [&WAIT, &WAIT_PART, &AT, &NO_RESET] {
+        for r in [
+            &WAIT,
+            &WAIT_PART,
+            &AT,
+            &NO_RESET,
+            &EPOCH,
+            &DAILY,
+            &CONTINUES,
+            &AWAITS_ENTER,
+        ] {
             assert!(r.is_some());
         }
     }
