@@ -3,6 +3,7 @@
 //! timers, token counters) removed, so an animated but hung agent reads as unchanged.
 //! Pane text is data: it is only ever matched, never run. No IO here.
 
+use super::limit::{self, AfterReset};
 use regex::Regex;
 
 pub mod menu;
@@ -100,12 +101,22 @@ pub struct ScreenRead {
     pub rate_limit: Option<String>,
     /// The line after it, where a wrapped message often says when the limit lifts.
     pub rate_limit_more: Option<String>,
+    /// A line among the last ones saying the limit lifted (or will) and what the agent
+    /// does then. Said below the limit's line, it makes that line history.
+    pub limit_over: Option<LimitOver>,
     /// A dialog (or a sign-in) that needs a human, when one is on screen.
     pub waiting: Option<Waiting>,
     pub busy: bool,
     pub prompt: bool,
     /// Nothing printed yet.
     pub blank: bool,
+}
+
+/// What the agent says about a limit's end, and the line that says it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LimitOver {
+    pub line: String,
+    pub then: AfterReset,
 }
 
 /// What needs a human on screen, and which rule saw it.
@@ -230,6 +241,18 @@ pub fn read(raw: &[String], patterns: &Patterns, tail_lines: usize, rate_limit_l
         .rate_limit
         .as_ref()
         .and_then(|re| searched.iter().position(|l| re.is_match(l)));
+    let over_at = searched.iter().rposition(|l| limit::after_reset(l).is_some());
+    let limit_over = over_at.and_then(|i| {
+        let line = searched.get(i)?.trim();
+        Some(LimitOver {
+            line: line.to_owned(),
+            then: limit::after_reset(line)?,
+        })
+    });
+    // A limit followed by word that it lifted and the agent waits for Enter is
+    // history. One that says it will go on by itself still holds until its reset.
+    let lifted_at = over_at.filter(|_| limit_over.as_ref().is_some_and(|o| o.then == AfterReset::AwaitsEnter));
+    let limit_at = limit_at.filter(|&l| lifted_at.is_none_or(|o| o <= l));
     let limit_line = |offset: usize| {
         limit_at
             .and_then(|i| searched.get(i + offset))
@@ -253,6 +276,7 @@ pub fn read(raw: &[String], patterns: &Patterns, tail_lines: usize, rate_limit_l
         hash: format!("{:x}", digest.finalize()),
         rate_limit: limit_line(0),
         rate_limit_more: limit_line(1),
+        limit_over,
         waiting: listed.or_else(unlisted),
         busy,
         prompt,

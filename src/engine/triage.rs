@@ -127,6 +127,7 @@ mod tests {
             hash: String::new(),
             rate_limit: None,
             rate_limit_more: None,
+            limit_over: None,
             waiting: None,
             busy: false,
             prompt: false,

@@ -80,6 +80,12 @@ pub struct RateLimitStatus {
     pub renewals: u32,
     pub kind: LimitKind,
     pub line: String,
+    /// The agent said it goes on by itself once the limit lifts.
+    #[serde(default)]
+    pub self_resumes: bool,
+    /// Whether the cooldown's end was answered (resumed by vigil, or by itself).
+    #[serde(default)]
+    pub resumed: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -139,6 +145,8 @@ impl AgentStatus {
                 renewals: rl.renewals,
                 kind: rl.kind.clone(),
                 line: rl.line.clone(),
+                self_resumes: rl.self_resumes,
+                resumed: rl.resumed,
             }),
             checkpoint: r.checkpoint.clone(),
             handoff_pending: r.handoff().is_some(),

@@ -231,6 +231,8 @@ mod tests {
             resumed: false,
             line: "429".into(),
             kind: Default::default(),
+            seen: Default::default(),
+            self_resumes: false,
         });
         mind.agents.insert(names[2].clone(), limited);
         let sessions = ["s"; 4];

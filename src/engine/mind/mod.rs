@@ -279,6 +279,13 @@ pub struct RateLimit {
     /// What the message said about its end.
     #[serde(default)]
     pub kind: LimitKind,
+    /// When vigil took this limit in (first seen, or renewed).
+    #[serde(default)]
+    pub seen: Time,
+    /// The agent said it goes on by itself once the limit lifts: at the cooldown's
+    /// end vigil checks that it did, and types its own resume only if it did not.
+    #[serde(default)]
+    pub self_resumes: bool,
 }
 
 /// The checkpoint written when vigil gave up on a stuck incarnation.

@@ -106,15 +106,7 @@ impl Ctx<'_> {
     /// Nothing holds it back (no limit, no dialog): the resume after a cooldown, the
     /// handoff, the ladder, then idle nudges.
     fn unhindered(&mut self, r: &mut AgentRecord, read: &ScreenRead, activity: Activity, before: Option<Activity>) {
-        if let Some(rl) = r.rate_limit.as_mut()
-            && !rl.resumed
-        {
-            rl.resumed = true;
-            // The cooldown was not the agent being stuck: the ladder starts afresh.
-            if let Some(live) = r.live_mut() {
-                live.ladder_from = Some(self.now);
-            }
-            self.send(r, Purpose::Resume, "rate-limit cooldown is over".into());
+        if self.after_cooldown(r) {
             return;
         }
         if self.hand_off(r, read) || self.climb(r, read) {

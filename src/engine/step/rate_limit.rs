@@ -1,12 +1,14 @@
 //! Rate limits: noticing one on screen, its kind (throttle, reset time, no reset), the
-//! cooldown it imposes, renewals, and its end.
+//! cooldown it imposes, renewals, and its end: the one resume vigil types, or none when
+//! the agent said it goes on by itself and did.
 
 use super::Ctx;
+use crate::engine::limit::AfterReset;
 use crate::engine::limit::{self, LimitKind};
 use crate::engine::mind::{Activity, AgentRecord, EndedLifecycle, LastExit, RateLimit};
-use crate::engine::screen::ScreenRead;
+use crate::engine::screen::{LimitOver, ScreenRead};
 use crate::engine::time::{Time, human};
-use crate::engine::{Alert, What};
+use crate::engine::{Alert, Purpose, What};
 
 /// A rate limit renewed this many times forces a restart.
 const RENEWALS_BEFORE_RESTART: u32 = 4;
@@ -21,6 +23,9 @@ impl Ctx<'_> {
     /// fourth renewal restarts it).
     pub(super) fn track_rate_limit(&mut self, r: &mut AgentRecord, read: &ScreenRead) -> bool {
         let policy = &self.agent.policy;
+        if let Some(over) = &read.limit_over {
+            self.limit_over(r, over);
+        }
         let Some(live) = r.live_mut() else { return false };
         let appeared = read.rate_limit.is_some() && !live.limit_visible;
         live.limit_visible = read.rate_limit.is_some();
@@ -63,6 +68,11 @@ impl Ctx<'_> {
                     resumed: kind == LimitKind::NoReset,
                     line: line.clone(),
                     kind: kind.clone(),
+                    seen: self.now,
+                    self_resumes: read
+                        .limit_over
+                        .as_ref()
+                        .is_some_and(|o| o.then == AfterReset::Continues),
                 });
                 self.limit_seen(r, &line, &kind, until, wait, None);
             }
@@ -81,11 +91,93 @@ impl Ctx<'_> {
                 rl.resumed = kind == LimitKind::NoReset;
                 rl.line = line.clone();
                 rl.kind = kind.clone();
+                rl.seen = self.now;
                 self.limit_seen(r, &line, &kind, until, wait, Some(renewals));
             }
             Some(_) => {}
         }
         false
+    }
+
+    /// What the agent says of its limit's end: that it goes on by itself (vigil will
+    /// check rather than type), or that the limit lifted and it waits for Enter (the
+    /// cooldown is over now; with no limit on record, one is taken in as just ended so
+    /// the resume goes out once).
+    fn limit_over(&mut self, r: &mut AgentRecord, over: &LimitOver) {
+        let line = &over.line;
+        match (over.then, r.rate_limit.as_mut()) {
+            (AfterReset::Continues, Some(rl)) if !rl.self_resumes && !rl.resumed => {
+                rl.self_resumes = true;
+                let said = format!(
+                    "«{line}»: it goes on by itself once the limit lifts; at {} vigil checks that it did and types its resume only if not",
+                    self.clock(rl.until)
+                );
+                self.note(r, said);
+            }
+            (AfterReset::AwaitsEnter, Some(rl)) if !rl.resumed && self.now < rl.until => {
+                rl.until = self.now;
+                self.note(r, format!("«{line}»: the limit lifted early; resuming it now"));
+            }
+            (AfterReset::AwaitsEnter, None) => {
+                r.rate_limit = Some(RateLimit {
+                    until: self.now,
+                    renewals: 0,
+                    resumed: false,
+                    line: line.clone(),
+                    kind: LimitKind::Resets { at: self.now },
+                    seen: self.now,
+                    self_resumes: false,
+                });
+                self.note(
+                    r,
+                    format!("«{line}»: a limit lifted and it waits for Enter; resuming it"),
+                );
+            }
+            _ => {}
+        }
+    }
+
+    /// The end of a cooldown not yet answered: vigil types the resume, once, unless
+    /// the agent said it goes on by itself and its screen has moved since the limit
+    /// lifted (then nothing is typed: never a second resume). Returns whether a resume
+    /// was sent.
+    pub(super) fn after_cooldown(&mut self, r: &mut AgentRecord) -> bool {
+        let Some(rl) = r.rate_limit.as_mut().filter(|rl| !rl.resumed) else {
+            return false;
+        };
+        rl.resumed = true;
+        let lifted = match rl.kind {
+            LimitKind::Resets { at } => at.max(rl.seen),
+            _ => rl.seen,
+        };
+        let self_resumes = rl.self_resumes;
+        let moved = r.live().map(|l| l.last_change).filter(|&changed| changed > lifted);
+        // The cooldown was not the agent being stuck: the ladder starts afresh.
+        if let Some(live) = r.live_mut() {
+            live.ladder_from = Some(self.now);
+        }
+        match (self_resumes, moved) {
+            (true, Some(changed)) => {
+                let said = format!(
+                    "went on by itself after the limit (screen changed at {}); vigil typed nothing",
+                    self.clock(changed)
+                );
+                self.note(r, said);
+                false
+            }
+            (true, None) => {
+                let why = format!(
+                    "it said it would go on by itself, but its screen has not moved since {}",
+                    self.clock(lifted)
+                );
+                self.send(r, Purpose::Resume, why);
+                true
+            }
+            (false, _) => {
+                self.send(r, Purpose::Resume, "rate-limit cooldown is over".into());
+                true
+            }
+        }
     }
 
     /// Until when to hold off, and the wait in words, for a limit of `kind` seen for the

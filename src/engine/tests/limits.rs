@@ -158,3 +158,109 @@ fn a_throttle_waits_the_configured_cooldown() {
     assert_eq!(rl.kind, LimitKind::Throttle);
     assert_eq!(rl.until, sim.now.plus(Duration::from_secs(300)));
 }
+
+/// A Claude limit lifting at 08:50 UTC, seen at 02:00 UTC, with `extra` below it.
+fn limited_until_0850(extra: &str) -> Sim {
+    let mut sim = Sim::running(&["a"], Policy::default());
+    sim.now = at("2026-11-23T02:00:00Z");
+    sim.show(
+        "a",
+        &format!("● Reading the parser\n⎿  You've hit your limit · resets 4:50pm (Asia/Shanghai)\n{extra}$"),
+    );
+    sim.step();
+    sim
+}
+
+#[test]
+fn an_agent_that_says_it_goes_on_by_itself_and_does_is_never_resumed_by_vigil() {
+    let mut sim = limited_until_0850("  It will continue automatically once the limit resets\n");
+    let rl = sim.rec("a").rate_limit.clone().unwrap();
+    assert!(rl.self_resumes);
+    assert_eq!(rl.until, at("2026-11-23T08:51:00Z"));
+    let before = sim.poll_for(at("2026-11-23T08:50:10Z").since(sim.now));
+    assert!(before.is_empty(), "{before:?}");
+    // It goes on at the reset, by itself.
+    for i in 0..20 {
+        sim.show(
+            "a",
+            &format!("● Usage limit reset · Continuing automatically\n● step {i}"),
+        );
+        sim.wait(POLL);
+        let step = sim.step();
+        assert_eq!(sends(&step.actions, Purpose::Resume), 0, "{:?}", step.actions);
+    }
+    assert!(sim.now > at("2026-11-23T08:51:00Z"));
+    let after = sim.poll_for(Duration::from_secs(600));
+    assert_eq!(
+        sends(&after, Purpose::Resume),
+        0,
+        "never typed over an agent that went on"
+    );
+    assert!(
+        sim.events.iter().any(|e| e.reason.contains("went on by itself")),
+        "the journal says why nothing was typed"
+    );
+}
+
+#[test]
+fn an_agent_that_said_it_would_go_on_by_itself_but_did_not_is_resumed_once() {
+    let mut sim = limited_until_0850("  It will continue automatically once the limit resets\n");
+    let before = sim.poll_for(at("2026-11-23T08:50:50Z").since(sim.now));
+    assert!(before.is_empty(), "{before:?}");
+    let after = sim.poll_for(Duration::from_secs(3600));
+    assert_eq!(sends(&after, Purpose::Resume), 1, "{after:?}");
+    let resume = after
+        .iter()
+        .find_map(|a| match a {
+            Action::Send {
+                purpose: Purpose::Resume,
+                reason,
+                ..
+            } => Some(reason.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(resume.contains("said it would go on by itself"), "{resume}");
+}
+
+#[test]
+fn word_on_screen_that_it_continues_by_itself_after_the_reset_is_believed() {
+    let mut sim = limited_until_0850("");
+    assert!(!sim.rec("a").rate_limit.as_ref().unwrap().self_resumes);
+    sim.poll_for(at("2026-11-23T08:50:02Z").since(sim.now));
+    for i in 0..20 {
+        sim.show(
+            "a",
+            &format!("⎿  You've hit your limit · resets 4:50pm (Asia/Shanghai)\n● Usage limit reset · Continuing automatically\n● step {i}"),
+        );
+        sim.wait(POLL);
+        let step = sim.step();
+        assert_eq!(sends(&step.actions, Purpose::Resume), 0, "{:?}", step.actions);
+    }
+    assert!(sim.rec("a").rate_limit.as_ref().unwrap().resumed);
+}
+
+#[test]
+fn a_limit_that_lifted_and_waits_for_enter_is_resumed_at_once_and_only_once() {
+    let mut sim = limited_until_0850("");
+    sim.poll_for(Duration::from_secs(600));
+    sim.show(
+        "a",
+        "⎿  You've hit your limit · resets 4:50pm (Asia/Shanghai)\n  Usage limit has reset · Press enter to continue\n$",
+    );
+    let actions = sim.poll_for(Duration::from_secs(120));
+    assert_eq!(sends(&actions, Purpose::Resume), 1, "{actions:?}");
+    assert_eq!(
+        sim.rec("a").rate_limit.as_ref().unwrap().renewals,
+        0,
+        "the old line is history"
+    );
+}
+
+#[test]
+fn word_that_a_limit_lifted_with_none_on_record_resumes_it_once() {
+    let mut sim = Sim::running(&["a"], Policy::default());
+    sim.show("a", "● working\n  Usage limit has reset · Press enter to continue\n");
+    let actions = sim.poll_for(Duration::from_secs(300));
+    assert_eq!(sends(&actions, Purpose::Resume), 1, "{actions:?}");
+}

@@ -144,6 +144,8 @@ fn a_rate_limited_agent_counts_its_cooldown_down() {
         resumed: false,
         line: "429 Too Many Requests".into(),
         kind: Default::default(),
+        seen: Default::default(),
+        self_resumes: false,
     });
     r.reason = "rate limited (429 Too Many Requests): cooldown until 10:04:32".into();
     app.selected = Some(name("frontend"));
