@@ -5,27 +5,10 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use serde::Deserialize;
-use toml::Spanned;
-
 use super::diagnostic::did_you_mean;
 use super::load::{Loader, Result2};
-use super::raw::{Count, Dur, RawCommand};
+use super::raw::{RawCommand, RawNotify};
 use crate::engine::Alert;
-
-/// `[notify]` exactly as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawNotify {
-    pub command: Option<Spanned<RawCommand>>,
-    pub timeout: Option<Spanned<Dur>>,
-    pub webhook: Option<Spanned<String>>,
-    pub format: Option<Spanned<String>>,
-    pub desktop: Option<Spanned<bool>>,
-    pub tmux: Option<Spanned<bool>>,
-    pub events: Option<Spanned<Vec<String>>>,
-    pub max_per_minute: Option<Spanned<Count>>,
-}
 
 /// How a webhook's body is shaped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -20,7 +20,21 @@ pub struct RawConfig {
     pub defaults: Tuning,
     #[serde(default)]
     pub agent: Vec<RawAgent>,
-    pub notify: Option<crate::config::notify::RawNotify>,
+    pub notify: Option<RawNotify>,
+}
+
+/// `[notify]` exactly as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotify {
+    pub command: Option<Spanned<RawCommand>>,
+    pub timeout: Option<Spanned<Dur>>,
+    pub webhook: Option<Spanned<String>>,
+    pub format: Option<Spanned<String>>,
+    pub desktop: Option<Spanned<bool>>,
+    pub tmux: Option<Spanned<bool>>,
+    pub events: Option<Spanned<Vec<String>>>,
+    pub max_per_minute: Option<Spanned<Count>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -7,9 +7,8 @@
 
 use std::collections::BTreeSet;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
-use super::v1::RecordV1;
 use super::{
     Activity, CheckpointNote, EndedLifecycle, Escalation, Handoff, Incarnation, LastExit, Lifecycle, LiveLifecycle,
     RateLimit,
@@ -22,7 +21,8 @@ use crate::engine::{Alert, Purpose};
 /// checkpoint).
 ///
 /// Deserializes from both the current shape and the shape vigil 0.1 wrote (snapshot
-/// schema v1, and the journal's `record` lines of that time); see [`super::v1`].
+/// schema v1, and the journal's `record` lines of that time): the reader of either
+/// shape is in [`super::v1`], so this file knows only today's.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AgentRecord {
     pub incarnation: Incarnation,
@@ -382,7 +382,7 @@ impl AgentRecord {
 
 /// The current shape, as written since snapshot schema v2.
 #[derive(Deserialize)]
-struct RecordV2 {
+pub(super) struct RecordV2 {
     incarnation: Incarnation,
     session: String,
     since: Time,
@@ -414,19 +414,5 @@ impl From<RecordV2> for AgentRecord {
             alerts: r.alerts,
             reason: r.reason,
         }
-    }
-}
-
-/// Either shape: a record with a `phase` is current; one without is vigil 0.1's, and
-/// is converted by [`RecordV1::into_current`].
-impl<'de> Deserialize<'de> for AgentRecord {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(d)?;
-        let record = if value.get("phase").is_some() {
-            serde_json::from_value::<RecordV2>(value).map(Self::from)
-        } else {
-            serde_json::from_value::<RecordV1>(value).map(RecordV1::into_current)
-        };
-        record.map_err(serde::de::Error::custom)
     }
 }

@@ -2,11 +2,11 @@
 //! `record` lines of that time): one flat struct in which every field could be set in
 //! any lifecycle. [`RecordV1::into_current`] is the one conversion to today's
 //! [`AgentRecord`]; the snapshot's migration and the journal's reader both go through
-//! it (an `AgentRecord` deserializes from either shape).
+//! it: the `Deserialize` of `AgentRecord`, here, takes either shape.
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
-use super::record::{Ended, Hold, Live, Phase, Wait};
+use super::record::{Ended, Hold, Live, Phase, RecordV2, Wait};
 use super::{
     Activity, AgentRecord, CheckpointNote, EndedLifecycle, Escalation, Handoff, Incarnation, LastExit, Lifecycle,
     LiveLifecycle, RateLimit,
@@ -137,5 +137,19 @@ impl RecordV1 {
             .and_then(|(n, _)| n.parse().ok())
             .unwrap_or(u32::try_from(self.crashes.len()).unwrap_or(u32::MAX));
         Wait::CrashLoop { crashes }
+    }
+}
+
+/// Either shape: a record with a `phase` is current; one without is vigil 0.1's, and
+/// is converted by [`RecordV1::into_current`].
+impl<'de> Deserialize<'de> for AgentRecord {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        let record = if value.get("phase").is_some() {
+            serde_json::from_value::<RecordV2>(value).map(Self::from)
+        } else {
+            serde_json::from_value::<RecordV1>(value).map(RecordV1::into_current)
+        };
+        record.map_err(serde::de::Error::custom)
     }
 }
