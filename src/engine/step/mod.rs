@@ -77,25 +77,7 @@ pub fn action_failed(
     now: Time,
     tz: &TimeZone,
 ) -> Vec<Event> {
-    let mut out = Step::default();
-    let Some(agent) = fleet.agents.iter().find(|a| &a.name == action.agent()) else {
-        return out.events;
-    };
-    let Some(rec) = mind.agents.get_mut(&agent.name) else {
-        return out.events;
-    };
-    let mut ctx = Ctx {
-        agent,
-        fleet,
-        now,
-        tz,
-        out: &mut out,
-        stopped: &mut mind.stopped,
-        restarts: &mut mind.fleet,
-        supervise: false,
-        host: None,
-    };
-    match action {
+    let step = aside(mind, fleet, action.agent(), now, tz, |ctx, rec| match action {
         Action::Start { incarnation, .. } if *incarnation == rec.incarnation => {
             let exit = LastExit::could_not_start(error);
             ctx.end(rec, EndedLifecycle::Zombie, exit);
@@ -111,8 +93,8 @@ pub fn action_failed(
             );
         }
         _ => ctx.note(rec, format!("{} failed: {error}", action_name(action))),
-    }
-    out.events
+    });
+    step.events
 }
 
 /// Tells the engine that the start of `incarnation` was refused before tmux was asked
@@ -127,16 +109,34 @@ pub fn start_failed(
     now: Time,
     tz: &TimeZone,
 ) -> Step {
+    aside(mind, fleet, agent, now, tz, |ctx, rec| {
+        if rec.incarnation == incarnation {
+            let exit = LastExit {
+                start_failed: true,
+                ..LastExit::because(why)
+            };
+            ctx.fail_start(rec, exit);
+        }
+    })
+}
+
+/// Runs `f` over one agent's record outside a pass (no supervision, no outage: what an
+/// adapter reports back about an action), and returns what it said.
+fn aside(
+    mind: &mut Mind,
+    fleet: &Fleet,
+    name: &AgentName,
+    now: Time,
+    tz: &TimeZone,
+    f: impl FnOnce(&mut Ctx<'_>, &mut AgentRecord),
+) -> Step {
     let mut out = Step::default();
-    let Some(agent) = fleet.agents.iter().find(|a| &a.name == agent) else {
+    let Some(agent) = fleet.agents.iter().find(|a| &a.name == name) else {
         return out;
     };
     let Some(rec) = mind.agents.get_mut(&agent.name) else {
         return out;
     };
-    if rec.incarnation != incarnation {
-        return out;
-    }
     let mut ctx = Ctx {
         agent,
         fleet,
@@ -148,11 +148,7 @@ pub fn start_failed(
         supervise: false,
         host: None,
     };
-    let exit = LastExit {
-        start_failed: true,
-        ..LastExit::because(why)
-    };
-    ctx.fail_start(rec, exit);
+    f(&mut ctx, rec);
     out
 }
 
