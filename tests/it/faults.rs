@@ -7,44 +7,6 @@ use std::time::Duration;
 
 use super::harness::*;
 
-/// A small tmpfs mounted on a path for the test's life; `None` where mounting is not
-/// allowed (not root, no CAP_SYS_ADMIN), with the reason printed.
-struct SmallDisk(std::path::PathBuf);
-
-impl SmallDisk {
-    fn mount(at: &std::path::Path, size: &str) -> Option<Self> {
-        std::fs::create_dir_all(at).unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
-            .arg(at)
-            .output()
-            .ok()?;
-        if !out.status.success() {
-            println!(
-                "skipped: cannot mount a tmpfs here ({})",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-            return None;
-        }
-        Some(Self(at.to_owned()))
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
-/// Writes zeros into `path` until the filesystem is full.
-fn fill(path: &std::path::Path) {
-    use std::io::Write;
-    let mut f = std::fs::File::create(path).unwrap();
-    let block = vec![0u8; 4096];
-    while f.write_all(&block).is_ok() {}
-    let _ = f.sync_all();
-}
-
 #[test]
 fn a_full_disk_degrades_the_owner_instead_of_ending_it_and_it_resumes_when_space_returns() {
     let w = World::new(&agent("worker", "worker.sh", ""));

@@ -1,10 +1,14 @@
 //! Telling a human: a dialog agent's `waiting` goes out once through a command and a
 //! webhook to a receiver started by the test, then one `resolved`; a webhook that is
 //! down gets it once back, across a `kill -9` of vigil; a hung command is killed at its
-//! timeout while passes go on; `vigil notify --test` reports each channel.
+//! timeout while passes go on; `vigil notify --test` reports each channel. The owner's
+//! own alerts reach the human too: a lost tmux server is one `host_failure` notice, a
+//! full disk a `degraded` one (sent from memory: nothing can be written) and its
+//! `resolved`, and `vigil check` replacing a stopped owner an `owner_replaced`.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -316,4 +320,107 @@ fn the_tmux_channel_shows_the_notice_to_attached_clients_and_is_skipped_without_
     let _ = client.wait();
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert_eq!(text.trim(), "tmux: delivered");
+}
+
+fn count(events: &[Value], kind: &str) -> usize {
+    events.iter().filter(|e| e["event"] == kind).count()
+}
+
+#[test]
+fn a_lost_tmux_server_is_one_host_failure_notice_for_the_whole_fleet() {
+    let body = format!(
+        "[notify]\n{COMMAND}\n\n{}{}",
+        agent("one", "worker.sh", ""),
+        agent("two", "worker.sh", "")
+    );
+    let mut w = World::new(&body);
+    w.watch();
+    for name in ["one", "two"] {
+        w.wait_for(name, 30, "working", |a| a.lifecycle == Some(Lifecycle::Working));
+    }
+    w.tmux(&["kill-server"]);
+    let notice = w.eventually(Duration::from_secs(30), "a host_failure notice", || {
+        command_events(&w).into_iter().find(|e| e["event"] == "host_failure")
+    });
+    assert!(
+        notice["reason"].as_str().unwrap().contains("tmux server gone"),
+        "{notice:#}"
+    );
+    for name in ["one", "two"] {
+        w.wait_for(name, 30, "back", |a| {
+            a.incarnation == 2 && a.lifecycle == Some(Lifecycle::Working)
+        });
+    }
+    wait_out(Duration::from_secs(3), "any further notice");
+    let events = command_events(&w);
+    assert_eq!(
+        count(&events, "host_failure"),
+        1,
+        "one notice, not one per agent: {events:#?}"
+    );
+    assert_eq!(count(&events, "crash_loop"), 0, "{events:#?}");
+}
+
+#[test]
+fn a_full_disk_is_a_degraded_notice_sent_from_memory_then_resolved() {
+    let body = format!("[notify]\n{COMMAND}\n\n{}", agent("worker", "worker.sh", ""));
+    let mut w = World::new(&body);
+    let Some(_disk) = SmallDisk::mount(&w.state(), "2m") else {
+        return;
+    };
+    w.watch();
+    w.wait_for("worker", 30, "working", |a| a.lifecycle == Some(Lifecycle::Working));
+    let filler = w.state().join("filler");
+    fill(&filler);
+    let notice = w.eventually(Duration::from_secs(30), "a degraded notice", || {
+        command_events(&w).into_iter().find(|e| e["event"] == "degraded")
+    });
+    assert!(
+        notice["reason"].as_str().unwrap().contains("No space left on device"),
+        "{notice:#}"
+    );
+    std::fs::remove_file(&filler).unwrap();
+    let resolved = w.eventually(Duration::from_secs(30), "the degraded episode resolved", || {
+        command_events(&w)
+            .into_iter()
+            .find(|e| e["event"] == "resolved" && e["resolves"] == "degraded")
+    });
+    assert!(resolved["reason"].as_str().is_some(), "{resolved:#}");
+    assert_eq!(
+        count(&command_events(&w), "degraded"),
+        1,
+        "one raised, then its resolved"
+    );
+}
+
+#[test]
+fn check_replacing_a_stopped_owner_tells_the_human() {
+    let body = format!("[notify]\n{COMMAND}\n\n{}", agent("worker", "worker.sh", ""));
+    let mut w = World::new(&body);
+    w.watch();
+    w.wait_for("worker", 30, "working", |a| a.lifecycle == Some(Lifecycle::Working));
+    let old = w.watch_pid();
+    assert!(
+        Command::new("kill")
+            .args(["-STOP", &old.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    wait_out(Duration::from_millis(1300), "the stopped owner's heartbeat grows old");
+    let out = w.vigil(&["check", "--stale-after", "1s", "--grace", "1s", "--restart"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let owner: Value = serde_json::from_str(&std::fs::read_to_string(w.state().join("owner.json")).unwrap()).unwrap();
+    let new = owner["pid"].as_u64().unwrap();
+    let notice = eventually(Duration::from_secs(30), "an owner_replaced notice", || {
+        command_events(&w).into_iter().find(|e| e["event"] == "owner_replaced")
+    });
+    let _ = Command::new("kill").args(["-TERM", &new.to_string()]).status();
+    poll(Duration::from_secs(5), || {
+        gone(u32::try_from(new).unwrap()).then_some(())
+    });
+    assert!(
+        notice["reason"].as_str().unwrap().contains(&format!("vigil pid {old}")),
+        "{notice:#}"
+    );
 }
