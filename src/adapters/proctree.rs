@@ -19,6 +19,9 @@ pub struct Proc {
     pub name: String,
     /// User plus system time, in clock ticks.
     pub cpu_ticks: u64,
+    /// The same, of its children that exited and were waited for (`cutime + cstime`):
+    /// what a short-lived compiler used between two looks still shows here.
+    pub reaped_ticks: u64,
 }
 
 /// Reads one process from `/proc/<pid>/stat`; `None` when it is gone or a zombie.
@@ -28,7 +31,8 @@ pub fn read(pid: u32) -> Option<Proc> {
     let close = stat.rfind(')')?;
     let name = stat.get(open + 1..close)?.to_owned();
     let fields: Vec<&str> = stat.get(close + 1..)?.split_whitespace().collect();
-    // After the name: state is field 3, utime 14, stime 15, starttime 22 (1-based).
+    // After the name: state is field 3, utime 14, stime 15, cutime 16, cstime 17,
+    // starttime 22 (1-based).
     if matches!(fields.first(), Some(&"Z" | &"X") | None) {
         return None;
     }
@@ -38,6 +42,7 @@ pub fn read(pid: u32) -> Option<Proc> {
         start: field(22)?,
         name,
         cpu_ticks: field(14)?.saturating_add(field(15)?),
+        reaped_ticks: field(16).unwrap_or(0).saturating_add(field(17).unwrap_or(0)),
     })
 }
 

@@ -472,6 +472,7 @@ impl Loader<'_> {
             },
             triage_timeout: dur(&t.triage_timeout, "triage_timeout", d.triage_timeout)?,
             handoff: text(&t.handoff, "handoff", d.handoff)?,
+            busy_cpu: count(&t.busy_cpu, "busy_cpu", 1, 10_000, i64::from(d.busy_cpu))? as u32,
         })
     }
 

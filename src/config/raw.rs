@@ -114,6 +114,7 @@ tuning_keys! {
     triage: RawCommand,
     triage_timeout: Dur,
     handoff: String,
+    busy_cpu: Count,
 }
 
 /// A command: an argv list run as is, or a string run with `sh -c`.

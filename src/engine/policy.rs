@@ -77,6 +77,9 @@ pub struct Policy {
     pub triage: Option<Vec<String>>,
     /// How long the triage command may take; past it (plus a grace) the rules decide.
     pub triage_timeout: Duration,
+    /// A still screen over a process tree using at least this much CPU (percent of one
+    /// core) is working off-screen: `active`, and the ladder does not climb.
+    pub busy_cpu: u32,
     /// First message of an incarnation that replaces a stuck one; `{agent}`,
     /// `{previous}`, `{reason}` and `{checkpoint}` are filled in.
     pub handoff: String,
@@ -107,9 +110,14 @@ impl Default for Policy {
             triage: None,
             triage_timeout: Duration::from_secs(60),
             handoff: HANDOFF.into(),
+            busy_cpu: BUSY_CPU,
         }
     }
 }
+
+/// The CPU (percent of one core) over which a still screen counts as working: a build,
+/// a test run or an install uses far more; an agent waiting on its API, nearly none.
+pub const BUSY_CPU: u32 = 25;
 
 /// First restart after a failure is immediate; further failures in a row wait 1 s,
 /// doubling up to this.

@@ -72,6 +72,10 @@ pub struct AgentStatus {
     pub last_exit: Option<ExitStatus>,
     pub stopped: bool,
     pub reason: String,
+    /// Its pane's process tree at the last look (count, CPU since the pass before, the
+    /// busiest names); absent until one was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree: Option<crate::engine::Tree>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -124,6 +128,7 @@ impl AgentStatus {
                 last_exit: None,
                 stopped,
                 reason: reason.to_owned(),
+                tree: None,
             };
         };
         Self {
@@ -157,6 +162,7 @@ impl AgentStatus {
             }),
             stopped,
             reason: r.reason.clone(),
+            tree: r.live().and_then(|l| l.tree.clone()),
         }
     }
 }

@@ -18,6 +18,7 @@ mod reconcile;
 mod reload;
 pub mod runtime;
 pub mod spawn;
+mod trees;
 pub mod triager;
 pub mod watchdog;
 
@@ -96,6 +97,8 @@ pub struct Supervisor<T: Tmux> {
     /// server that showed it is gone (host failure).
     /// It is also what a pane whose window has printed nothing since shows now.
     screens: BTreeMap<String, observe::Screen>,
+    /// The last reading of each live pane's process tree, for its CPU since then.
+    trees: trees::Trees,
     /// When the pass running began (its length goes into the heartbeat).
     pass_started: Option<std::time::Instant>,
     /// Why the metrics file could not be written last time, to say so once.
@@ -185,6 +188,7 @@ impl<T: Tmux> Supervisor<T> {
             taken_before: Default::default(),
             stepped: false,
             screens: BTreeMap::new(),
+            trees: Default::default(),
             pass_started: None,
             metrics_problem: None,
             notifier: None,

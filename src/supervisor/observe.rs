@@ -11,10 +11,10 @@
 
 use super::{SETTLE_TRIES, SETTLE_WAIT, Supervisor};
 use crate::adapters::process;
-use crate::adapters::proctree;
 use crate::adapters::tmux::Pane;
 use crate::adapters::tmux::{Listing, Tmux, TmuxError};
-use crate::config::AgentConfig;
+use std::time::Instant;
+
 use crate::engine::{Exit, Host, Incarnation, Observation, PaneSeen, PaneState, TreeSeen};
 
 /// The longest a live pane's screen goes without a real capture.
@@ -184,7 +184,10 @@ impl<T: Tmux> Supervisor<T> {
                 None
             };
             let tree = match (state, self.config.agent(&agent)) {
-                (PaneState::Alive, Some(config)) => tree_seen(pane.pane_pid, config),
+                (PaneState::Alive, Some(config)) => {
+                    self.trees
+                        .look(&pane.session, pane.pane_pid, config.process.as_ref(), Instant::now())
+                }
                 _ => TreeSeen::default(),
             };
             seen.push(PaneSeen {
@@ -208,27 +211,8 @@ impl<T: Tmux> Supervisor<T> {
             seen.iter().any(|p| &p.session == session)
                 || mind.agents.values().any(|r| r.is_live() && &r.session == session)
         });
+        self.trees.retain(|session| seen.iter().any(|p| p.session == session));
         let observation = Observation { panes: seen, host };
         (observation, problems)
-    }
-}
-
-/// What a live pane's process tree shows of the agent: whether a process named as its
-/// `process` pattern says runs under the pane (the pane's own process is vigil's
-/// wrapper shell, never the agent).
-fn tree_seen(pane_pid: u32, config: &AgentConfig) -> TreeSeen {
-    let Some(pattern) = &config.process else {
-        return TreeSeen::default();
-    };
-    let tree = proctree::tree(pane_pid);
-    if tree.is_empty() {
-        return TreeSeen::default();
-    }
-    let found = tree
-        .iter()
-        .skip(1)
-        .any(|p| proctree::names(p).iter().any(|n| pattern.is_match(n)));
-    TreeSeen {
-        agent_process: Some(found),
     }
 }

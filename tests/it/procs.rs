@@ -241,3 +241,35 @@ fn a_ladder_terminate_leaves_no_child_behind() {
         .any(|e| lifecycle_event(&e, Lifecycle::Stalled).is_some());
     assert!(stalled, "it was the ladder's terminate");
 }
+
+#[test]
+fn a_cpu_burning_child_keeps_a_still_agent_working_past_stale_after_while_a_silent_one_stalls() {
+    let body = agent(
+        "burner",
+        "burner.sh",
+        "stale_after = \"3s\"\nbusy_cpu = 5\nenv = { BURN_FOR = \"12\" }",
+    ) + &agent(
+        "silent",
+        "finisher.sh",
+        "stale_after = \"3s\"\nenv = { FINISH_AFTER = \"3600\" }",
+    );
+    let mut w = World::new(&body);
+    w.watch();
+    w.wait_for("silent", 30, "stalled and replaced", |a| a.incarnation >= 2);
+    let a = w.wait_for("burner", 10, "busy off-screen", |a| a.reason.contains("busy:"));
+    assert_eq!(a.incarnation, 1, "its screen is still but its tree works: {a:#?}");
+    assert_eq!(a.activity, Some(Activity::Active));
+    assert!(a.reason.contains("% cpu under the agent"), "{a:#?}");
+    let tree = a.tree.expect("status shows the tree");
+    assert!(tree.count >= 2 && tree.cpu_pct.is_some_and(|p| p >= 5), "{tree:?}");
+    let journal = w.journal();
+    let burner_stalled = journal
+        .iter()
+        .filter_map(|e| lifecycle_event(e, Lifecycle::Stalled))
+        .any(|ev| ev.agent == "burner");
+    assert!(!burner_stalled, "not stalled while it burns");
+    let waits = journal.iter().any(
+        |e| matches!(&e.record, Record::Event(ev) if ev.agent == "burner" && ev.reason.contains("the ladder waits")),
+    );
+    assert!(waits, "the journal says why the ladder waits");
+}

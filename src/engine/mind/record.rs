@@ -109,6 +109,13 @@ pub struct Live {
     /// Polls in a row whose pane was alive with no agent process in its tree.
     #[serde(default)]
     pub agent_missing: u32,
+    /// Its pane's process tree at the last look.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree: Option<crate::engine::Tree>,
+    /// Whether the last look judged it working off-screen (its screen still, its tree
+    /// busy), so the journal says so once per stretch.
+    #[serde(default)]
+    pub busy_off_screen: bool,
 }
 
 /// An ended incarnation: how it ended, and what holds its restart back.
@@ -199,6 +206,8 @@ impl Live {
             last_exit,
             agent_seen: false,
             agent_missing: 0,
+            tree: None,
+            busy_off_screen: false,
         }
     }
 

@@ -23,12 +23,14 @@ impl Ctx<'_> {
             return;
         }
         let hold = self.limit_hold(r);
+        let off_screen = self.busy_off_screen(r);
         let Some(live) = r.live_mut() else { return };
+        let off_screen = off_screen.filter(|_| live.unchanged_checks > 0 && hold.is_none() && read.waiting.is_none());
         let activity = if hold.is_some() {
             Activity::RateLimited
         } else if read.waiting.is_some() {
             Activity::Waiting
-        } else if live.unchanged_checks == 0 {
+        } else if live.unchanged_checks == 0 || off_screen.is_some() {
             Activity::Active
         } else if read.prompt && !read.busy {
             Activity::Idle
@@ -39,6 +41,11 @@ impl Ctx<'_> {
         if live.changes_in_row >= WORK_STREAK || read.busy {
             live.nudges = 0;
         }
+        let was_off_screen = std::mem::replace(&mut live.busy_off_screen, off_screen.is_some());
+        if off_screen.is_some() {
+            // Working, though not on screen: the ladder's dwell starts again.
+            live.ladder_from = Some(self.now);
+        }
         let from = live.escalation;
         if activity == Activity::Active && live.changes_in_row >= WORK_STREAK && from != Escalation::None {
             live.escalation = Escalation::None;
@@ -46,11 +53,33 @@ impl Ctx<'_> {
             let said = format!("working again: escalation back from {} to none", from.as_str());
             self.note(r, said);
         }
+        match &off_screen {
+            Some(words) if !was_off_screen => {
+                let said = format!("{words}; its screen is still but it works: the ladder waits");
+                self.note(r, said);
+            }
+            None if was_off_screen => self.note(r, "its process tree went quiet".into()),
+            _ => {}
+        }
         match (activity, hold) {
             (Activity::RateLimited, Some(hold)) => self.limited(r, &hold),
             (Activity::Waiting, _) => self.waiting(r, read, before),
-            _ => self.unhindered(r, read, activity, before),
+            _ => self.unhindered(r, read, activity, before, off_screen.as_deref()),
         }
+    }
+
+    /// The words for an agent whose process tree works at least `busy_cpu`, as the
+    /// last look measured it ("busy: cargo at 87 % cpu under the agent"); `None` below.
+    fn busy_off_screen(&self, r: &AgentRecord) -> Option<String> {
+        let tree = r.live()?.tree.as_ref()?;
+        let pct = tree.cpu_pct?;
+        if pct < self.agent.policy.busy_cpu {
+            return None;
+        }
+        Some(match tree.busiest.first() {
+            Some(top) => format!("busy: {} at {} % cpu under the agent", top.name, top.pct),
+            None => format!("busy: its process tree at {pct} % cpu"),
+        })
     }
 
     /// The hold a rate limit puts on a live incarnation now: until its cooldown ends,
@@ -105,7 +134,14 @@ impl Ctx<'_> {
 
     /// Nothing holds it back (no limit, no dialog): the resume after a cooldown, the
     /// handoff, the ladder, then idle nudges.
-    fn unhindered(&mut self, r: &mut AgentRecord, read: &ScreenRead, activity: Activity, before: Option<Activity>) {
+    fn unhindered(
+        &mut self,
+        r: &mut AgentRecord,
+        read: &ScreenRead,
+        activity: Activity,
+        before: Option<Activity>,
+        off_screen: Option<&str>,
+    ) {
         if self.after_cooldown(r) {
             return;
         }
@@ -116,6 +152,8 @@ impl Ctx<'_> {
             if self.idle(r, before) {
                 return;
             }
+        } else if let Some(words) = off_screen {
+            r.reason = format!("working: {words} (screen still)");
         } else if let Some(live) = r.live() {
             r.reason = if activity == Activity::Active {
                 format!("working: screen changed at {}", self.clock(live.last_change))

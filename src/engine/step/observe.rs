@@ -63,6 +63,9 @@ impl Ctx<'_> {
             return None;
         };
         r.pane_pid = Some(pane.pane_pid);
+        if let (Some(tree), Some(live)) = (&pane.tree.tree, r.live_mut()) {
+            live.tree = Some(tree.clone());
+        }
         // Known by its tags: the name is whatever tmux shows (another one when the
         // agent's own was taken by a session vigil did not start).
         if pane.incarnation == r.incarnation && pane.session != r.session {

@@ -139,3 +139,55 @@ fn a_waiting_agent_never_climbs_past_warn() {
             .any(|a| matches!(a, Action::Send { .. } | Action::Triage { .. } | Action::Start { .. }))
     );
 }
+
+fn busy_tree(pct: u32) -> TreeSeen {
+    TreeSeen {
+        agent_process: None,
+        tree: Some(Tree {
+            count: 4,
+            cpu_pct: Some(pct),
+            busiest: vec![Busy {
+                name: "cargo".into(),
+                pct,
+            }],
+        }),
+    }
+}
+
+#[test]
+fn a_still_screen_over_a_busy_tree_is_working_and_the_ladder_waits() {
+    let mut sim = Sim::running(&["a"], Policy::default());
+    sim.pane("a").tree = busy_tree(87);
+    let actions = sim.poll_for(Duration::from_secs(2 * 3600));
+    assert!(actions.is_empty(), "{actions:?}");
+    let rec = sim.rec("a");
+    assert_eq!(
+        (rec.incarnation, rec.activity()),
+        (Incarnation(1), Some(Activity::Active))
+    );
+    assert_eq!(rec.escalation(), Escalation::None);
+    assert!(
+        rec.reason.contains("busy: cargo at 87 % cpu under the agent"),
+        "{}",
+        rec.reason
+    );
+    let notes = escalation_notes(&sim);
+    assert_eq!(
+        notes.iter().filter(|n| n.contains("the ladder waits")).count(),
+        1,
+        "{notes:?}"
+    );
+    // Its tree goes idle: judged as a still screen is, from then on.
+    sim.pane("a").tree = busy_tree(2);
+    let actions = sim.poll_for(Duration::from_secs(3600));
+    assert_eq!(
+        starts(&actions).first(),
+        Some(&("a".to_owned(), 2)),
+        "the ladder climbs again"
+    );
+    assert!(
+        escalation_notes(&sim)
+            .iter()
+            .any(|n| n == "its process tree went quiet")
+    );
+}

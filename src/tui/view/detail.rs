@@ -90,6 +90,12 @@ fn agent_facts(frame: &mut Frame, facts: Rect, app: &App, row: &Row) {
             format!("{} — {} ago", r.crashes.len(), ago.join(", "))
         };
         lines.push(Line::from(vec![Span::styled("crashes ", bold), Span::raw(crashes)]));
+        if let Some(tree) = r.live().and_then(|l| l.tree.as_ref()) {
+            lines.push(Line::from(vec![
+                Span::styled("tree ", bold),
+                Span::raw(shown(&tree.words()).into_owned()),
+            ]));
+        }
     }
     let checkpoint = match &app.checkpoint {
         Some((agent, text)) if agent == &row.name => text.as_str(),
