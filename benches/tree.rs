@@ -1,7 +1,8 @@
 //! The per-pass cost of reading every live pane's process tree from /proc, at 100
-//! agents: 100 shells, each with a child, read as the supervisor reads them each pass
-//! (descendants by `task/*/children`, each process's stat once). Prints figures;
-//! asserts nothing.
+//! agents: 100 shells, each with a child, read exactly as the supervisor reads them
+//! each pass ([`Trees::look`]: descendants by `task/*/children`, each process's stat
+//! once, CPU since the last pass, the busiest names, the `process` pattern matched).
+//! Prints figures; asserts nothing. Run it on a quiet machine.
 //!
 //!     cargo bench --bench tree            # 100 trees
 //!     VIGIL_BENCH_AGENTS=500 cargo bench --bench tree
@@ -10,6 +11,7 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use vigil::adapters::proctree;
+use vigil::supervisor::trees::Trees;
 
 fn cpu_of_self() -> Duration {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
@@ -37,13 +39,17 @@ fn main() {
     let cpu_before = cpu_of_self();
     let mut passes = Vec::with_capacity(rounds);
     let mut seen = 0;
+    let mut trees = Trees::default();
+    let sessions: Vec<String> = (0..agents).map(|i| format!("agent-{i}")).collect();
+    // As a preset's `process = "^claude$"` makes it: every name of the tree matched.
+    let process = regex::Regex::new("^claude$").ok();
     for _ in 0..rounds {
         let start = Instant::now();
-        for pid in &pids {
-            let tree = proctree::tree(*pid);
-            seen += tree.len();
-            std::hint::black_box(tree.iter().map(|p| p.cpu_ticks + p.reaped_ticks).sum::<u64>());
+        for (pid, session) in pids.iter().zip(&sessions) {
+            let seen_now = trees.look(session, *pid, process.as_ref(), Instant::now());
+            seen += seen_now.tree.map_or(0, |t| t.count as usize);
         }
+        trees.retain(|s| sessions.iter().any(|k| k == s));
         passes.push(start.elapsed());
     }
     let cpu = cpu_of_self().saturating_sub(cpu_before);

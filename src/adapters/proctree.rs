@@ -13,6 +13,8 @@ pub const MAX_TREE: usize = 512;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Proc {
     pub pid: u32,
+    /// Its parent's pid (field 4 of stat): whose `cutime` its time joins once waited for.
+    pub ppid: u32,
     /// Clock ticks since boot (field 22 of stat): with the pid, it names the process.
     pub start: u64,
     /// The kernel's name for it (`comm`, at most 15 bytes).
@@ -31,14 +33,15 @@ pub fn read(pid: u32) -> Option<Proc> {
     let close = stat.rfind(')')?;
     let name = stat.get(open + 1..close)?.to_owned();
     let fields: Vec<&str> = stat.get(close + 1..)?.split_whitespace().collect();
-    // After the name: state is field 3, utime 14, stime 15, cutime 16, cstime 17,
-    // starttime 22 (1-based).
+    // After the name: state is field 3, ppid 4, utime 14, stime 15, cutime 16,
+    // cstime 17, starttime 22 (1-based).
     if matches!(fields.first(), Some(&"Z" | &"X") | None) {
         return None;
     }
     let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
     Some(Proc {
         pid,
+        ppid: u32::try_from(field(4)?).ok()?,
         start: field(22)?,
         name,
         cpu_ticks: field(14)?.saturating_add(field(15)?),

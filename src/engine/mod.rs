@@ -115,7 +115,26 @@ pub struct Busy {
     pub pct: u32,
 }
 
+/// A still screen judged by its process tree: working off-screen (the tree at
+/// `busy_cpu` or more since the last pass, so the ladder waits), or no longer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OffScreen {
+    pub working: bool,
+    pub tree: Tree,
+    /// The threshold it was judged against, in percent of one core.
+    pub busy_cpu: u32,
+}
+
 impl Tree {
+    /// Why a still screen over this tree is working: "busy: cargo at 87 % cpu under
+    /// the agent".
+    pub fn busy_words(&self) -> String {
+        match (self.busiest.first(), self.cpu_pct) {
+            (Some(top), _) => format!("busy: {} at {} % cpu under the agent", top.name, top.pct),
+            (None, pct) => format!("busy: its process tree at {} % cpu", pct.unwrap_or(0)),
+        }
+    }
+
     /// In words for `status`: "4 processes, 87 % cpu (cargo 80 %, rustc 7 %)".
     pub fn words(&self) -> String {
         let count = match self.count {
@@ -341,6 +360,8 @@ pub enum What {
     Held,
     /// A session tagged for this run whose agent the config does not name.
     Stray,
+    /// Its screen is still and its process tree says whether it works off-screen.
+    OffScreen(OffScreen),
     Note,
 }
 

@@ -379,6 +379,11 @@ pub fn table_fitted(report: &StatusReport, store: Option<&Store>, now: Time, wid
         }
         trim_end(&mut out);
         out.push('\n');
+        // Its tree, when something in it used CPU since the pass before.
+        if let Some(tree) = a.tree.as_ref().filter(|t| !t.busiest.is_empty()) {
+            let line = format!("tree: {}", shown(&tree.words()));
+            let _ = writeln!(out, "{:name$}  {line}", "", name = widths[0]);
+        }
         if let Some(cp) = &a.checkpoint {
             let path = match (store, AgentName::new(&a.name)) {
                 (Some(s), Some(n)) => format!(" ({})", s.checkpoint_path(&n).display()),

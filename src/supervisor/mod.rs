@@ -18,7 +18,7 @@ mod reconcile;
 mod reload;
 pub mod runtime;
 pub mod spawn;
-mod trees;
+pub mod trees;
 pub mod triager;
 pub mod watchdog;
 

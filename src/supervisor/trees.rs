@@ -5,7 +5,7 @@
 //! the busiest names, and whether the agent's own process is among them. Reads only.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use regex::Regex;
 
@@ -15,21 +15,31 @@ use crate::engine::{Busy, Tree, TreeSeen};
 /// How many of the busiest names a tree's summary keeps.
 const BUSIEST: usize = 3;
 
-/// One pane's tree as last read: when, and each process's CPU ticks then.
-struct Reading {
-    at: Instant,
-    ticks: HashMap<(u32, u64), u64>,
+/// A process's CPU ticks at one look: its own, and its waited-for children's.
+#[derive(Clone, Copy)]
+struct Ticks {
+    ppid: u32,
+    own: u64,
+    reaped: u64,
 }
 
-/// The last reading of each live session's tree.
+/// One pane's tree as last read: when (monotonic), and each process's ticks then, by
+/// pid and start time (a pid reused since is another process).
+struct Reading {
+    at: Instant,
+    ticks: HashMap<(u32, u64), Ticks>,
+}
+
+/// The last reading of each live session's tree: one entry per live pane, each at most
+/// [`proctree::MAX_TREE`] processes, forgotten with its pane.
 #[derive(Default)]
-pub(super) struct Trees {
+pub struct Trees {
     last: BTreeMap<String, Reading>,
 }
 
 impl Trees {
     /// Reads the tree under `pane_pid` now, against the last reading of `session`.
-    pub(super) fn look(&mut self, session: &str, pane_pid: u32, process: Option<&Regex>, now: Instant) -> TreeSeen {
+    pub fn look(&mut self, session: &str, pane_pid: u32, process: Option<&Regex>, now: Instant) -> TreeSeen {
         let procs = proctree::tree(pane_pid);
         if procs.is_empty() {
             self.last.remove(session);
@@ -42,33 +52,22 @@ impl Trees {
                 .skip(1)
                 .any(|p| proctree::names(p).iter().any(|n| re.is_match(n)))
         });
-        let total = |p: &Proc| p.cpu_ticks.saturating_add(p.reaped_ticks);
-        let ticks: HashMap<(u32, u64), u64> = procs.iter().map(|p| ((p.pid, p.start), total(p))).collect();
+        let ticks: HashMap<(u32, u64), Ticks> = procs
+            .iter()
+            .map(|p| {
+                let t = Ticks {
+                    ppid: p.ppid,
+                    own: p.cpu_ticks,
+                    reaped: p.reaped_ticks,
+                };
+                ((p.pid, p.start), t)
+            })
+            .collect();
         let (cpu_pct, busiest) = match self.last.get(session) {
             Some(before) => {
-                let wall_ms = now.saturating_duration_since(before.at).as_millis().max(1);
-                let mut by_name: BTreeMap<&str, u64> = BTreeMap::new();
-                for p in &procs {
-                    // A process born since the last look used all its time since then.
-                    let then = before.ticks.get(&(p.pid, p.start)).copied().unwrap_or(0);
-                    *by_name.entry(&p.name).or_default() += total(p).saturating_sub(then);
-                }
-                let pct = |ticks: u64| {
-                    let ms = u128::from(ticks) * 1000 / u128::from(TICKS_PER_SEC);
-                    u32::try_from(ms * 100 / wall_ms).unwrap_or(u32::MAX)
-                };
-                let all: u64 = by_name.values().sum();
-                let mut named: Vec<(&str, u64)> = by_name.into_iter().filter(|(_, t)| *t > 0).collect();
-                named.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-                let busiest = named
-                    .into_iter()
-                    .take(BUSIEST)
-                    .map(|(name, t)| Busy {
-                        name: name.to_owned(),
-                        pct: pct(t),
-                    })
-                    .collect();
-                (Some(pct(all)), busiest)
+                let wall = now.saturating_duration_since(before.at);
+                let used = used_since(&procs, &before.ticks);
+                summary(&used, wall)
             }
             None => (None, Vec::new()),
         };
@@ -84,9 +83,65 @@ impl Trees {
     }
 
     /// Forgets the sessions no longer seen.
-    pub(super) fn retain(&mut self, keep: impl Fn(&str) -> bool) {
+    pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
         self.last.retain(|session, _| keep(session));
     }
+}
+
+/// The CPU ticks each process of `procs` used since `before`. A process born since used
+/// all of its time since. A child that exited and was waited for since moves its time
+/// into its parent's `reaped`; what of it was already counted at the last look is
+/// taken off that growth, so a long build that ends is not counted twice.
+fn used_since<'a>(procs: &'a [Proc], before: &HashMap<(u32, u64), Ticks>) -> Vec<(&'a str, u64)> {
+    let now: HashMap<u32, u64> = procs.iter().map(|p| (p.pid, p.start)).collect();
+    // Per parent pid: the ticks of its children seen last time and gone now.
+    let mut credited: HashMap<u32, u64> = HashMap::new();
+    for (&(pid, start), t) in before {
+        if now.get(&pid) != Some(&start) {
+            *credited.entry(t.ppid).or_default() += t.own.saturating_add(t.reaped);
+        }
+    }
+    procs
+        .iter()
+        .map(|p| {
+            let used = match before.get(&(p.pid, p.start)) {
+                Some(then) => {
+                    let reaped = p.reaped_ticks.saturating_sub(then.reaped);
+                    let counted = credited.get(&p.pid).copied().unwrap_or(0);
+                    p.cpu_ticks
+                        .saturating_sub(then.own)
+                        .saturating_add(reaped.saturating_sub(counted))
+                }
+                None => p.cpu_ticks.saturating_add(p.reaped_ticks),
+            };
+            (p.name.as_str(), used)
+        })
+        .collect()
+}
+
+/// The whole tree's CPU over `wall`, in percent of one core, and the busiest names.
+fn summary(used: &[(&str, u64)], wall: Duration) -> (Option<u32>, Vec<Busy>) {
+    let wall_ms = wall.as_millis().max(1);
+    let pct = |ticks: u64| {
+        let ms = u128::from(ticks) * 1000 / u128::from(TICKS_PER_SEC);
+        u32::try_from(ms * 100 / wall_ms).unwrap_or(u32::MAX)
+    };
+    let mut by_name: BTreeMap<&str, u64> = BTreeMap::new();
+    for (name, t) in used {
+        *by_name.entry(name).or_default() += t;
+    }
+    let all: u64 = by_name.values().sum();
+    let mut named: Vec<(&str, u64)> = by_name.into_iter().filter(|(_, t)| *t > 0).collect();
+    named.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let busiest = named
+        .into_iter()
+        .take(BUSIEST)
+        .map(|(name, t)| Busy {
+            name: name.to_owned(),
+            pct: pct(t),
+        })
+        .collect();
+    (Some(pct(all)), busiest)
 }
 
 #[cfg(test)]
@@ -112,5 +167,63 @@ mod tests {
         assert_eq!(tree.busiest.first().map(|b| b.name.as_str()), Some("sh"));
         trees.retain(|_| false);
         assert!(trees.last.is_empty());
+    }
+
+    fn proc(pid: u32, ppid: u32, name: &str, own: u64, reaped: u64) -> Proc {
+        Proc {
+            pid,
+            ppid,
+            start: u64::from(pid) * 10,
+            name: name.into(),
+            cpu_ticks: own,
+            reaped_ticks: reaped,
+        }
+    }
+
+    fn reading(procs: &[Proc]) -> HashMap<(u32, u64), Ticks> {
+        procs
+            .iter()
+            .map(|p| {
+                let t = Ticks {
+                    ppid: p.ppid,
+                    own: p.cpu_ticks,
+                    reaped: p.reaped_ticks,
+                };
+                ((p.pid, p.start), t)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_child_waited_for_since_the_last_look_is_not_counted_twice() {
+        // cargo (2) ran rustc (3), which had used 900 ticks at the last look and 1000
+        // when it exited; cargo waited for it and itself used 5 more ticks.
+        let before = reading(&[
+            proc(1, 0, "sh", 1, 0),
+            proc(2, 1, "cargo", 10, 0),
+            proc(3, 2, "rustc", 0, 900),
+        ]);
+        let now = [proc(1, 0, "sh", 1, 0), proc(2, 1, "cargo", 15, 1000)];
+        let used = used_since(&now, &before);
+        assert_eq!(used, vec![("sh", 0), ("cargo", 105)]);
+    }
+
+    #[test]
+    fn a_reused_pid_is_a_new_process_whose_time_is_all_since_the_last_look() {
+        let before = reading(&[proc(1, 0, "sh", 1, 0), proc(2, 1, "make", 500, 0)]);
+        let mut reborn = proc(2, 1, "cc", 40, 0);
+        reborn.start += 1;
+        let now = [proc(1, 0, "sh", 1, 0), reborn];
+        let used = used_since(&now, &before);
+        assert_eq!(used, vec![("sh", 0), ("cc", 40)]);
+    }
+
+    #[test]
+    fn the_busiest_names_add_up_their_processes_in_percent_of_one_core() {
+        let used = [("rustc", 150), ("cargo", 10), ("rustc", 50), ("sh", 0)];
+        let (pct, busiest) = summary(&used, Duration::from_secs(2));
+        assert_eq!(pct, Some(105));
+        let names: Vec<(&str, u32)> = busiest.iter().map(|b| (b.name.as_str(), b.pct)).collect();
+        assert_eq!(names, vec![("rustc", 100), ("cargo", 5)]);
     }
 }

@@ -242,12 +242,30 @@ fn a_ladder_terminate_leaves_no_child_behind() {
     assert!(stalled, "it was the ladder's terminate");
 }
 
+/// How long ago `t` was on the wall clock.
+fn ago(t: Option<vigil::engine::Time>) -> Duration {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let now = vigil::engine::Time::from_millis(i64::try_from(now.as_millis()).unwrap());
+    t.map_or(Duration::ZERO, |t| now.since(t))
+}
+
+/// Whether the journal says `agent`'s still screen was judged by its tree as `working`.
+fn off_screen(w: &World, agent: &str, working: bool) -> bool {
+    w.journal().iter().any(|e| {
+        matches!(&e.record, Record::Event(ev)
+            if ev.agent == agent
+                && matches!(&ev.what, vigil::engine::What::OffScreen(o) if o.working == working))
+    })
+}
+
 #[test]
 fn a_cpu_burning_child_keeps_a_still_agent_working_past_stale_after_while_a_silent_one_stalls() {
     let body = agent(
         "burner",
         "burner.sh",
-        "stale_after = \"3s\"\nbusy_cpu = 5\nenv = { BURN_FOR = \"12\" }",
+        "stale_after = \"3s\"\nbusy_cpu = 10\nenv = { BURN_FOR = \"15\" }",
     ) + &agent(
         "silent",
         "finisher.sh",
@@ -255,21 +273,56 @@ fn a_cpu_burning_child_keeps_a_still_agent_working_past_stale_after_while_a_sile
     );
     let mut w = World::new(&body);
     w.watch();
-    w.wait_for("silent", 30, "stalled and replaced", |a| a.incarnation >= 2);
-    let a = w.wait_for("burner", 10, "busy off-screen", |a| a.reason.contains("busy:"));
+    // Its screen has been still for twice stale_after, and it is still the first run.
+    let a = w.wait_for("burner", 30, "still past stale_after, busy", |a| {
+        a.reason.contains("busy:") && ago(a.last_change) > Duration::from_secs(6)
+    });
     assert_eq!(a.incarnation, 1, "its screen is still but its tree works: {a:#?}");
     assert_eq!(a.activity, Some(Activity::Active));
     assert!(a.reason.contains("% cpu under the agent"), "{a:#?}");
     let tree = a.tree.expect("status shows the tree");
-    assert!(tree.count >= 2 && tree.cpu_pct.is_some_and(|p| p >= 5), "{tree:?}");
+    assert!(tree.count >= 2 && tree.cpu_pct.is_some_and(|p| p >= 10), "{tree:?}");
+    assert!(!tree.busiest.is_empty(), "{tree:?}");
     let journal = w.journal();
-    let burner_stalled = journal
+    let stalled = |agent: &str| {
+        journal
+            .iter()
+            .filter_map(|e| lifecycle_event(e, Lifecycle::Stalled))
+            .any(|ev| ev.agent == agent)
+    };
+    assert!(!stalled("burner"), "not stalled while it burns");
+    assert!(stalled("silent"), "a silent agent over an idle tree is stalled");
+    assert!(off_screen(&w, "burner", true), "the journal says why the ladder waits");
+    assert!(!off_screen(&w, "silent", true));
+    // The text status shows the tree too.
+    let text = String::from_utf8_lossy(&w.vigil(&["status"]).stdout).into_owned();
+    assert!(text.contains("tree: "), "{text}");
+    // Once the suite is done its tree goes quiet, and the ladder climbs as it would.
+    w.wait_for("burner", 40, "stalled once its tree is idle", |a| a.incarnation >= 2);
+    assert!(off_screen(&w, "burner", false), "the journal says its tree went quiet");
+}
+
+#[test]
+fn a_spinner_animating_over_an_idle_tree_is_still_the_classic_hang() {
+    let mut w = World::new(&agent("spinner", "spinner.sh", "stale_after = \"3s\""));
+    w.watch();
+    let doc = w.eventually(Duration::from_secs(20), "the tree in status --json", || {
+        let doc = w.status_json();
+        let a = doc["agents"][0].clone();
+        a["tree"]["cpu_pct"].is_u64().then_some(a)
+    });
+    assert!(doc["tree"]["count"].as_u64().is_some_and(|n| n >= 2), "{doc:#}");
+    assert!(doc["tree"]["busiest"].is_array(), "{doc:#}");
+    let a = w.wait_for("spinner", 30, "stalled and restarted", |a| a.incarnation >= 2);
+    assert!(
+        a.tree.is_some_and(|t| t.cpu_pct.is_none_or(|p| p < 25)),
+        "its tree is idle"
+    );
+    let stalled = w
+        .journal()
         .iter()
         .filter_map(|e| lifecycle_event(e, Lifecycle::Stalled))
-        .any(|ev| ev.agent == "burner");
-    assert!(!burner_stalled, "not stalled while it burns");
-    let waits = journal.iter().any(
-        |e| matches!(&e.record, Record::Event(ev) if ev.agent == "burner" && ev.reason.contains("the ladder waits")),
-    );
-    assert!(waits, "the journal says why the ladder waits");
+        .any(|ev| ev.agent == "spinner");
+    assert!(stalled, "the ladder's stale kill, not a crash");
+    assert!(!off_screen(&w, "spinner", true), "never judged busy");
 }

@@ -5,7 +5,7 @@ use super::{Ctx, purpose_name};
 use crate::engine::mind::{Activity, AgentRecord, Escalation, Hold, HumanNeeded, Incarnation, Wait};
 use crate::engine::screen::ScreenRead;
 use crate::engine::time::human;
-use crate::engine::{Action, Alert, LimitKind, Purpose, What};
+use crate::engine::{Action, Alert, LimitKind, OffScreen, Purpose, Tree, What};
 
 /// Nudges in a row wait `idle_checks << n` unchanged checks; this caps the shift.
 const NUDGE_SPACING_MAX_SHIFT: u32 = 6;
@@ -25,6 +25,8 @@ impl Ctx<'_> {
         let hold = self.limit_hold(r);
         let off_screen = self.busy_off_screen(r);
         let Some(live) = r.live_mut() else { return };
+        // Evidence below the screen's: only a still screen with no limit and no dialog
+        // on it is kept `active` by its tree.
         let off_screen = off_screen.filter(|_| live.unchanged_checks > 0 && hold.is_none() && read.waiting.is_none());
         let activity = if hold.is_some() {
             Activity::RateLimited
@@ -53,33 +55,46 @@ impl Ctx<'_> {
             let said = format!("working again: escalation back from {} to none", from.as_str());
             self.note(r, said);
         }
+        let busy_cpu = self.agent.policy.busy_cpu;
         match &off_screen {
-            Some(words) if !was_off_screen => {
-                let said = format!("{words}; its screen is still but it works: the ladder waits");
-                self.note(r, said);
+            Some(tree) if !was_off_screen => {
+                let said = format!(
+                    "{}; its screen is still but it works: the ladder waits",
+                    tree.busy_words()
+                );
+                let what = What::OffScreen(OffScreen {
+                    working: true,
+                    tree: tree.clone(),
+                    busy_cpu,
+                });
+                self.event(r, what, said);
             }
-            None if was_off_screen => self.note(r, "its process tree went quiet".into()),
+            None if was_off_screen => {
+                let tree = r.live().and_then(|l| l.tree.clone()).unwrap_or_default();
+                let said = format!("its process tree went quiet ({})", tree.words());
+                let what = What::OffScreen(OffScreen {
+                    working: false,
+                    tree,
+                    busy_cpu,
+                });
+                self.event(r, what, said);
+            }
             _ => {}
         }
+        let words = off_screen.as_ref().map(Tree::busy_words);
         match (activity, hold) {
             (Activity::RateLimited, Some(hold)) => self.limited(r, &hold),
             (Activity::Waiting, _) => self.waiting(r, read, before),
-            _ => self.unhindered(r, read, activity, before, off_screen.as_deref()),
+            _ => self.unhindered(r, read, activity, before, words.as_deref()),
         }
     }
 
-    /// The words for an agent whose process tree works at least `busy_cpu`, as the
-    /// last look measured it ("busy: cargo at 87 % cpu under the agent"); `None` below.
-    fn busy_off_screen(&self, r: &AgentRecord) -> Option<String> {
+    /// The tree of an agent whose process tree used at least `busy_cpu` since the pass
+    /// before, as the last look measured it; `None` below, or before two looks.
+    fn busy_off_screen(&self, r: &AgentRecord) -> Option<Tree> {
         let tree = r.live()?.tree.as_ref()?;
         let pct = tree.cpu_pct?;
-        if pct < self.agent.policy.busy_cpu {
-            return None;
-        }
-        Some(match tree.busiest.first() {
-            Some(top) => format!("busy: {} at {} % cpu under the agent", top.name, top.pct),
-            None => format!("busy: its process tree at {pct} % cpu"),
-        })
+        (pct >= self.agent.policy.busy_cpu).then(|| tree.clone())
     }
 
     /// The hold a rate limit puts on a live incarnation now: until its cooldown ends,

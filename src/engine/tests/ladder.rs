@@ -154,6 +154,16 @@ fn busy_tree(pct: u32) -> TreeSeen {
     }
 }
 
+fn off_screen_events(sim: &Sim) -> Vec<(bool, String)> {
+    sim.events
+        .iter()
+        .filter_map(|e| match &e.what {
+            What::OffScreen(o) => Some((o.working, e.reason.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
 #[test]
 fn a_still_screen_over_a_busy_tree_is_working_and_the_ladder_waits() {
     let mut sim = Sim::running(&["a"], Policy::default());
@@ -171,12 +181,14 @@ fn a_still_screen_over_a_busy_tree_is_working_and_the_ladder_waits() {
         "{}",
         rec.reason
     );
-    let notes = escalation_notes(&sim);
-    assert_eq!(
-        notes.iter().filter(|n| n.contains("the ladder waits")).count(),
-        1,
-        "{notes:?}"
-    );
+    let said = off_screen_events(&sim);
+    assert_eq!(said.len(), 1, "once per stretch: {said:?}");
+    assert!(said[0].0 && said[0].1.contains("the ladder waits"), "{said:?}");
+    let typed = sim.events.iter().find_map(|e| match &e.what {
+        What::OffScreen(o) => Some(o.clone()),
+        _ => None,
+    });
+    assert_eq!(typed.map(|o| (o.tree.cpu_pct, o.busy_cpu)), Some((Some(87), 25)));
     // Its tree goes idle: judged as a still screen is, from then on.
     sim.pane("a").tree = busy_tree(2);
     let actions = sim.poll_for(Duration::from_secs(3600));
@@ -185,9 +197,45 @@ fn a_still_screen_over_a_busy_tree_is_working_and_the_ladder_waits() {
         Some(&("a".to_owned(), 2)),
         "the ladder climbs again"
     );
+    let said = off_screen_events(&sim);
     assert!(
-        escalation_notes(&sim)
+        said.iter()
+            .any(|(working, why)| !working && why.starts_with("its process tree went quiet")),
+        "{said:?}"
+    );
+}
+
+#[test]
+fn a_tree_below_busy_cpu_does_not_hold_the_ladder() {
+    let mut sim = Sim::running(&["a"], Policy::default());
+    sim.pane("a").tree = busy_tree(24);
+    let actions = sim.poll_for(Duration::from_secs(3600 + 60));
+    assert_eq!(starts(&actions).first(), Some(&("a".to_owned(), 2)));
+    assert!(off_screen_events(&sim).is_empty());
+}
+
+#[test]
+fn a_busy_tree_never_hides_a_dialog_a_rate_limit_or_a_dead_pane() {
+    let mut sim = Sim::running(&["a", "b", "c"], ladder_policy());
+    for a in ["a", "b", "c"] {
+        sim.pane(a).tree = busy_tree(300);
+    }
+    sim.show("a", "Do you trust the files in this folder?\n1. Yes\n2. No");
+    sim.show("b", "API Error: Request rejected (429) · rate limit exceeded\n$");
+    sim.die("c", Exit::Code(3), "boom");
+    sim.poll_for(Duration::from_secs(60));
+    assert_eq!(sim.rec("a").activity(), Some(Activity::Waiting));
+    assert_eq!(sim.rec("b").activity(), Some(Activity::RateLimited));
+    assert!(
+        sim.events
             .iter()
-            .any(|n| n == "its process tree went quiet")
+            .any(|e| e.agent == "c" && e.what == What::Lifecycle(Lifecycle::Zombie)),
+        "the dead pane is a dead pane"
+    );
+    assert!(
+        !sim.events
+            .iter()
+            .any(|e| (e.agent == "a" || e.agent == "b") && matches!(e.what, What::OffScreen(_))),
+        "a dialog or a limit outranks the tree"
     );
 }

@@ -158,6 +158,34 @@ fn a_rate_limited_agent_counts_its_cooldown_down() {
 }
 
 #[test]
+fn an_agent_busy_off_screen_shows_its_process_tree() {
+    let mut app = healthy();
+    let r = working(&mut app, "backend", 0, Activity::Active);
+    r.live_mut().unwrap().tree = Some(crate::engine::Tree {
+        count: 4,
+        cpu_pct: Some(87),
+        busiest: vec![
+            crate::engine::Busy {
+                name: "cargo".into(),
+                pct: 80,
+            },
+            crate::engine::Busy {
+                name: "rustc".into(),
+                pct: 7,
+            },
+        ],
+    });
+    r.reason = "working: busy: cargo at 80 % cpu under the agent (screen still)".into();
+    app.selected = Some(name("backend"));
+    let shown = screen(&app, 140, 30);
+    assert!(
+        shown.contains("tree 4 processes, 87 % cpu (cargo 80 %, rustc 7 %)"),
+        "{shown}"
+    );
+    insta::assert_snapshot!(shown);
+}
+
+#[test]
 fn a_waiting_agent_asks_for_a_human() {
     let mut app = healthy();
     let r = working(&mut app, "docs", 1200, Activity::Waiting);
