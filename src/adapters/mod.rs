@@ -11,6 +11,7 @@ pub mod clock;
 pub mod fs;
 pub mod git;
 pub mod helper;
+pub mod load;
 pub mod process;
 pub mod proctree;
 pub mod systemd;

@@ -118,6 +118,7 @@ fn from_answer(agent: &AgentName, answer: Answer) -> UpResult {
         AnswerOutcome::Started => Outcome::Started,
         AnswerOutcome::Running | AnswerOutcome::Done => Outcome::Running,
         AnswerOutcome::Failed => Outcome::Failed,
+        AnswerOutcome::Deferred => Outcome::Deferred,
         AnswerOutcome::Held | AnswerOutcome::Refused | AnswerOutcome::Expired => Outcome::Held,
     };
     UpResult {

@@ -15,7 +15,7 @@ use super::preset::{self, Preset, Sources};
 use super::raw::{self, RawAgent, RawCommand, RawConfig, Tuning};
 use super::{AgentConfig, CommandLine, Config, canonical, project_id};
 use crate::engine::screen::PatternKind;
-use crate::engine::{AgentName, Patterns, Policy};
+use crate::engine::{AgentName, Centi, Patterns, Policy, StartLimits};
 
 /// Longest env value, and longest command with its env, that fit in one tmux command
 /// (tmux's own messages carry at most 16 KiB, with room kept for vigil's tags).
@@ -91,6 +91,7 @@ impl Loader<'_> {
                 crate::engine::policy::FLEET_RESTARTS_PER_HOUR,
             )?,
             metrics_file,
+            start_limits: self.start_limits(&raw)?,
             agents,
             notify: self.notify(&raw.notify)?,
             warnings: self.warnings.take(),
@@ -109,6 +110,45 @@ impl Loader<'_> {
             }
             Some(p) => p.get_ref().0,
             None => Duration::from_secs(5),
+        })
+    }
+
+    /// `[vigil] max_load_per_core`, `min_free_memory`, `max_concurrent_starts`: what
+    /// host pressure defers a start; the defaults never hold back a normal laptop.
+    fn start_limits(&self, raw: &RawConfig) -> Result2<StartLimits> {
+        let d = StartLimits::default();
+        let load = match &raw.vigil.max_load_per_core {
+            None => d.max_load_per_core,
+            Some(v) if v.get_ref().0.is_finite() && (0.01..=1000.0).contains(&v.get_ref().0) => {
+                Some(Centi::from_f64(v.get_ref().0))
+            }
+            Some(v) => {
+                return Err(self.error(
+                    Some(v.span()),
+                    "vigil.max_load_per_core",
+                    format!(
+                        "expected a load per core from 0.01 to 1000 (e.g. 4 or 1.5), found {}",
+                        v.get_ref().0
+                    ),
+                ));
+            }
+        };
+        let memory = raw
+            .vigil
+            .min_free_memory
+            .as_ref()
+            .map_or(d.min_free_memory, |m| Some(m.get_ref().0));
+        let default_starts = d.max_concurrent_starts.unwrap_or(u32::MAX);
+        let starts = self.count(
+            &raw.vigil.max_concurrent_starts,
+            "vigil.max_concurrent_starts",
+            1..=100_000,
+            default_starts,
+        )?;
+        Ok(StartLimits {
+            max_load_per_core: load,
+            min_free_memory: memory,
+            max_concurrent_starts: Some(starts),
         })
     }
 

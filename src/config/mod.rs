@@ -129,6 +129,9 @@ pub struct Config {
     /// Where the owner rewrites the fleet's Prometheus text each pass (absolute), for
     /// node_exporter's textfile collector; `None`: nowhere.
     pub metrics_file: Option<PathBuf>,
+    /// Host pressure over which a start is deferred (`max_load_per_core`,
+    /// `min_free_memory`, `max_concurrent_starts`).
+    pub start_limits: crate::engine::StartLimits,
     pub agents: Vec<AgentConfig>,
     /// `[notify]`: where and what to tell a human.
     pub notify: notify::NotifyConfig,
@@ -180,6 +183,7 @@ impl Config {
             run: self.project.clone(),
             max_restarts_per_hour: self.max_restarts_per_hour,
             checkpoints: "checkpoints".into(),
+            start_limits: self.start_limits,
             agents: self
                 .agents
                 .iter()

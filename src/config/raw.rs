@@ -47,6 +47,9 @@ pub struct RawVigil {
     pub journal_keep: Option<Spanned<Count>>,
     pub max_restarts_per_hour: Option<Spanned<Count>>,
     pub metrics_file: Option<Spanned<String>>,
+    pub max_load_per_core: Option<Spanned<Number>>,
+    pub min_free_memory: Option<Spanned<Bytes>>,
+    pub max_concurrent_starts: Option<Spanned<Count>>,
 }
 
 /// The tuning keys, named once: `[defaults]` is exactly these, and every `[[agent]]`
@@ -170,6 +173,91 @@ impl<'de> Deserialize<'de> for Count {
     }
 }
 
+/// A number, whole or not (`2`, `1.5`), range-checked where it is used.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Number(pub f64);
+
+impl<'de> Deserialize<'de> for Number {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Number;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number such as 2 or 1.5")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Number, E> {
+                Ok(Number(v as f64))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Number, E> {
+                Ok(Number(v as f64))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Number, E> {
+                Ok(Number(v))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// An amount of memory: whole bytes, or a string with a unit (`"512MiB"`, `"2GiB"`,
+/// `"1.5GB"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bytes(pub u64);
+
+impl Bytes {
+    pub fn parse(text: &str) -> Result<u64, String> {
+        let expected = "expected bytes, or a size like \"512MiB\", \"2GiB\" or \"1.5GB\"";
+        let t = text.trim();
+        let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+        let (number, unit) = t.split_at(split);
+        let n: f64 = match number.parse() {
+            Ok(n) if !number.is_empty() => n,
+            _ => return Err(format!("invalid size \"{text}\"; {expected}")),
+        };
+        let scale: f64 = match unit.trim() {
+            "" | "B" => 1.0,
+            "KiB" => 1024.0,
+            "MiB" => 1024.0 * 1024.0,
+            "GiB" => 1024.0 * 1024.0 * 1024.0,
+            "TiB" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+            "KB" | "kB" => 1e3,
+            "MB" => 1e6,
+            "GB" => 1e9,
+            "TB" => 1e12,
+            other => return Err(format!("unknown unit \"{other}\" in size \"{text}\"; {expected}")),
+        };
+        let bytes = n * scale;
+        if !bytes.is_finite() || bytes >= 2f64.powi(63) {
+            return Err(format!("size \"{text}\" is too large"));
+        }
+        Ok(bytes.round() as u64)
+    }
+}
+
+impl<'de> Deserialize<'de> for Bytes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Bytes;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a size: whole bytes, or a string like \"512MiB\" or \"2GiB\"")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Bytes, E> {
+                u64::try_from(v)
+                    .map(Bytes)
+                    .map_err(|_| E::custom("a size cannot be negative"))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Bytes, E> {
+                Ok(Bytes(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Bytes, E> {
+                Bytes::parse(v).map(Bytes).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
 /// A duration: integer seconds, or a string of number-unit pairs (`"90s"`, `"5m"`,
 /// `"1h30m"`, `"250ms"`, `"1d"`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -256,5 +344,17 @@ mod tests {
         assert!(Dur::parse("m5").is_err());
         assert!(Dur::parse("").is_err());
         assert!(Dur::parse("400d").unwrap_err().contains("longer than a year"));
+    }
+
+    #[test]
+    fn sizes_read_like_people_write_them() {
+        assert_eq!(Bytes::parse("512MiB"), Ok(512 * 1024 * 1024));
+        assert_eq!(Bytes::parse("2GiB"), Ok(2 << 30));
+        assert_eq!(Bytes::parse("1.5GB"), Ok(1_500_000_000));
+        assert_eq!(Bytes::parse("4096"), Ok(4096));
+        assert!(Bytes::parse("512 megs").unwrap_err().contains("unknown unit"));
+        assert!(Bytes::parse("MiB").is_err());
+        assert!(Bytes::parse("1.2.3MiB").is_err());
+        assert!(Bytes::parse("99999999999TiB").unwrap_err().contains("too large"));
     }
 }

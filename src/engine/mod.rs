@@ -10,6 +10,7 @@ pub mod host;
 pub mod limit;
 pub mod mind;
 pub mod policy;
+pub mod pressure;
 pub mod screen;
 mod step;
 pub mod time;
@@ -27,6 +28,7 @@ pub use mind::{
     Incarnation, LastExit, Lifecycle, Live, LiveLifecycle, Mind, Phase, RateLimit, Wait,
 };
 pub use policy::{Policy, RestartPolicy};
+pub use pressure::{Centi, Deferral, Pressure, Pressured, StartLimits};
 pub use screen::Patterns;
 pub use step::{action_failed, start_failed, step};
 pub use time::Time;
@@ -43,6 +45,8 @@ pub struct Fleet {
     pub max_restarts_per_hour: u32,
     /// Where checkpoints are written (`<state dir>/checkpoints`), named in handoffs.
     pub checkpoints: String,
+    /// The host pressure over which a start is deferred (`[vigil]`).
+    pub start_limits: StartLimits,
 }
 
 #[derive(Clone, Debug)]
@@ -174,6 +178,7 @@ impl Default for Fleet {
             agents: Vec::new(),
             max_restarts_per_hour: policy::FLEET_RESTARTS_PER_HOUR,
             checkpoints: "checkpoints".into(),
+            start_limits: StartLimits::default(),
         }
     }
 }
@@ -198,6 +203,9 @@ pub struct Inputs {
     /// The first step of an owner that has just claimed the run: what it finds gone
     /// went while nobody watched (a reboot is a host restart).
     pub first_look: bool,
+    /// The host's load and free memory as the supervisor measured them before this
+    /// step: a start over [`Fleet::start_limits`] is deferred.
+    pub pressure: Pressure,
 }
 
 impl Default for Inputs {
@@ -210,6 +218,7 @@ impl Default for Inputs {
             tz: jiff::tz::TimeZone::UTC,
             gap: None,
             first_look: false,
+            pressure: Pressure::default(),
         }
     }
 }
@@ -362,6 +371,8 @@ pub enum What {
     Stray,
     /// Its screen is still and its process tree says whether it works off-screen.
     OffScreen(OffScreen),
+    /// A start held back by host pressure (or held back for another reason now).
+    Deferred(Deferral),
     Note,
 }
 

@@ -163,6 +163,7 @@ fn event_line(t: &str, e: &Event) -> String {
         What::Stray => "stray session".into(),
         What::OffScreen(o) if o.working => "working off-screen".into(),
         What::OffScreen(_) => "tree quiet".into(),
+        What::Deferred(_) => "deferred".into(),
         What::Note => "note".into(),
     };
     format!("{t} {} {what}: {}", who(&e.agent, e.incarnation.0), e.reason)

@@ -76,6 +76,10 @@ pub struct AgentStatus {
     /// busiest names); absent until one was read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tree: Option<crate::engine::Tree>,
+    /// Its start held back by host pressure: since when, and the measured cause
+    /// (`kind` load | memory | starts, with the figure and the threshold).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deferred: Option<crate::engine::Deferral>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -129,6 +133,7 @@ impl AgentStatus {
                 stopped,
                 reason: reason.to_owned(),
                 tree: None,
+                deferred: None,
             };
         };
         Self {
@@ -163,6 +168,7 @@ impl AgentStatus {
             stopped,
             reason: r.reason.clone(),
             tree: r.live().and_then(|l| l.tree.clone()),
+            deferred: r.deferred().cloned(),
         }
     }
 }
@@ -300,7 +306,11 @@ pub fn table_fitted(report: &StatusReport, store: Option<&Store>, now: Time, wid
             [
                 shown(&a.name).into_owned(),
                 format!("#{}", a.incarnation),
-                a.lifecycle.map_or("-", Lifecycle::as_str).to_owned(),
+                if a.deferred.is_some() {
+                    "deferred".to_owned()
+                } else {
+                    a.lifecycle.map_or("-", Lifecycle::as_str).to_owned()
+                },
                 a.activity.map_or("-", Activity::as_str).to_owned(),
                 a.escalation.as_str().to_owned(),
                 a.restarts.to_string(),

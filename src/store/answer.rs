@@ -27,6 +27,9 @@ pub enum Outcome {
     Running,
     /// `up`/`restart`: not started; the reason says why (a crash-loop hold, a stop).
     Held,
+    /// `up`/`restart`: host pressure holds the start back; the owner starts it when
+    /// pressure clears.
+    Deferred,
     /// The command was tried and failed (tmux refused, the agent died at once).
     Failed,
     /// `stop`, `nudge`, `triage`: carried out.
@@ -44,6 +47,7 @@ impl Outcome {
             Outcome::Started => "started",
             Outcome::Running => "running",
             Outcome::Held => "held",
+            Outcome::Deferred => "deferred",
             Outcome::Failed => "failed",
             Outcome::Done => "done",
             Outcome::Refused => "refused",

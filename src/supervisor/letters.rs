@@ -188,7 +188,7 @@ impl<T: Tmux> Supervisor<T> {
             let rec = self.mind.agents.get(&agent);
             let wait = match &o.command {
                 Command::Up(_) | Command::Restart(_) => rec
-                    .filter(|r| r.is_live() && o.before != Some(r.incarnation))
+                    .filter(|r| r.is_live() && r.deferred().is_none() && o.before != Some(r.incarnation))
                     .map(|r| Until::Settled(r.since.plus(SETTLE)))
                     .filter(|until| matches!(until, Until::Settled(at) if now < *at)),
                 Command::Triage(_) => done.step.actions.iter().find_map(|a| match a {
@@ -274,6 +274,7 @@ fn up_answer(letter: LetterId, command: Command, before: Option<Incarnation>, re
         spawn::Outcome::Started => Outcome::Started,
         spawn::Outcome::Running => Outcome::Running,
         spawn::Outcome::Held => Outcome::Held,
+        spawn::Outcome::Deferred => Outcome::Deferred,
         spawn::Outcome::Failed => Outcome::Failed,
     };
     let mut answer = Answer::new(letter, command, outcome, up.reason);

@@ -358,6 +358,7 @@ impl<T: Tmux> Supervisor<T> {
             tz: self.tz.clone(),
             gap,
             first_look: !self.stepped,
+            pressure: crate::adapters::load::pressure(),
         };
         self.unsaved = true;
         let step = engine::step(&mut self.mind, &self.fleet, &inputs, now);

@@ -77,6 +77,9 @@ pub enum Outcome {
     Running,
     /// Not started: the reason says why (a crash-loop hold, a stop).
     Held,
+    /// Not started yet: host pressure (load, memory, starts at once) holds it back; it
+    /// starts by itself when pressure clears. Not a failure.
+    Deferred,
     /// Started but died at once, or could not be started.
     Failed,
 }
@@ -109,6 +112,7 @@ pub fn outcome(name: &AgentName, before: Option<Incarnation>, rec: Option<&Agent
     };
     let started = before != Some(rec.incarnation);
     let (outcome, reason, last_lines) = match (rec.is_live(), started) {
+        _ if rec.deferred().is_some() => (Outcome::Deferred, rec.reason.clone(), Vec::new()),
         (true, true) => (Outcome::Started, format!("started as {}", rec.incarnation), Vec::new()),
         (true, false) => (
             Outcome::Running,

@@ -116,6 +116,10 @@ pub struct Live {
     /// busy), so the journal says so once per stretch.
     #[serde(default)]
     pub busy_off_screen: bool,
+    /// Its start, decided but held back by host pressure: nothing runs yet, and the
+    /// start is tried again every pass until pressure clears.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deferred: Option<crate::engine::Deferral>,
 }
 
 /// An ended incarnation: how it ended, and what holds its restart back.
@@ -208,6 +212,7 @@ impl Live {
             agent_missing: 0,
             tree: None,
             busy_off_screen: false,
+            deferred: None,
         }
     }
 
@@ -272,6 +277,24 @@ impl AgentRecord {
             last_change: live.last_change,
         });
         true
+    }
+
+    /// Its start is carried out after a deferral: the incarnation begins now, so the
+    /// time it waited never counts as a still screen. Returns the deferral it ends.
+    pub fn undefer(&mut self, now: Time) -> Option<crate::engine::Deferral> {
+        let Phase::Live(live) = &mut self.phase else {
+            return None;
+        };
+        let deferral = live.deferred.take()?;
+        self.since = now;
+        live.last_change = now;
+        live.ladder_from = None;
+        Some(deferral)
+    }
+
+    /// The deferral holding its start back, if any.
+    pub fn deferred(&self) -> Option<&crate::engine::Deferral> {
+        self.live().and_then(|l| l.deferred.as_ref())
     }
 
     pub fn phase(&self) -> &Phase {

@@ -22,7 +22,7 @@ use jiff::tz::TimeZone;
 use super::mind::{AgentName, AgentRecord, EndedLifecycle, FleetRestarts, Incarnation, LastExit, Mind};
 use super::time::Time;
 use super::triage::TriageResult;
-use super::{Action, Command, Event, Fleet, FleetAgent, Inputs, Observation, PaneSeen, Purpose, Step, What};
+use super::{Action, Command, Event, Fleet, FleetAgent, Inputs, Observation, PaneSeen, Pressure, Purpose, Step, What};
 use observe::start_never_happened;
 
 /// Decides what to do about every configured agent at `now`.
@@ -40,6 +40,14 @@ pub fn step(mind: &mut Mind, fleet: &Fleet, inputs: &Inputs, now: Time) -> Step 
         out.host = Some(event);
         outage
     });
+    // Agents starting at once: started, not yet showing output.
+    let mut starting = u32::try_from(
+        mind.agents
+            .values()
+            .filter(|r| r.lifecycle() == super::Lifecycle::Booting && r.pane_pid.is_some())
+            .count(),
+    )
+    .unwrap_or(u32::MAX);
     for agent in &fleet.agents {
         let pane = obs
             .panes
@@ -59,6 +67,8 @@ pub fn step(mind: &mut Mind, fleet: &Fleet, inputs: &Inputs, now: Time) -> Step 
             restarts: &mut mind.fleet,
             supervise: inputs.supervise,
             host: outage.as_ref(),
+            pressure: &inputs.pressure,
+            starting: &mut starting,
         };
         if let Some(rec) = ctx.run(rec, pane, command, triage) {
             mind.agents.insert(agent.name.clone(), rec);
@@ -147,6 +157,8 @@ fn aside(
         restarts: &mut mind.fleet,
         supervise: false,
         host: None,
+        pressure: &Pressure::default(),
+        starting: &mut 0,
     };
     f(&mut ctx, rec);
     out
@@ -196,6 +208,12 @@ struct Ctx<'a> {
     supervise: bool,
     /// The host failure this step noticed, if any.
     host: Option<&'a host::Outage>,
+    /// The host's load and memory before this step, for [`Ctx::start`].
+    pressure: &'a Pressure,
+    /// Agents starting at once so far in this step (see [`StartLimits`]).
+    ///
+    /// [`StartLimits`]: super::StartLimits
+    starting: &'a mut u32,
 }
 
 impl Ctx<'_> {
@@ -221,18 +239,26 @@ impl Ctx<'_> {
         triage: Option<&TriageResult>,
     ) -> Option<AgentRecord> {
         let mut rec = self.adopt(rec, pane);
+        let never = rec.as_ref().is_some_and(|r| start_never_happened(r, pane));
+        if never && let Some(stop @ Command::Stop(_)) = command {
+            // Nothing runs yet: a stop needs no kill, and wins over the start.
+            self.obey(&mut rec, pane, stop, None);
+            return rec;
+        }
         if let Some(r) = rec.as_mut()
-            && start_never_happened(r, pane)
+            && never
         {
-            // Decided and recorded, but vigil died before tmux was asked: finish it.
-            // Completing a decision already made is not a new judgement, so it is
-            // done with or without supervision, and it is no crash.
-            let reason = match pane {
-                Some(p) => format!(
+            // Decided and recorded, but vigil died before tmux was asked, or host
+            // pressure deferred it: finish it. Completing a decision already made is
+            // not a new judgement, so it is done with or without supervision, and it
+            // is no crash.
+            let reason = match (r.deferred(), pane) {
+                (Some(d), _) => format!("{} (deferred since {} by host pressure)", d.start, self.clock(d.since)),
+                (None, Some(p)) => format!(
                     "the start of {} never happened (tmux still shows {}); starting it now",
                     r.incarnation, p.incarnation
                 ),
-                None => format!(
+                (None, None) => format!(
                     "the start of {} never happened (no session in tmux); starting it now",
                     r.incarnation
                 ),

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use super::Ctx;
 use crate::engine::mind::{AgentRecord, EndedLifecycle, Handoff, Hold, HumanNeeded, Wait};
+use crate::engine::pressure::{self, Deferral, Pressured};
+use crate::engine::time::human;
 use crate::engine::{Action, Alert, What};
 
 /// The window of the fleet-wide restart cap.
@@ -116,7 +118,23 @@ impl Ctx<'_> {
         self.start(r, reason);
     }
 
+    /// Starts the record's incarnation, unless host pressure defers it: then nothing
+    /// runs, the record keeps the [`Deferral`], and the start is tried again each pass.
     pub(super) fn start(&mut self, r: &mut AgentRecord, reason: String) {
+        let starting = self.starting.saturating_add(1);
+        if let Some(cause) = pressure::judge(&self.fleet.start_limits, self.pressure, starting) {
+            self.defer(r, cause, reason);
+            return;
+        }
+        *self.starting = starting;
+        if let Some(d) = r.undefer(self.now) {
+            let said = format!(
+                "host pressure cleared after {} (last: {}); starting",
+                human(self.now.since(d.since)),
+                d.cause.words()
+            );
+            self.note(r, said);
+        }
         r.reason = format!("starting: {reason}");
         self.out.actions.push(Action::Start {
             agent: self.agent.name.clone(),
@@ -124,5 +142,33 @@ impl Ctx<'_> {
             session: r.session.clone(),
             reason,
         });
+    }
+}
+
+impl Ctx<'_> {
+    /// Holds a start back for host pressure: journaled when it begins and when its
+    /// cause changes kind, not every pass.
+    fn defer(&mut self, r: &mut AgentRecord, cause: Pressured, start: String) {
+        let now = self.now;
+        let Some(live) = r.live_mut() else { return };
+        let kind = |c: &Pressured| std::mem::discriminant(c);
+        let news = live.deferred.as_ref().is_none_or(|d| kind(&d.cause) != kind(&cause));
+        let d = live.deferred.get_or_insert(Deferral {
+            since: now,
+            cause,
+            start,
+        });
+        d.cause = cause;
+        let d = d.clone();
+        r.reason = format!(
+            "deferred: {}; {} when it clears (waiting since {})",
+            cause.words(),
+            d.start,
+            self.clock(d.since)
+        );
+        if news {
+            let said = format!("start deferred: host under pressure ({})", cause.words());
+            self.event(r, What::Deferred(d), said);
+        }
     }
 }

@@ -12,6 +12,7 @@ mod host;
 mod ladder;
 mod lifecycle;
 mod limits;
+mod pressure;
 mod props;
 mod purity;
 mod restarts;
@@ -52,6 +53,8 @@ struct Sim {
     host: Host,
     /// The next step is an owner's first look.
     first_look: bool,
+    /// The host's load and memory handed to every step.
+    pressure: Pressure,
 }
 
 impl Sim {
@@ -75,6 +78,7 @@ impl Sim {
                 agents,
                 max_restarts_per_hour: 1000,
                 checkpoints: "/state/checkpoints".into(),
+                start_limits: StartLimits::default(),
             },
             now: Time::from_millis(1_800_000_000_000),
             panes: Vec::new(),
@@ -86,6 +90,7 @@ impl Sim {
             gap: None,
             host: Host::default(),
             first_look: false,
+            pressure: Pressure::default(),
         }
     }
 
@@ -107,6 +112,7 @@ impl Sim {
             tz: self.tz.clone(),
             gap: self.gap.take(),
             first_look: std::mem::take(&mut self.first_look),
+            pressure: self.pressure,
         };
         let step = step(&mut self.mind, &self.fleet, &inputs, self.now);
         for action in &step.actions {

@@ -1,0 +1,71 @@
+//! The host's pressure as Linux tells it, read before each pass for the engine's start
+//! decision: the one-minute load average (`/proc/loadavg`) per core vigil may use, and
+//! `MemAvailable` (`/proc/meminfo`). Two small reads of kernel files, no process table
+//! walked; what cannot be read is `None`, never a guess. Reads only.
+//!
+//! Read directly rather than through `sysinfo`: these are the two figures needed,
+//! `sysinfo` reads the same files, and vigil is Linux-only already (pidfds, /proc
+//! trees).
+
+use std::io::Read;
+
+use crate::engine::{Centi, Pressure};
+
+/// More than either file ever holds; a stranger file is cut here.
+const MAX_READ: u64 = 64 * 1024;
+
+fn read(path: &str) -> Option<String> {
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(MAX_READ)
+        .read_to_string(&mut text)
+        .ok()?;
+    Some(text)
+}
+
+/// The host's pressure now.
+pub fn pressure() -> Pressure {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    Pressure {
+        load_per_core: read("/proc/loadavg").and_then(|t| load_per_core(&t, cores)),
+        free_memory: read("/proc/meminfo").and_then(|t| mem_available(&t)),
+    }
+}
+
+/// The first field of `/proc/loadavg`, divided by `cores`.
+fn load_per_core(loadavg: &str, cores: usize) -> Option<Centi> {
+    let load: f64 = loadavg.split_whitespace().next()?.parse().ok()?;
+    let cores = u32::try_from(cores.max(1)).unwrap_or(u32::MAX);
+    load.is_finite().then(|| Centi::from_f64(load / f64::from(cores)))
+}
+
+/// `MemAvailable` of `/proc/meminfo`, in bytes.
+fn mem_available(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find_map(|l| l.strip_prefix("MemAvailable:"))?;
+    let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_and_memory_are_read_from_the_kernel_s_own_lines() {
+        assert_eq!(load_per_core("3.10 2.00 1.50 2/345 6789\n", 2), Some(Centi(155)));
+        assert_eq!(load_per_core("nonsense", 2), None);
+        let meminfo = "MemTotal:       16314064 kB\nMemFree:          812344 kB\nMemAvailable:    8157032 kB\n";
+        assert_eq!(mem_available(meminfo), Some(8_157_032 * 1024));
+        assert_eq!(mem_available("MemFree: 1 kB\n"), None);
+    }
+
+    #[test]
+    fn this_host_can_be_read() {
+        let p = pressure();
+        assert!(
+            p.load_per_core.is_some() && p.free_memory.is_some_and(|m| m > 0),
+            "{p:?}"
+        );
+    }
+}
