@@ -162,11 +162,14 @@ pub fn judge(limits: &StartLimits, pressure: &Pressure, starting: u32) -> Option
     }
 }
 
-/// Bytes for people: "512 MiB", "3.2 GiB".
+/// Bytes for people: "512 MiB", "3.2 GiB", "1000.0 TiB".
 pub fn bytes(n: u64) -> String {
     const MIB: u64 = 1024 * 1024;
     const GIB: u64 = 1024 * MIB;
-    if n >= GIB {
+    const TIB: u64 = 1024 * GIB;
+    if n >= TIB {
+        format!("{}.{} TiB", n / TIB, (n % TIB) * 10 / TIB)
+    } else if n >= GIB {
         format!("{}.{} GiB", n / GIB, (n % GIB) * 10 / GIB)
     } else if n >= MIB {
         format!("{} MiB", n / MIB)

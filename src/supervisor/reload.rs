@@ -96,6 +96,9 @@ fn compare(old: &Config, config: &Config) -> Reload {
     if config.journal_max_bytes != old.journal_max_bytes || config.journal_keep != old.journal_keep {
         summary.push("journal rotation changed".to_owned());
     }
+    if config.start_limits != old.start_limits {
+        summary.push("start limits changed (a deferred start is judged against them at the next pass)".to_owned());
+    }
     let message = if summary.is_empty() {
         "config reloaded: nothing that matters changed".to_owned()
     } else {

@@ -326,3 +326,95 @@ fn a_spinner_animating_over_an_idle_tree_is_still_the_classic_hang() {
     assert!(stalled, "the ladder's stale kill, not a crash");
     assert!(!off_screen(&w, "spinner", true), "never judged busy");
 }
+
+/// The config of a [`World`] with `[vigil]` keys `vigil` (replacing any written
+/// before) over `body`, written as editors save: a new file renamed over the old one.
+fn rewrite_config(w: &World, vigil: &str, body: &str) {
+    let text = std::fs::read_to_string(w.config()).unwrap();
+    let (head, _) = text.split_once("\n\n").unwrap();
+    let head: Vec<&str> = head
+        .lines()
+        .filter(|l| !l.starts_with("min_free_memory") && !l.starts_with("max_"))
+        .collect();
+    let agents = fixtures().join("agents");
+    let new = format!(
+        "{}\n{vigil}\n\n{}",
+        head.join("\n"),
+        body.replace("{agents}", agents.to_str().unwrap())
+    );
+    let tmp = w.dir.path().join(".vigil.toml.swp");
+    std::fs::write(&tmp, new).unwrap();
+    std::fs::rename(&tmp, w.config()).unwrap();
+}
+
+#[test]
+fn a_start_deferred_by_host_pressure_is_reported_by_up_json_and_starts_when_a_reload_lowers_the_threshold() {
+    // More free memory than any machine has: the start is deferred for real.
+    let body = agent("a", "worker.sh", "");
+    let mut w = World::new(&format!("min_free_memory = \"1000TiB\"\n\n{body}"));
+    let out = w.vigil(&["up", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "deferred is no failure: {out:?}");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let a = up_outcome(&doc, "a");
+    assert_eq!(a["outcome"], "deferred", "{doc:#}");
+    let reason = a["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("deferred: ") && reason.contains("under min_free_memory 1000.0 TiB"),
+        "{reason}"
+    );
+    assert!(w.sessions().is_empty(), "nothing was started: {:?}", w.sessions());
+    let status = w.status_json();
+    let deferred = &status["agents"][0]["deferred"];
+    assert_eq!(deferred["cause"]["kind"], "memory", "{status:#}");
+    assert_eq!(deferred["cause"]["min_free_memory"], 1000u64 << 40);
+    assert!(deferred["cause"]["free_memory"].as_u64().is_some_and(|m| m > 0));
+    assert!(deferred["since"].is_string());
+
+    // An owner takes the run over: the deferral is in the snapshot, still held.
+    w.watch();
+    w.eventually(Duration::from_secs(20), "the owner's claim", || {
+        let claims = w
+            .journal()
+            .iter()
+            .filter(|e| matches!(e.record, Record::Claimed { .. }))
+            .count();
+        (claims >= 2).then_some(())
+    });
+    let again = w.vigil(&["up", "--json"]);
+    let doc: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(up_outcome(&doc, "a")["outcome"], "deferred", "{doc:#}");
+    assert_eq!(w.agent("a").pane_pid, None);
+
+    // The threshold lowered by an edit: the owner reloads and starts it, no command.
+    rewrite_config(&w, "min_free_memory = \"1MiB\"", &body);
+    let a = w.wait_for("a", 30, "started once the threshold is lowered", |a| {
+        a.deferred.is_none() && a.lifecycle == Some(Lifecycle::Working)
+    });
+    assert_eq!(a.incarnation, 1);
+    assert!(a.pane_pid.is_some());
+    let cleared = w.journal().iter().any(
+        |e| matches!(&e.record, Record::Event(ev) if ev.agent == "a" && ev.reason.starts_with("host pressure cleared")),
+    );
+    assert!(cleared, "the journal says why it starts now");
+}
+
+#[test]
+fn up_reports_each_agent_on_its_own_when_starts_at_once_are_capped() {
+    // `quiet` prints nothing, so it stays starting; `next` waits for a slot.
+    let body = "max_concurrent_starts = 1\n\n[[agent]]\nname = \"quiet\"\ncommand = \"sleep 3600\"\n\n".to_owned()
+        + &agent("next", "worker.sh", "");
+    let w = World::new(&body);
+    let out = w.vigil(&["up", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(up_outcome(&doc, "quiet")["outcome"], "started", "{doc:#}");
+    let next = up_outcome(&doc, "next");
+    assert_eq!(next["outcome"], "deferred", "{doc:#}");
+    assert!(
+        next["reason"]
+            .as_str()
+            .unwrap()
+            .contains("2 agents starting at once, max_concurrent_starts 1"),
+        "{doc:#}"
+    );
+}

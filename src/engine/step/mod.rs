@@ -15,7 +15,7 @@ mod rate_limit;
 mod restart;
 mod triage;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::tz::TimeZone;
 
@@ -40,14 +40,6 @@ pub fn step(mind: &mut Mind, fleet: &Fleet, inputs: &Inputs, now: Time) -> Step 
         out.host = Some(event);
         outage
     });
-    // Agents starting at once: started, not yet showing output.
-    let mut starting = u32::try_from(
-        mind.agents
-            .values()
-            .filter(|r| r.lifecycle() == super::Lifecycle::Booting && r.pane_pid.is_some())
-            .count(),
-    )
-    .unwrap_or(u32::MAX);
     for agent in &fleet.agents {
         let pane = obs
             .panes
@@ -68,7 +60,7 @@ pub fn step(mind: &mut Mind, fleet: &Fleet, inputs: &Inputs, now: Time) -> Step 
             supervise: inputs.supervise,
             host: outage.as_ref(),
             pressure: &inputs.pressure,
-            starting: &mut starting,
+            others: &mind.agents,
         };
         if let Some(rec) = ctx.run(rec, pane, command, triage) {
             mind.agents.insert(agent.name.clone(), rec);
@@ -158,7 +150,7 @@ fn aside(
         supervise: false,
         host: None,
         pressure: &Pressure::default(),
-        starting: &mut 0,
+        others: &BTreeMap::new(),
     };
     f(&mut ctx, rec);
     out
@@ -210,10 +202,9 @@ struct Ctx<'a> {
     host: Option<&'a host::Outage>,
     /// The host's load and memory before this step, for [`Ctx::start`].
     pressure: &'a Pressure,
-    /// Agents starting at once so far in this step (see [`StartLimits`]).
-    ///
-    /// [`StartLimits`]: super::StartLimits
-    starting: &'a mut u32,
+    /// Every other agent's record as this step has left it so far (this one's is out
+    /// of the map while it is decided): those booting are starting at once.
+    others: &'a BTreeMap<AgentName, AgentRecord>,
 }
 
 impl Ctx<'_> {

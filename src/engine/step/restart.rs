@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::Ctx;
-use crate::engine::mind::{AgentRecord, EndedLifecycle, Handoff, Hold, HumanNeeded, Wait};
+use crate::engine::mind::{AgentRecord, EndedLifecycle, Handoff, Hold, HumanNeeded, Lifecycle, Wait};
 use crate::engine::pressure::{self, Deferral, Pressured};
 use crate::engine::time::human;
 use crate::engine::{Action, Alert, What};
@@ -121,12 +121,18 @@ impl Ctx<'_> {
     /// Starts the record's incarnation, unless host pressure defers it: then nothing
     /// runs, the record keeps the [`Deferral`], and the start is tried again each pass.
     pub(super) fn start(&mut self, r: &mut AgentRecord, reason: String) {
-        let starting = self.starting.saturating_add(1);
+        // Starting at once: the others started (this step or before) with no output
+        // yet, and this one.
+        let booting = self
+            .others
+            .values()
+            .filter(|o| o.lifecycle() == Lifecycle::Booting && o.deferred().is_none())
+            .count();
+        let starting = u32::try_from(booting).unwrap_or(u32::MAX).saturating_add(1);
         if let Some(cause) = pressure::judge(&self.fleet.start_limits, self.pressure, starting) {
             self.defer(r, cause, reason);
             return;
         }
-        *self.starting = starting;
         if let Some(d) = r.undefer(self.now) {
             let said = format!(
                 "host pressure cleared after {} (last: {}); starting",
@@ -161,7 +167,7 @@ impl Ctx<'_> {
         d.cause = cause;
         let d = d.clone();
         r.reason = format!(
-            "deferred: {}; {} when it clears (waiting since {})",
+            "deferred: {}; the start ({}) goes ahead when it clears (waiting since {})",
             cause.words(),
             d.start,
             self.clock(d.since)
