@@ -17,7 +17,8 @@ fn cpu_of_self() -> Duration {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after = stat.rsplit_once(')').map_or("", |(_, a)| a);
     let f: Vec<u64> = after.split_whitespace().filter_map(|x| x.parse().ok()).collect();
-    // After the name and state: utime and stime are the 12th and 13th numbers.
+    // After the name, numbers only (the state is skipped): utime and stime (fields 14
+    // and 15 of stat) are the 11th and 12th.
     let ticks = f.get(10).copied().unwrap_or(0) + f.get(11).copied().unwrap_or(0);
     Duration::from_millis(ticks * 10)
 }
@@ -49,7 +50,8 @@ fn main() {
             let seen_now = trees.look(session, *pid, process.as_ref(), Instant::now());
             seen += seen_now.tree.map_or(0, |t| t.count as usize);
         }
-        trees.retain(|s| sessions.iter().any(|k| k == s));
+        let listed: std::collections::HashSet<&str> = sessions.iter().map(String::as_str).collect();
+        trees.retain(|s| listed.contains(s));
         passes.push(start.elapsed());
     }
     let cpu = cpu_of_self().saturating_sub(cpu_before);

@@ -9,12 +9,12 @@
 //! output must predate the second the capture began in; a minute at most goes by
 //! between two real captures, whatever the window says.
 
+use std::time::Instant;
+
 use super::{SETTLE_TRIES, SETTLE_WAIT, Supervisor};
 use crate::adapters::process;
 use crate::adapters::tmux::Pane;
 use crate::adapters::tmux::{Listing, Tmux, TmuxError};
-use std::time::Instant;
-
 use crate::engine::{Exit, Host, Incarnation, Observation, PaneSeen, PaneState, TreeSeen};
 
 /// The longest a live pane's screen goes without a real capture.
@@ -211,7 +211,8 @@ impl<T: Tmux> Supervisor<T> {
             seen.iter().any(|p| &p.session == session)
                 || mind.agents.values().any(|r| r.is_live() && &r.session == session)
         });
-        self.trees.retain(|session| seen.iter().any(|p| p.session == session));
+        let listed: std::collections::HashSet<&str> = seen.iter().map(|p| p.session.as_str()).collect();
+        self.trees.retain(|session| listed.contains(session));
         let observation = Observation { panes: seen, host };
         (observation, problems)
     }

@@ -92,6 +92,10 @@ pub fn health(rec: Option<&AgentRecord>, stopped: bool) -> Health {
     if stopped && !rec.is_live() {
         return Health::Off;
     }
+    if rec.deferred().is_some() {
+        // Not running: host pressure holds its start back.
+        return Health::Unsure;
+    }
     match rec.lifecycle() {
         Lifecycle::Stalled | Lifecycle::Zombie => Health::Bad,
         Lifecycle::Completed => Health::Off,
@@ -136,6 +140,8 @@ pub fn row(name: &AgentName, session: &str, mind: &Mind, now: Time) -> Row {
     };
     let lifecycle = if stopped && !r.is_live() {
         "stopped".to_owned()
+    } else if r.deferred().is_some() {
+        "deferred".to_owned()
     } else {
         r.lifecycle().as_str().to_owned()
     };

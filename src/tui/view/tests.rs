@@ -186,6 +186,28 @@ fn an_agent_busy_off_screen_shows_its_process_tree() {
 }
 
 #[test]
+fn a_deferred_agent_says_what_holds_its_start_back() {
+    let mut app = healthy();
+    let r = working(&mut app, "docs", 3590, Activity::Active);
+    let live = r.live_mut().unwrap();
+    live.activity = None;
+    live.deferred = Some(crate::engine::Deferral {
+        since: t(3590),
+        cause: crate::engine::Pressured::Memory {
+            free_memory: 412 << 20,
+            min_free_memory: 512 << 20,
+        },
+        start: "first start".into(),
+    });
+    r.reason = "deferred: 412 MiB of memory available, under min_free_memory 512 MiB".into();
+    app.selected = Some(name("docs"));
+    let shown = screen(&app, 120, 30);
+    let row = shown.lines().find(|l| l.contains(" docs ")).unwrap_or_default();
+    assert!(row.contains("deferred"), "{shown}");
+    insta::assert_snapshot!(shown);
+}
+
+#[test]
 fn a_waiting_agent_asks_for_a_human() {
     let mut app = healthy();
     let r = working(&mut app, "docs", 1200, Activity::Waiting);
