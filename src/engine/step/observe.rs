@@ -63,8 +63,10 @@ impl Ctx<'_> {
             return None;
         };
         r.pane_pid = Some(pane.pane_pid);
-        if let (Some(tree), Some(live)) = (&pane.tree.tree, r.live_mut()) {
-            live.tree = Some(tree.clone());
+        if let Some(live) = r.live_mut() {
+            // Only this look's tree is evidence: one not read now is none, never the
+            // last one's figures again.
+            live.tree.clone_from(&pane.tree.tree);
         }
         // Known by its tags: the name is whatever tmux shows (another one when the
         // agent's own was taken by a session vigil did not start).

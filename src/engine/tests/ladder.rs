@@ -239,3 +239,15 @@ fn a_busy_tree_never_hides_a_dialog_a_rate_limit_or_a_dead_pane() {
         "a dialog or a limit outranks the tree"
     );
 }
+
+#[test]
+fn a_tree_not_read_this_look_is_no_evidence() {
+    let mut sim = Sim::running(&["a"], Policy::default());
+    sim.pane("a").tree = busy_tree(87);
+    sim.poll_for(POLL * 3);
+    assert_eq!(sim.rec("a").activity(), Some(Activity::Active));
+    // /proc could not be read: the busy figures of the last look do not hold the ladder.
+    sim.pane("a").tree = TreeSeen::default();
+    let actions = sim.poll_for(Duration::from_secs(3600 + 60));
+    assert_eq!(starts(&actions).first(), Some(&("a".to_owned(), 2)));
+}
