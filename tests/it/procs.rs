@@ -304,7 +304,9 @@ fn a_cpu_burning_child_keeps_a_still_agent_working_past_stale_after_while_a_sile
 
 #[test]
 fn a_spinner_animating_over_an_idle_tree_is_still_the_classic_hang() {
-    let mut w = World::new(&agent("spinner", "spinner.sh", "stale_after = \"3s\""));
+    // Its tree (a shell forking `sleep 0.2`) uses a few percent; busy_cpu well above
+    // that keeps a tick-sampling spike on a loaded host from reading as work.
+    let mut w = World::new(&agent("spinner", "spinner.sh", "stale_after = \"3s\"\nbusy_cpu = 60"));
     w.watch();
     let doc = w.eventually(Duration::from_secs(20), "the tree in status --json", || {
         let doc = w.status_json();
@@ -313,11 +315,11 @@ fn a_spinner_animating_over_an_idle_tree_is_still_the_classic_hang() {
     });
     assert!(doc["tree"]["count"].as_u64().is_some_and(|n| n >= 2), "{doc:#}");
     assert!(doc["tree"]["busiest"].is_array(), "{doc:#}");
-    let a = w.wait_for("spinner", 30, "stalled and restarted", |a| a.incarnation >= 2);
     assert!(
-        a.tree.is_some_and(|t| t.cpu_pct.is_none_or(|p| p < 25)),
-        "its tree is idle"
+        doc["tree"]["cpu_pct"].as_u64().is_some_and(|p| p < 60),
+        "an idle tree: {doc:#}"
     );
+    w.wait_for("spinner", 30, "stalled and restarted", |a| a.incarnation >= 2);
     let stalled = w
         .journal()
         .iter()
