@@ -63,8 +63,8 @@ pub struct Pressure {
 pub struct StartLimits {
     pub max_load_per_core: Option<Centi>,
     pub min_free_memory: Option<u64>,
-    /// Agents starting at once: started and not yet showing output, plus the starts
-    /// decided in the same pass.
+    /// Agents starting at once: started within the last minute and not yet showing
+    /// output, plus the starts decided in the same pass.
     pub max_concurrent_starts: Option<u32>,
 }
 

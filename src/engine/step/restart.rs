@@ -9,6 +9,10 @@ use crate::engine::pressure::{self, Deferral, Pressured};
 use crate::engine::time::human;
 use crate::engine::{Action, Alert, What};
 
+/// How long a started agent without output yet counts as starting, for
+/// `max_concurrent_starts`.
+const STARTING_WINDOW: Duration = Duration::from_secs(60);
+
 /// The window of the fleet-wide restart cap.
 const FLEET_CAP_WINDOW: Duration = Duration::from_secs(3600);
 
@@ -121,12 +125,17 @@ impl Ctx<'_> {
     /// Starts the record's incarnation, unless host pressure defers it: then nothing
     /// runs, the record keeps the [`Deferral`], and the start is tried again each pass.
     pub(super) fn start(&mut self, r: &mut AgentRecord, reason: String) {
-        // Starting at once: the others started (this step or before) with no output
-        // yet, and this one.
+        // Starting at once: the others started (this step or within the last
+        // STARTING_WINDOW) with no output yet, and this one. An agent that never prints
+        // holds no slot past the window: twenty quiet agents must not block the rest.
         let booting = self
             .others
             .values()
-            .filter(|o| o.lifecycle() == Lifecycle::Booting && o.deferred().is_none())
+            .filter(|o| {
+                o.lifecycle() == Lifecycle::Booting
+                    && o.deferred().is_none()
+                    && self.now.since(o.since) < STARTING_WINDOW
+            })
             .count();
         let starting = u32::try_from(booting).unwrap_or(u32::MAX).saturating_add(1);
         if let Some(cause) = pressure::judge(&self.fleet.start_limits, self.pressure, starting) {

@@ -181,3 +181,14 @@ fn strip(v: &mut serde_json::Value, key: &str) {
         _ => {}
     }
 }
+
+#[test]
+fn agents_that_never_print_hold_no_start_slot_past_a_minute() {
+    let mut sim = limited(&["a", "b", "c"]);
+    sim.pressure = calm();
+    let first = sim.step();
+    assert_eq!(starts(&first.actions).len(), 2, "{:?}", first.actions);
+    // a and b stay blank: after a minute they no longer count as starting.
+    let actions = sim.poll_for(Duration::from_secs(65));
+    assert_eq!(starts(&actions).len(), 1, "{actions:?}");
+}
