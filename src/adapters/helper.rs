@@ -97,6 +97,7 @@ pub fn run(
         .spawn()
         .map_err(HelperError::Spawn)?;
     let pid = child.id();
+    let _running = Running::register(pid, &marker);
     let deadline = Instant::now() + timeout;
     if let Some(mut stdin) = child.stdin.take() {
         let input = input.to_vec();
@@ -138,6 +139,41 @@ pub fn run(
         });
     }
     Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The helpers running now (their group's pid and marker), so that vigil leaving
+/// mid-run ends them rather than leave a hung notify command or triager behind.
+static RUNNING: std::sync::Mutex<Vec<(u32, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// One entry of [`RUNNING`], removed when the run returns.
+struct Running(u32);
+
+impl Running {
+    fn register(pid: u32, marker: &str) -> Self {
+        if let Ok(mut running) = RUNNING.lock() {
+            running.push((pid, marker.to_owned()));
+        }
+        Self(pid)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(mut running) = RUNNING.lock() {
+            running.retain(|(pid, _)| *pid != self.0);
+        }
+    }
+}
+
+/// Kills every helper still running, with all it started; returns how many. For an
+/// owner that is leaving: what they were doing is redone by the next one (a notice
+/// stays in the outbox until delivered).
+pub fn end_all() -> usize {
+    let running = RUNNING.lock().map(|r| r.clone()).unwrap_or_default();
+    for (pid, marker) in &running {
+        kill_all(*pid, marker);
+    }
+    running.len()
 }
 
 /// How long the pipes get to end once every writer vigil knows of is dead.

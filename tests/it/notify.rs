@@ -424,3 +424,24 @@ fn check_replacing_a_stopped_owner_tells_the_human() {
         "{notice:#}"
     );
 }
+
+#[test]
+fn a_notify_command_still_running_when_vigil_stops_is_ended_and_its_notice_kept() {
+    let body = format!(
+        "[notify]\ncommand = [\"sh\", \"-c\", \"cat > /dev/null; sleep 53.75\"]\ntimeout = \"5m\"\n\n{}",
+        agent("dialog", "dialog.sh", "")
+    );
+    let mut w = World::new(&body);
+    w.watch();
+    let running = || {
+        let out = Command::new("pgrep").args(["-f", "sleep 53.75"]).output().unwrap();
+        !out.stdout.is_empty()
+    };
+    eventually(Duration::from_secs(30), "the notify command running", || {
+        running().then_some(())
+    });
+    assert_eq!(w.stop_watch(), Some(0), "vigil stops at SIGTERM without waiting on it");
+    assert!(!running(), "the hung command ended with vigil");
+    let outbox: Vec<_> = std::fs::read_dir(w.state().join("outbox")).unwrap().collect();
+    assert_eq!(outbox.len(), 1, "the undelivered notice is kept for the next owner");
+}

@@ -398,6 +398,12 @@ impl<T: Tmux + Send + 'static> Owner<T> {
             }
         }
         self.service.stopping("stopping; the agents keep running");
+        let ended = crate::adapters::helper::end_all();
+        if ended > 0 {
+            self.say(Update::Problem(format!(
+                "ended {ended} helper command(s) still running (notify or triage); an undelivered notice stays in the outbox for the next owner"
+            )));
+        }
         let Some(held) = self.held.take() else { return Ok(()) };
         let released = tokio::task::spawn_blocking(move || {
             let released = Record::Released {
