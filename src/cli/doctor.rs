@@ -182,6 +182,7 @@ impl Project {
             let by = match w.rule {
                 screen::WaitingRule::Pattern => format!("preset `{}`", agent.preset),
                 screen::WaitingRule::Menu => "a menu at the foot of the screen".to_owned(),
+                screen::WaitingRule::Signal => "the agent's own signal".to_owned(),
             };
             format!("waiting for a human ({by}: «{}»)", quote(&w.line))
         } else if let Some(line) = &read.rate_limit {

@@ -9,6 +9,7 @@ mod detach;
 mod docs;
 mod doctor;
 mod down;
+pub mod hook;
 mod init;
 mod log;
 mod metrics;
@@ -28,6 +29,7 @@ mod watch;
 
 pub use project::Project;
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -239,6 +241,13 @@ enum Cmd {
     },
     /// Print the man page (roff): `vigil man > vigil.1; man -l vigil.1`.
     Man,
+    /// Run by an agent's own hook system (Claude Code, Gemini CLI: the payload on stdin)
+    /// or notify command (Codex: the payload as the last argument): tells the owner what
+    /// the agent said. Prints nothing and exits 0, whatever it is given.
+    Hook {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "PAYLOAD")]
+        payload: Vec<OsString>,
+    },
 }
 
 /// `--launched-by up|check`.
@@ -257,6 +266,11 @@ pub struct Usage(pub String);
 
 /// Runs the command line and maps the outcome to vigil's exit codes.
 pub fn main() -> ExitCode {
+    // An agent's hook: before any parsing that could fail, print or read a config.
+    let mut args = std::env::args_os().skip(1);
+    if args.next().is_some_and(|a| a == "hook") {
+        return hook::run(&args.collect::<Vec<_>>());
+    }
     let cli = parse();
     match run(cli) {
         Ok(code) => code,
@@ -293,6 +307,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         return init::run(cli.global.config.clone(), agents, *force);
     }
     match &cli.command {
+        Cmd::Hook { payload } => return Ok(hook::run(payload)),
         Cmd::Completions { shell } => return docs::completions(*shell),
         Cmd::Man => return docs::man(),
         _ => {}
@@ -348,5 +363,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Demo { .. } => unreachable!("handled above"),
         Cmd::Init { .. } => unreachable!("handled above"),
         Cmd::Completions { .. } | Cmd::Man => unreachable!("handled above"),
+        Cmd::Hook { .. } => unreachable!("handled above"),
     }
 }

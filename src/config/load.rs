@@ -314,6 +314,19 @@ impl Loader<'_> {
         let policy = self.policy(key, &tuning, &preset)?;
         let patterns = self.patterns(key, raw, &preset, cache)?;
         let process = self.process(key, raw, &preset)?;
+        let signals = match &tuning.signals {
+            Some(on) if *on.get_ref() && preset.signals.is_none() => {
+                return Err(self.error(
+                    Some(on.span()),
+                    format!("{key}.signals"),
+                    format!(
+                        "preset `{preset_name}` has no signals to wire (claude, codex and gemini do); remove `signals = true`"
+                    ),
+                ));
+            }
+            Some(on) if !*on.get_ref() => None,
+            _ => preset.signals,
+        };
         Ok(AgentConfig {
             name,
             command,
@@ -323,6 +336,8 @@ impl Loader<'_> {
             policy,
             patterns,
             process,
+            signals,
+            signals_off: tuning.signals.as_ref().is_some_and(|on| !*on.get_ref()),
         })
     }
 
@@ -513,6 +528,7 @@ impl Loader<'_> {
             triage_timeout: dur(&t.triage_timeout, "triage_timeout", d.triage_timeout)?,
             handoff: text(&t.handoff, "handoff", d.handoff)?,
             busy_cpu: count(&t.busy_cpu, "busy_cpu", 1, 10_000, i64::from(d.busy_cpu))? as u32,
+            signal_fresh: dur(&t.signal_fresh, "signal_fresh", d.signal_fresh)?,
         })
     }
 

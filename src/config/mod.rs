@@ -75,6 +75,11 @@ pub struct AgentConfig {
     /// The agent's process in its pane's tree (`process`, from the agent or its preset);
     /// `None`: the pane's own process is the agent.
     pub process: Option<regex::Regex>,
+    /// How its own signals reach vigil (`vigil hook`), wired at each start; `None`:
+    /// its preset offers none, or `signals = false`.
+    pub signals: Option<preset::Wiring>,
+    /// `signals = false`: not even the env `vigil hook` reads is set.
+    pub signals_off: bool,
 }
 
 impl AgentConfig {

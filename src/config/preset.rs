@@ -69,6 +69,31 @@ pub struct Preset {
     pub process: Option<String>,
     /// Whether a dialog none of `waiting` lists is spotted by its shape (default `spot`).
     pub menus: Option<MenuRule>,
+    /// How vigil hears the agent's own signals, per launch (none: screens only).
+    pub signals: Option<Wiring>,
+}
+
+/// How an agent CLI is told, for one launch and never in the user's files, to run
+/// `vigil hook` on its events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Wiring {
+    /// Claude Code: `--settings <file>` with hooks, merged on top of the user's settings.
+    ClaudeSettings,
+    /// Codex: `-c notify=[vigil, hook]` (any `-c` runs Codex embedded).
+    CodexNotify,
+    /// Gemini CLI: `GEMINI_CLI_SYSTEM_SETTINGS_PATH` naming a settings file with hooks.
+    GeminiSettings,
+}
+
+impl Wiring {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Wiring::ClaudeSettings => "claude-settings",
+            Wiring::CodexNotify => "codex-notify",
+            Wiring::GeminiSettings => "gemini-settings",
+        }
+    }
 }
 
 impl Preset {

@@ -118,6 +118,8 @@ tuning_keys! {
     triage_timeout: Dur,
     handoff: String,
     busy_cpu: Count,
+    signals: bool,
+    signal_fresh: Dur,
 }
 
 /// A command: an argv list run as is, or a string run with `sh -c`.

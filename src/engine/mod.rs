@@ -12,6 +12,7 @@ pub mod mind;
 pub mod policy;
 pub mod pressure;
 pub mod screen;
+pub mod signal;
 mod step;
 pub mod time;
 pub mod triage;
@@ -206,6 +207,10 @@ pub struct Inputs {
     /// The host's load and free memory as the supervisor measured them before this
     /// step: a start over [`Fleet::start_limits`] is deferred.
     pub pressure: Pressure,
+    /// Signals the agents' own hooks sent since the last step, oldest first, already
+    /// admitted by the supervisor ([`signal::admit`]); one from another incarnation
+    /// is dropped here too.
+    pub signals: Vec<signal::Signal>,
 }
 
 impl Default for Inputs {
@@ -219,6 +224,7 @@ impl Default for Inputs {
             gap: None,
             first_look: false,
             pressure: Pressure::default(),
+            signals: Vec::new(),
         }
     }
 }

@@ -83,6 +83,9 @@ pub struct Policy {
     /// First message of an incarnation that replaces a stuck one; `{agent}`,
     /// `{previous}`, `{reason}` and `{checkpoint}` are filled in.
     pub handoff: String,
+    /// How long a signal from the agent's own hooks counts before the screen decides
+    /// again (a waiting one holds while its dialog's screen is unchanged).
+    pub signal_fresh: Duration,
 }
 
 /// The default handoff message (one line: typed text must not press Enter early).
@@ -111,6 +114,7 @@ impl Default for Policy {
             triage_timeout: Duration::from_secs(60),
             handoff: HANDOFF.into(),
             busy_cpu: BUSY_CPU,
+            signal_fresh: super::signal::FRESH,
         }
     }
 }

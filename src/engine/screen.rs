@@ -133,6 +133,8 @@ pub enum WaitingRule {
     Pattern,
     /// The shape of a dialog no pattern lists ([`menu::spot`]).
     Menu,
+    /// The agent itself said so (a hook or notify signal, [`super::signal`]).
+    Signal,
 }
 
 impl WaitingRule {
@@ -140,6 +142,7 @@ impl WaitingRule {
         match self {
             WaitingRule::Pattern => "pattern",
             WaitingRule::Menu => "menu",
+            WaitingRule::Signal => "signal",
         }
     }
 }

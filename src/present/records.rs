@@ -41,6 +41,7 @@ pub fn record_line(entry: &Entry, full_time: bool) -> Option<String> {
             format!("{t} ✗ action {} failed: {error}", id.as_deref().unwrap_or(""))
         }
         Record::Warning { message } => format!("{t} warning: {message}"),
+        Record::Signal(n) => format!("{t} {}", n.reason),
         Record::Host(h) => format!("{t} {}", h.reason),
         Record::Note { agent, reason } => format!("{t} {agent}: {reason}"),
         Record::Command { request, .. } => {

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{fit, shown};
 use crate::config::Config;
+use crate::engine::signal::{Said, Source};
 use crate::engine::time::human;
 use crate::engine::{Activity, AgentName, AgentRecord, CheckpointNote, Escalation, Lifecycle, LimitKind, Mind, Time};
 use crate::store::{Role, Store};
@@ -80,6 +81,22 @@ pub struct AgentStatus {
     /// (`kind` load | memory | starts, with the figure and the threshold).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deferred: Option<crate::engine::Deferral>,
+    /// The last signal the agent's own hooks sent its live incarnation, counted or
+    /// not (the reason says whether it decided anything).
+    #[serde(default)]
+    pub signal: Option<SignalStatus>,
+}
+
+/// A signal as `status` shows it: its facts as fields.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SignalStatus {
+    pub source: Source,
+    pub event: String,
+    pub said: Said,
+    pub words: String,
+    pub at: Time,
+    /// Seconds since it was heard, to a tenth, when the report was made.
+    pub age_s: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -134,6 +151,7 @@ impl AgentStatus {
                 reason: reason.to_owned(),
                 tree: None,
                 deferred: None,
+                signal: None,
             };
         };
         Self {
@@ -169,6 +187,14 @@ impl AgentStatus {
             reason: r.reason.clone(),
             tree: r.live().and_then(|l| l.tree.clone()),
             deferred: r.deferred().cloned(),
+            signal: r.live().and_then(|l| l.signal.as_ref()).map(|k| SignalStatus {
+                source: k.signal.heard.source,
+                event: k.signal.heard.event.clone(),
+                said: k.signal.heard.said.clone(),
+                words: k.signal.heard.words.clone(),
+                at: k.signal.at,
+                age_s: None,
+            }),
         }
     }
 }
@@ -195,7 +221,11 @@ impl StatusReport {
                 last_pass_ms: beat.and_then(|h| h.pass_ms),
             }
         });
-        Self::of(config, &mind, saved_at, problem, owner)
+        let mut report = Self::of(config, &mind, saved_at, problem, owner);
+        for signal in report.agents.iter_mut().filter_map(|a| a.signal.as_mut()) {
+            signal.age_s = Some((now.since(signal.at).as_secs_f64() * 10.0).round() / 10.0);
+        }
+        report
     }
 
     /// The report of a Mind in hand (the owner's own, for its metrics file).

@@ -14,6 +14,7 @@ mod journal;
 pub mod outbox;
 mod owner;
 pub mod record;
+pub mod signals;
 mod snapshot;
 
 use std::path::{Path, PathBuf};
@@ -92,6 +93,7 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         file::create_dir(dir)?;
         file::create_dir(&dir.join("inbox"))?;
+        file::create_dir(&dir.join(signals::DIR))?;
         Ok(Self { dir: dir.to_owned() })
     }
 
@@ -121,6 +123,25 @@ impl Store {
 
     pub fn inbox(&self) -> Inbox {
         Inbox::new(self.path("inbox"))
+    }
+
+    /// Writes `hooks/<name>` (the dir 0700, the file 0600, atomically): a settings file
+    /// an agent CLI is pointed at for one launch. Returns its path.
+    pub fn write_hook_file(&self, name: &str, value: &serde_json::Value) -> Result<PathBuf, StoreError> {
+        let dir = self.path("hooks");
+        file::create_dir(&dir)?;
+        let path = dir.join(name);
+        let bytes = serde_json::to_vec_pretty(value).map_err(|e| StoreError::Encode {
+            path: path.clone(),
+            source: e,
+        })?;
+        file::write_atomic(&path, &bytes)?;
+        Ok(path)
+    }
+
+    /// Letters from `vigil hook`: what the agents' own hooks said.
+    pub fn signals(&self) -> signals::Signals {
+        signals::Signals::new(self.path(signals::DIR))
     }
 
     /// The owner's answers to inbox letters.

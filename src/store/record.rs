@@ -11,6 +11,7 @@ use super::answer::Answer;
 use super::inbox::{LetterId, Refusal};
 use super::owner::Role;
 use crate::engine::gap::Gap;
+use crate::engine::signal::{Ignored, Said, Source};
 use crate::engine::{
     Action, AgentName, AgentRecord, Alert, Command, Episode, Event, HostEvent, Incarnation, Mind, Time, TriageResult,
 };
@@ -127,6 +128,32 @@ pub enum Record {
         processes: Vec<ReapedProcess>,
         reason: String,
     },
+    /// A signal letter from an agent's own hook (`vigil hook`): taken as evidence, or
+    /// ignored with why.
+    Signal(SignalNote),
+}
+
+/// What the owner made of one signal letter, with the facts as fields.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignalNote {
+    /// As the letter named it (it may be no agent of the config).
+    pub agent: String,
+    pub incarnation: Incarnation,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub said: Option<Said>,
+    /// When the hook ran; absent for a file that is no letter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent: Option<Time>,
+    /// Its age when the owner took it, in milliseconds.
+    pub age_ms: u64,
+    /// Why it was not taken; absent when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignored: Option<Ignored>,
+    pub reason: String,
 }
 
 /// One process vigil ended after its session was killed.
@@ -247,6 +274,7 @@ impl Record {
             | Record::Checkpoint(Checkpoint::Written { agent, .. })
             | Record::Triaged(TriageResult { agent, .. }) => Some(agent.as_str()),
             Record::Event(e) => Some(&e.agent),
+            Record::Signal(n) => Some(&n.agent).filter(|a| !a.is_empty()).map(String::as_str),
             Record::Notified(d) => d.agent.as_deref(),
             Record::Command { request, .. }
             | Record::LetterRefused { request, .. }

@@ -401,7 +401,9 @@ impl<T: Tmux> Supervisor<T> {
                     .chain((2..=ALTERNATIVE_NAMES + 1).map(|n| format!("{session}-{n}")))
                     .filter(|name| !foreign(name));
                 for name in names {
-                    let spec = spawn::spec(config, &name, *incarnation, &self.fleet.run);
+                    let signals = self.store.signals();
+                    let wired = Some((signals.dir(), &self.wiring));
+                    let spec = spawn::spec(config, &name, *incarnation, &self.fleet.run, wired);
                     match self.tmux.spawn(&spec) {
                         Ok(()) => return Ok((&name != session).then_some(name)),
                         // Made since the listing: try the next name.

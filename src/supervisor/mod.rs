@@ -17,10 +17,12 @@ mod observe;
 mod reconcile;
 mod reload;
 pub mod runtime;
+mod signals;
 pub mod spawn;
 pub mod trees;
 pub mod triager;
 pub mod watchdog;
+pub mod wiring;
 
 pub use act::ActionError;
 pub use letters::SETTLE;
@@ -105,6 +107,8 @@ pub struct Supervisor<T: Tmux> {
     metrics_problem: Option<String>,
     /// Delivers notices off the loop; `None` when `[notify]` names no channel.
     notifier: Option<notify::Notifier>,
+    /// The settings files that wire agents' own signals to `vigil hook`.
+    wiring: wiring::Files,
 }
 
 impl<T: Tmux> Supervisor<T> {
@@ -167,6 +171,11 @@ impl<T: Tmux> Supervisor<T> {
         }
         let fleet = fleet_of(&config, &store);
         let journaled = materials(&mind);
+        let system_gemini = std::env::var_os(wiring::GEMINI_ENV).map(std::path::PathBuf::from);
+        let (wired, notes) = wiring::prepare(&store, system_gemini.as_deref());
+        for message in notes {
+            records.push(journal.append(now, Record::Warning { message })?);
+        }
         let mut sup = Self {
             config,
             fleet,
@@ -192,6 +201,7 @@ impl<T: Tmux> Supervisor<T> {
             pass_started: None,
             metrics_problem: None,
             notifier: None,
+            wiring: wired,
         };
         sup.notifier = sup.start_notifier();
         sup.taken_before = sup.letters_taken_before()?;
@@ -337,6 +347,7 @@ impl<T: Tmux> Supervisor<T> {
         // Read after tmux answered, so a letter is never taken on a pass that decides nothing.
         let letters = self.take_letters(now, &mut records)?;
         commands.splice(0..0, letters.iter().map(|l| l.command().clone()));
+        let signals = self.take_signals(now, &mut records)?;
         let (observation, capture_problems) = self.observe(&listing);
         let panes = listing.panes;
         for message in capture_problems {
@@ -359,6 +370,7 @@ impl<T: Tmux> Supervisor<T> {
             gap,
             first_look: !self.stepped,
             pressure: crate::adapters::load::pressure(),
+            signals,
         };
         self.unsaved = true;
         let step = engine::step(&mut self.mind, &self.fleet, &inputs, now);

@@ -2,7 +2,12 @@
 //! fan-out report of `vigil up` — each agent on its own spawned, already running,
 //! held or failed (with the reason and the last lines its pane printed), never silent.
 
+use std::path::Path;
+
 use serde::Serialize;
+
+use super::wiring;
+use crate::cli::hook;
 
 use crate::adapters::tmux::SpawnSpec;
 use crate::config::{AgentConfig, CommandLine};
@@ -55,12 +60,40 @@ pub fn can_start(agent: &AgentConfig) -> Result<(), String> {
     }
 }
 
-pub fn spec(agent: &AgentConfig, session: &str, incarnation: Incarnation, run: &str) -> SpawnSpec {
+/// The start of one incarnation. Unless `signals = false`, its env names it for `vigil
+/// hook` (agent, incarnation, run, where letters go) and, where its preset is wired,
+/// the arguments and env that make the agent CLI run `vigil hook` are added: arguments
+/// right after the program, never by rewriting the user's command text.
+pub fn spec(
+    agent: &AgentConfig,
+    session: &str,
+    incarnation: Incarnation,
+    run: &str,
+    signals: Option<(&Path, &wiring::Files)>,
+) -> SpawnSpec {
+    let mut env = agent.env.clone();
+    let mut command = agent.command.clone();
+    if let Some((dir, files)) = signals.filter(|_| !agent.signals_off) {
+        env.insert(hook::ENV_AGENT.into(), agent.name.to_string());
+        env.insert(hook::ENV_INCARNATION.into(), incarnation.0.to_string());
+        env.insert(hook::ENV_RUN.into(), run.to_owned());
+        env.insert(hook::ENV_SIGNALS.into(), dir.to_string_lossy().into_owned());
+        if let Some(wiring) = agent.signals {
+            let added = files.added(wiring, matches!(command, CommandLine::Argv(_)));
+            if let CommandLine::Argv(argv) = &mut command {
+                let at = 1.min(argv.len());
+                argv.splice(at..at, added.args);
+            }
+            for (k, v) in added.env {
+                env.entry(k).or_insert(v);
+            }
+        }
+    }
     SpawnSpec {
         session: session.to_owned(),
         cwd: agent.cwd.clone(),
-        env: agent.env.clone(),
-        argv: argv(&agent.command),
+        env,
+        argv: argv(&command),
         agent: agent.name.to_string(),
         incarnation: incarnation.0,
         run: run.to_owned(),

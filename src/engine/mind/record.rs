@@ -120,6 +120,9 @@ pub struct Live {
     /// start is tried again every pass until pressure clears.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deferred: Option<crate::engine::Deferral>,
+    /// The last signal this incarnation's own hooks sent ([`crate::engine::signal`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<Box<crate::engine::signal::Kept>>,
 }
 
 /// An ended incarnation: how it ended, and what holds its restart back.
@@ -213,6 +216,7 @@ impl Live {
             tree: None,
             busy_off_screen: false,
             deferred: None,
+            signal: None,
         }
     }
 

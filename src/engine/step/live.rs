@@ -3,7 +3,8 @@
 
 use super::{Ctx, purpose_name};
 use crate::engine::mind::{Activity, AgentRecord, Escalation, Hold, HumanNeeded, Incarnation, Wait};
-use crate::engine::screen::ScreenRead;
+use crate::engine::screen::{ScreenRead, WaitingRule};
+use crate::engine::signal::{self, Said, Signal};
 use crate::engine::time::human;
 use crate::engine::{Action, Alert, LimitKind, OffScreen, Purpose, Tree, What};
 
@@ -22,6 +23,10 @@ impl Ctx<'_> {
         if self.track_rate_limit(r, read) {
             return;
         }
+        // A fresh signal from the agent itself outranks the screen.
+        let heard = self.current_signal(r, read);
+        let read = &signal::overlay(read, heard.as_ref(), self.now);
+        let working = heard.as_ref().is_some_and(|s| s.heard.said == Said::Working);
         let hold = self.limit_hold(r);
         let off_screen = self.busy_off_screen(r);
         let Some(live) = r.live_mut() else { return };
@@ -32,7 +37,7 @@ impl Ctx<'_> {
             Activity::RateLimited
         } else if read.waiting.is_some() {
             Activity::Waiting
-        } else if live.unchanged_checks == 0 || off_screen.is_some() {
+        } else if live.unchanged_checks == 0 || off_screen.is_some() || working {
             Activity::Active
         } else if read.prompt && !read.busy {
             Activity::Idle
@@ -87,6 +92,22 @@ impl Ctx<'_> {
             (Activity::Waiting, _) => self.waiting(r, read, before),
             _ => self.unhindered(r, read, activity, before, words.as_deref()),
         }
+        if let Some(heard) = &heard {
+            self.cite_signal(r, heard, activity);
+        }
+    }
+
+    /// The reason names the signal it rests on, with its source and age.
+    fn cite_signal(&mut self, r: &mut AgentRecord, heard: &Signal, activity: Activity) {
+        let cited = signal::cite(heard, self.now);
+        match (&heard.heard.said, activity) {
+            // A waiting signal's words are already the dialog's line.
+            (Said::Waiting, Activity::Waiting) => {}
+            (Said::Working, Activity::Active) if r.reason.starts_with("working: screen") => {
+                r.reason = format!("working: {cited}");
+            }
+            _ => r.reason = format!("{}; last signal: {cited}", r.reason),
+        }
     }
 
     /// The tree of an agent whose process tree used at least `busy_cpu` since the pass
@@ -135,12 +156,18 @@ impl Ctx<'_> {
         if let Some(live) = r.live_mut() {
             live.escalation = Escalation::Warn;
         }
-        r.reason = format!("needs a human: «{line}» (never nudged or killed; attach and answer)");
+        r.reason = match read.waiting.as_ref().map(|w| w.rule) {
+            Some(WaitingRule::Signal) => format!("waiting: {line} (never nudged or killed; attach and answer)"),
+            _ => format!("needs a human: «{line}» (never nudged or killed; attach and answer)"),
+        };
         if before != Some(Activity::Waiting) {
             self.event(
                 r,
                 What::Activity(Activity::Waiting),
-                format!("a dialog is on screen: «{line}»"),
+                match read.waiting.as_ref().map(|w| w.rule) {
+                    Some(WaitingRule::Signal) => format!("the agent says it waits: {line}"),
+                    _ => format!("a dialog is on screen: «{line}»"),
+                },
             );
         }
         let reason = format!("«{line}» is waiting for an answer; vigil will not touch it");

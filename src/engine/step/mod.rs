@@ -1,7 +1,7 @@
 //! One supervision step, split along its seams: [`observe`] (adopt what tmux shows,
 //! notice deaths, read live screens), [`commands`] (obey the user), [`live`] and
 //! [`ladder`] (judge a live screen, climb the escalation ladder), [`rate_limit`],
-//! [`triage`], [`ending`] (the end of a lifecycle), [`restart`] (policy, holds, the
+//! [`triage`], [`signals`] (what the agent's own hooks said), [`ending`] (the end of a lifecycle), [`restart`] (policy, holds, the
 //! fleet cap) and [`host`] (a lost tmux server: one host failure, not N crashes). Every decision is an [`Event`] or [`Action`] with a reason. No IO here.
 
 mod alerts;
@@ -13,6 +13,7 @@ mod live;
 mod observe;
 mod rate_limit;
 mod restart;
+mod signals;
 mod triage;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,6 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use jiff::tz::TimeZone;
 
 use super::mind::{AgentName, AgentRecord, EndedLifecycle, FleetRestarts, Incarnation, LastExit, Mind};
+use super::signal::Signal;
 use super::time::Time;
 use super::triage::TriageResult;
 use super::{Action, Command, Event, Fleet, FleetAgent, Inputs, Observation, PaneSeen, Pressure, Purpose, Step, What};
@@ -48,6 +50,7 @@ pub fn step(mind: &mut Mind, fleet: &Fleet, inputs: &Inputs, now: Time) -> Step 
             .max_by_key(|p| p.incarnation);
         let command = inputs.commands.iter().rev().find(|c| c.agent() == &agent.name);
         let triage = inputs.triage.iter().rev().find(|t| t.agent == agent.name);
+        let heard: Vec<&Signal> = inputs.signals.iter().filter(|s| s.agent == agent.name).collect();
         let rec = mind.agents.remove(&agent.name);
         let mut ctx = Ctx {
             agent,
@@ -62,7 +65,7 @@ pub fn step(mind: &mut Mind, fleet: &Fleet, inputs: &Inputs, now: Time) -> Step 
             pressure: &inputs.pressure,
             others: &mind.agents,
         };
-        if let Some(rec) = ctx.run(rec, pane, command, triage) {
+        if let Some(rec) = ctx.run(rec, pane, command, triage, &heard) {
             mind.agents.insert(agent.name.clone(), rec);
         }
     }
@@ -214,8 +217,9 @@ impl Ctx<'_> {
         pane: Option<&PaneSeen>,
         command: Option<&Command>,
         triage: Option<&TriageResult>,
+        heard: &[&Signal],
     ) -> Option<AgentRecord> {
-        let mut rec = self.decide(rec, pane, command, triage);
+        let mut rec = self.decide(rec, pane, command, triage, heard);
         if let Some(r) = rec.as_mut() {
             self.settle_alerts(r);
         }
@@ -228,6 +232,7 @@ impl Ctx<'_> {
         pane: Option<&PaneSeen>,
         command: Option<&Command>,
         triage: Option<&TriageResult>,
+        heard: &[&Signal],
     ) -> Option<AgentRecord> {
         let mut rec = self.adopt(rec, pane);
         let never = rec.as_ref().is_some_and(|r| start_never_happened(r, pane));
@@ -261,6 +266,9 @@ impl Ctx<'_> {
             Some(r) => self.observe(r, pane),
             None => None,
         };
+        if let Some(r) = rec.as_mut() {
+            self.hear(r, heard, read.as_ref());
+        }
         if let Some(command) = command
             && self.obey(&mut rec, pane, command, read.as_ref())
         {

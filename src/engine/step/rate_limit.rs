@@ -58,7 +58,11 @@ impl Ctx<'_> {
             Some(more) => format!("{line} {more}"),
             None => line.clone(),
         };
-        let kind = limit::classify(&text, self.now, self.tz);
+        // A reset time the agent gave in a signal beats one read from the screen.
+        let kind = match self.signalled_reset(r) {
+            Some(at) => LimitKind::Resets { at },
+            None => limit::classify(&text, self.now, self.tz),
+        };
         match r.rate_limit.as_mut() {
             None => {
                 let (until, wait) = self.cooldown(&kind, 1);

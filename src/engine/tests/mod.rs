@@ -17,6 +17,7 @@ mod props;
 mod purity;
 mod restarts;
 mod screens;
+mod signals;
 mod time;
 mod triage;
 
@@ -55,6 +56,8 @@ struct Sim {
     first_look: bool,
     /// The host's load and memory handed to every step.
     pressure: Pressure,
+    /// Signals handed in at the next step.
+    signals: Vec<signal::Signal>,
 }
 
 impl Sim {
@@ -91,6 +94,7 @@ impl Sim {
             host: Host::default(),
             first_look: false,
             pressure: Pressure::default(),
+            signals: Vec::new(),
         }
     }
 
@@ -113,6 +117,7 @@ impl Sim {
             gap: self.gap.take(),
             first_look: std::mem::take(&mut self.first_look),
             pressure: self.pressure,
+            signals: std::mem::take(&mut self.signals),
         };
         let step = step(&mut self.mind, &self.fleet, &inputs, self.now);
         for action in &step.actions {
