@@ -87,6 +87,15 @@ pub enum Wiring {
 }
 
 impl Wiring {
+    /// The agent CLI's program name, after which its arguments go.
+    pub fn program(self) -> &'static str {
+        match self {
+            Wiring::ClaudeSettings => "claude",
+            Wiring::CodexNotify => "codex",
+            Wiring::GeminiSettings => "gemini",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Wiring::ClaudeSettings => "claude-settings",

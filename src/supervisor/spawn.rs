@@ -80,9 +80,13 @@ pub fn spec(
         env.insert(hook::ENV_SIGNALS.into(), dir.to_string_lossy().into_owned());
         if let Some(wiring) = agent.signals {
             let added = files.added(wiring, matches!(command, CommandLine::Argv(_)));
+            // Right after the agent CLI itself (`claude`, `npx claude`, `env X=1 codex`);
+            // a command that does not name it (a wrapper script) gets no arguments.
             if let CommandLine::Argv(argv) = &mut command {
-                let at = 1.min(argv.len());
-                argv.splice(at..at, added.args);
+                let base = |a: &String| a.rsplit('/').next().map(str::to_owned).unwrap_or_default();
+                if let Some(at) = argv.iter().position(|a| base(a) == wiring.program()) {
+                    argv.splice(at + 1..at + 1, added.args);
+                }
             }
             for (k, v) in added.env {
                 env.entry(k).or_insert(v);

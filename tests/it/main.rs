@@ -7,6 +7,7 @@ mod doctor;
 mod durability;
 mod faults;
 mod harness;
+mod hooks;
 mod host;
 mod init;
 mod letters;
