@@ -314,8 +314,10 @@ impl Loader<'_> {
         let policy = self.policy(key, &tuning, &preset)?;
         let patterns = self.patterns(key, raw, &preset, cache)?;
         let process = self.process(key, raw, &preset)?;
+        // `signals = true` on the agent itself asks for wiring its preset must have; in
+        // `[defaults]` it means "where the preset has some".
         let signals = match &tuning.signals {
-            Some(on) if *on.get_ref() && preset.signals.is_none() => {
+            Some(on) if *on.get_ref() && preset.signals.is_none() && raw.signals.is_some() => {
                 return Err(self.error(
                     Some(on.span()),
                     format!("{key}.signals"),
