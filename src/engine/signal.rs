@@ -93,6 +93,28 @@ pub struct Heard {
     pub event: String,
     pub said: Said,
     pub words: String,
+    /// How it reached vigil, when not the source's usual way ([`Source::channel`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<Via>,
+}
+
+/// A way a signal reaches vigil other than the CLI's hooks or notify command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Via {
+    /// Claude Code's `~/.claude/sessions/<pid>.json`, trusted only for the live process
+    /// it names.
+    SessionFile,
+}
+
+impl Heard {
+    /// How it reached vigil, in reasons.
+    pub fn channel(&self) -> &'static str {
+        match self.via {
+            Some(Via::SessionFile) => "session file",
+            None => self.source.channel(),
+        }
+    }
 }
 
 /// A payload as `vigil hook` recognised it.
@@ -148,6 +170,9 @@ pub enum Ignored {
     FromTheFuture { ahead_s: u64 },
     /// It is not for this run (another project's vigil, or an older run).
     OtherRun,
+    /// A state file that names no live process of the agent's pane (left by a process
+    /// that died, its pid since reused).
+    Untrusted { what: String },
 }
 
 impl Ignored {
@@ -166,6 +191,7 @@ impl Ignored {
                 )
             }
             Ignored::OtherRun => "not for this run".into(),
+            Ignored::Untrusted { what } => format!("not trusted: {what}"),
         }
     }
 }
@@ -235,7 +261,7 @@ pub fn cite(signal: &Signal, now: Time) -> String {
         "{} {} ({}, {} ago)",
         heard.source.name(),
         heard.words,
-        heard.source.channel(),
+        heard.channel(),
         human(now.since(signal.at))
     )
 }
@@ -280,6 +306,7 @@ pub fn recognise(payload: &[u8]) -> Recognised {
             event: event.clone(),
             said,
             words,
+            via: None,
         })
     };
     let tool = text("tool_name");
@@ -333,6 +360,7 @@ fn codex(kind: &str) -> Recognised {
             event: kind.to_owned(),
             said: Said::Idle,
             words: "finished its turn".into(),
+            via: None,
         }),
         _ => Recognised::Unmapped {
             source: Source::Codex,
@@ -534,6 +562,7 @@ mod tests {
                     event: "e".into(),
                     said,
                     words: "w".into(),
+                    via: None,
                 },
             },
             screen: Some(screen.into()),

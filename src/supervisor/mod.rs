@@ -17,6 +17,7 @@ mod observe;
 mod reconcile;
 mod reload;
 pub mod runtime;
+mod sessions;
 mod signals;
 pub mod spawn;
 pub mod trees;
@@ -109,6 +110,8 @@ pub struct Supervisor<T: Tmux> {
     notifier: Option<notify::Notifier>,
     /// The settings files that wire agents' own signals to `vigil hook`.
     wiring: wiring::Files,
+    /// What each agent's Claude Code session file last said.
+    sessions: BTreeMap<AgentName, sessions::SessionSeen>,
 }
 
 impl<T: Tmux> Supervisor<T> {
@@ -202,6 +205,7 @@ impl<T: Tmux> Supervisor<T> {
             metrics_problem: None,
             notifier: None,
             wiring: wired,
+            sessions: BTreeMap::new(),
         };
         sup.notifier = sup.start_notifier();
         sup.taken_before = sup.letters_taken_before()?;
@@ -347,7 +351,8 @@ impl<T: Tmux> Supervisor<T> {
         // Read after tmux answered, so a letter is never taken on a pass that decides nothing.
         let letters = self.take_letters(now, &mut records)?;
         commands.splice(0..0, letters.iter().map(|l| l.command().clone()));
-        let signals = self.take_signals(now, &mut records)?;
+        let mut signals = self.take_signals(now, &mut records)?;
+        signals.extend(self.read_sessions(&listing.panes, now, &mut records)?);
         let (observation, capture_problems) = self.observe(&listing);
         let panes = listing.panes;
         for message in capture_problems {

@@ -78,7 +78,7 @@ impl<T: Tmux> Supervisor<T> {
             letter.agent.escape_default().take(AgentName::MAX_LEN).collect()
         };
         let what = match (&heard, &event) {
-            (Some(h), _) => format!("{} {} `{}`", h.source.name(), h.source.channel(), h.event),
+            (Some(h), _) => format!("{} {} `{}`", h.source.name(), h.channel(), h.event),
             (None, Some(e)) => format!("`{e}`"),
             (None, None) => "a payload".to_owned(),
         };

@@ -262,3 +262,67 @@ fn vigil_hook_exits_0_silently_on_anything_and_the_owner_journals_what_it_ignore
     });
     assert!(Path::new(signals).read_dir().unwrap().count() <= 1);
 }
+
+#[test]
+fn a_claude_session_file_is_trusted_only_for_the_live_process_it_names() {
+    let mut w = world(&[("cl", "claude", "idle_checks = 1000")]);
+    let home = w.dir.path().join("home");
+    let sessions = home.join(".claude/sessions");
+    std::fs::create_dir_all(&sessions).unwrap();
+    w.watch_env(&[("HOME", &home)]);
+    w.wait_for("cl", 20, "idle at its prompt", |a| a.activity == Some(Activity::Idle));
+
+    // A process that wrote "waiting" and was SIGKILLed leaves its file behind; its pid
+    // came back as the agent's, whose start time differs: never believed.
+    let scratch = w.dir.path().join("scratch.json");
+    let mut dead = Command::new("sh")
+        .args([
+            "-c",
+            r#"printf '{"pid":%s,"procStart":"%s","status":"waiting"}' $$ "$(awk '{print $22}' /proc/$$/stat)" >"$1"; exec sleep 1000"#,
+            "writer",
+        ])
+        .arg(&scratch)
+        .spawn()
+        .unwrap();
+    let child = dead.id();
+    w.eventually(Duration::from_secs(10), "its session file", || {
+        std::fs::metadata(&scratch).ok().filter(|m| m.len() > 0)
+    });
+    dead.kill().unwrap();
+    dead.wait().unwrap();
+    let agent = std::fs::read_to_string(format!("/proc/{}/task/{0}/children", w.agent("cl").pane_pid.unwrap()))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse::<u32>()
+        .unwrap();
+    let left = std::fs::read_to_string(&scratch)
+        .unwrap()
+        .replace(&child.to_string(), &agent.to_string());
+    std::fs::write(sessions.join(format!("{agent}.json")), left).unwrap();
+    let note = w.wait_journal(
+        20,
+        "the file left behind ignored",
+        |e| matches!(&e.record, Record::Signal(n) if matches!(n.ignored, Some(Ignored::Untrusted { .. }))),
+    );
+    let Record::Signal(note) = note.record else {
+        unreachable!()
+    };
+    assert!(note.reason.contains("procStart"), "{}", note.reason);
+    wait_out(Duration::from_secs(1), "polls that could believe it");
+    let a = w.agent("cl");
+    assert_eq!(a.activity, Some(Activity::Idle), "{}", a.reason);
+
+    // The agent's own file, naming it rightly, is its word.
+    say(&w, "cl", "session:waiting");
+    let a = w.wait_for("cl", 20, "waiting on its own file", |a| {
+        a.activity == Some(Activity::Waiting) && a.signal.as_ref().is_some_and(|s| s.event == "session:waiting")
+    });
+    assert!(
+        a.reason.contains("Claude Code waits for an answer (session file, "),
+        "{}",
+        a.reason
+    );
+    let _ = std::fs::remove_dir_all(&sessions);
+}

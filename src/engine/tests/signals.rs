@@ -10,6 +10,7 @@ fn heard(said: Said, words: &str) -> Heard {
         event: "Notification".into(),
         said,
         words: words.into(),
+        via: None,
     }
 }
 
