@@ -126,10 +126,21 @@ say "claude's command line: $(tr '\0' ' ' </proc/"$(tmux -L "$sock" display -p -
 
 ok=0
 # Claude Code: trust dialog, API key dialog, the prompt; a prompt fires UserPromptSubmit.
+# pick ITEM in the dialog on SESSION: arrows until the cursor is on it, then Enter.
+pick() {
+  local n=$1 item=$2 i
+  sleep 2
+  for ((i = 0; i < 6; i++)); do
+    screen "$n" | grep -qF -- "❯ $item" && break
+    keys "$n" Down
+    sleep 1
+  done
+  keys "$n" Enter
+}
 if wait_for "$cs" "Yes, I trust this folder" 60; then
-  keys "$cs" Down; sleep 0.5; keys "$cs" Enter
+  pick "$cs" "Yes, I trust this folder"
   if wait_for "$cs" "Do you want to use this API key" 60; then
-    keys "$cs" Up; sleep 0.5; keys "$cs" Enter
+    pick "$cs" "Yes"
   fi
   if wait_for "$cs" "shift+tab to cycle" 60; then
     say "claude: reached its prompt with vigil's --settings file"
@@ -157,6 +168,11 @@ if wait_for "$xs" "Ask Codex to do anything" 60; then
   ok=$((ok + 1))
   submit "$xs" "say hi"
   sleep 20
+  keys "$xs" F2
+  sleep 2
+  say "codex's warnings (f2):"
+  screen "$xs" | tail -25 >&2
+  keys "$xs" Escape
 fi
 say "codex's command line: $(tr '\0' ' ' </proc/"$(tmux -L "$sock" display -p -t "=$xs:" '#{pane_pid}')"/cmdline)"
 if ours | while read -r p; do tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null; echo; done | grep -q "app-server"; then
