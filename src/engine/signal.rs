@@ -587,6 +587,7 @@ mod tests {
             hash: "h".into(),
             rate_limit: None,
             rate_limit_more: None,
+            limit_over: None,
             waiting: None,
             busy: false,
             prompt: true,

@@ -54,6 +54,9 @@ impl Ctx<'_> {
             resumed: false,
             line: line.clone(),
             kind,
+            seen: self.now,
+            // A hook says nothing of going on by itself; the screen may, later.
+            self_resumes: false,
         });
         let reason = format!("«{line}»; no nudges or restarts until {}", self.clock(until));
         self.event(r, What::Activity(Activity::RateLimited), reason);
