@@ -24,9 +24,11 @@ pub const ENV_RUN: &str = "VIGIL_RUN";
 /// Where signal letters go (`<state dir>/signals`).
 pub const ENV_SIGNALS: &str = "VIGIL_SIGNALS";
 
-/// How long stdin is read (and drained) at most: a hook's payload is in the pipe
-/// before the hook starts; a writer that sends nothing is not waited for.
-const STDIN_DEADLINE: Duration = Duration::from_millis(25);
+/// How long stdin is read (and drained) at most. A hook returns as soon as its writer
+/// closes stdin (a few ms); this bounds only a writer that holds stdin open and sends
+/// nothing. Claude Code writes the payload after the hook has started (checked live:
+/// 25 ms was not enough on a loaded machine), so it is not a few ms.
+const STDIN_DEADLINE: Duration = Duration::from_secs(1);
 
 /// Runs the hook on the arguments after `hook`; always exit 0.
 pub fn run(args: &[OsString]) -> ExitCode {
@@ -80,7 +82,7 @@ fn read_stdin() -> Option<Vec<u8>> {
             break;
         }
         let timeout = Timespec {
-            tv_sec: 0,
+            tv_sec: i64::try_from(left.as_secs()).unwrap_or(0),
             tv_nsec: i64::from(left.subsec_nanos()),
         };
         let mut fds = [PollFd::new(&fd, PollFlags::IN)];
