@@ -126,7 +126,7 @@ say "claude's command line: $(tr '\0' ' ' </proc/"$(tmux -L "$sock" display -p -
 
 ok=0
 # A signal Claude Code's hooks sent through `vigil hook` and vigil took (not the session file).
-hooked='select(.kind == "signal" and .source == "claude" and (.ignored | not) and (.event | startswith("session:") | not))'
+hooked='any(.[]; .kind == "signal" and .source == "claude" and (.ignored | not) and ((.event // "") | startswith("session:") | not))'
 # Claude Code: trust dialog, API key dialog, the prompt; a prompt fires UserPromptSubmit.
 # pick ITEM in the dialog on SESSION: arrows until the cursor is on it, then Enter.
 pick() {
@@ -148,12 +148,12 @@ if wait_for "$cs" "Yes, I trust this folder" 60; then
     say "claude: reached its prompt with vigil's --settings file"
     submit "$cs" "say hi"
     for _ in $(seq 120); do
-      run_vigil log --json -n 200 | jq -e "$hooked" >/dev/null 2>&1 && break
+      run_vigil log --json -n 200 | jq -s -e "$hooked" >/dev/null 2>&1 && break
       sleep 1
     done
   fi
 fi
-if run_vigil log --json -n 500 | jq -e "$hooked" >/dev/null 2>&1; then
+if run_vigil log --json -n 500 | jq -s -e "$hooked" >/dev/null 2>&1; then
   say "claude: ACCEPTED the settings file: its hooks ran vigil hook"
   ok=$((ok + 1))
 else

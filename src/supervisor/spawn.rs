@@ -225,6 +225,62 @@ mod tests {
         assert_eq!(String::from_utf8_lossy(&out.stdout), "$HOME; rm -rf /\n");
     }
 
+    fn agent(command: &str, extra: &str) -> AgentConfig {
+        let text = format!("[[agent]]\nname = \"a\"\ncommand = {command}\ncwd = \"/\"\n{extra}\n");
+        let config = crate::config::Config::parse(&text, Path::new("/tmp/vigil.toml")).unwrap();
+        config.agents[0].clone()
+    }
+
+    fn files() -> wiring::Files {
+        wiring::Files {
+            vigil: Some("/bin/vigil".into()),
+            claude: Some("/s/hooks/claude-settings.json".into()),
+            gemini: Some("/s/hooks/gemini-settings.json".into()),
+        }
+    }
+
+    fn started(command: &str, extra: &str) -> SpawnSpec {
+        spec(
+            &agent(command, extra),
+            "s",
+            Incarnation(3),
+            "run",
+            Some((Path::new("/s/signals"), &files())),
+        )
+    }
+
+    #[test]
+    fn signals_are_wired_right_after_the_agent_cli_and_never_into_other_commands() {
+        let s = started(r#"["npx", "claude", "--continue"]"#, "preset = \"claude\"");
+        assert_eq!(
+            s.argv[4..],
+            [
+                "npx",
+                "claude",
+                "--settings",
+                "/s/hooks/claude-settings.json",
+                "--continue"
+            ]
+        );
+        assert_eq!(s.env["VIGIL_AGENT"], "a");
+        assert_eq!(s.env["VIGIL_INCARNATION"], "3");
+        assert_eq!(s.env["VIGIL_SIGNALS"], "/s/signals");
+        let s = started(r#"["codex"]"#, "");
+        assert_eq!(s.argv[4..], ["codex", "-c", r#"notify=["/bin/vigil", "hook"]"#]);
+        let s = started(r#"["sh", "wrapper.sh"]"#, "preset = \"claude\"");
+        assert_eq!(s.argv[4..], ["sh", "wrapper.sh"], "a wrapper gets no arguments");
+        let s = started(r#""claude --continue""#, "");
+        assert_eq!(s.argv[4..], ["sh", "-c", "claude --continue"], "nor a shell string");
+        let s = started(r#"["gemini"]"#, "");
+        assert_eq!(
+            s.env["GEMINI_CLI_SYSTEM_SETTINGS_PATH"],
+            "/s/hooks/gemini-settings.json"
+        );
+        let s = started(r#"["claude"]"#, "signals = false");
+        assert_eq!(s.argv[4..], ["claude"]);
+        assert!(!s.env.contains_key("VIGIL_AGENT"), "off: not even the env");
+    }
+
     #[test]
     fn the_wrapper_keeps_the_agents_exit_status() {
         let argv = argv(&CommandLine::Shell("exit 3".into()));
