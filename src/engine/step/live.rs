@@ -27,12 +27,15 @@ impl Ctx<'_> {
         let heard = self.current_signal(r, read);
         let read = &signal::overlay(read, heard.as_ref(), self.now);
         let working = heard.as_ref().is_some_and(|s| s.heard.said == Said::Working);
+        // A fresh word from the agent outranks its tree's CPU too.
+        let said_idle = heard.as_ref().is_some_and(|s| s.heard.said == Said::Idle);
         let hold = self.limit_hold(r);
         let off_screen = self.busy_off_screen(r);
         let Some(live) = r.live_mut() else { return };
         // Evidence below the screen's: only a still screen with no limit and no dialog
         // on it is kept `active` by its tree.
-        let off_screen = off_screen.filter(|_| live.unchanged_checks > 0 && hold.is_none() && read.waiting.is_none());
+        let off_screen =
+            off_screen.filter(|_| live.unchanged_checks > 0 && hold.is_none() && read.waiting.is_none() && !said_idle);
         let activity = if hold.is_some() {
             Activity::RateLimited
         } else if read.waiting.is_some() {
