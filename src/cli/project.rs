@@ -8,7 +8,7 @@ use anyhow::{Context, Result, anyhow};
 
 use super::{Global, Usage};
 use crate::adapters::clock::now;
-use crate::adapters::tmux::TmuxCli;
+use crate::adapters::tmux::{ClientKind, TmuxClient};
 use crate::config::Config;
 use crate::engine::AgentName;
 use crate::store::{Record, Role, Store, StoreError};
@@ -18,7 +18,7 @@ use crate::supervisor::{Supervisor, SupervisorError};
 pub struct Project {
     pub(super) config: Config,
     pub(super) state_dir: PathBuf,
-    pub(super) tmux: TmuxCli,
+    pub(super) tmux: TmuxClient,
 }
 
 impl Project {
@@ -36,7 +36,7 @@ impl Project {
 
     pub fn from_config(config: Config, socket: Option<String>) -> Result<Self> {
         let state_dir = Store::locate(config.state_dir.as_deref(), &config.project)?;
-        let tmux = TmuxCli::new(socket.or_else(|| config.socket.clone()));
+        let tmux = tmux_of(&config, socket.or_else(|| config.socket.clone()));
         Ok(Self {
             config,
             state_dir,
@@ -46,7 +46,7 @@ impl Project {
 
     /// A project whose state lives exactly in `state_dir`, whatever the environment says.
     pub fn with_state_dir(config: Config, state_dir: PathBuf) -> Self {
-        let tmux = TmuxCli::new(config.socket.clone());
+        let tmux = tmux_of(&config, config.socket.clone());
         Self {
             config,
             state_dir,
@@ -59,7 +59,7 @@ impl Project {
     }
 
     /// Claims the run for one command; `Ok(None)` when another process owns it.
-    pub(super) fn claim(&self, role: Role) -> Result<Option<Supervisor<TmuxCli>>> {
+    pub(super) fn claim(&self, role: Role) -> Result<Option<Supervisor<TmuxClient>>> {
         let store = self.store()?;
         match Supervisor::claim(self.config.clone(), self.tmux.clone(), store, role, now()) {
             Ok((sup, records)) => {
@@ -93,4 +93,9 @@ impl Project {
             None => anyhow!("another vigil owns this project"),
         }
     }
+}
+
+/// The project's tmux, through the client the config asks for (or `VIGIL_TMUX_CLIENT`).
+fn tmux_of(config: &Config, socket: Option<String>) -> TmuxClient {
+    TmuxClient::new(socket, ClientKind::from_env_or(config.tmux_client))
 }

@@ -64,6 +64,7 @@ impl Loader<'_> {
         let base = self.base_dir();
         let poll_interval = self.poll_interval(&raw)?;
         let socket = self.socket(&raw)?;
+        let tmux_client = self.tmux_client(&raw)?;
         let state_dir = self.state_dir(&raw, &base)?;
         let metrics_file = self.metrics_file(&raw, &base)?;
         if raw.agent.is_empty() {
@@ -78,6 +79,7 @@ impl Loader<'_> {
             path: self.path.to_owned(),
             poll_interval,
             socket,
+            tmux_client,
             state_dir,
             project: project_id(self.path),
             journal_max_bytes: self.count(&raw.vigil.journal_max_mb, "vigil.journal_max_mb", 1..=4096, 16)?
@@ -164,6 +166,21 @@ impl Loader<'_> {
             }
             s => s.as_ref().map(|s| s.get_ref().clone()),
         })
+    }
+
+    /// `[vigil] tmux_client`: `control` (the default) or `cli`.
+    fn tmux_client(&self, raw: &RawConfig) -> Result2<crate::adapters::tmux::ClientKind> {
+        use crate::adapters::tmux::ClientKind;
+        match &raw.vigil.tmux_client {
+            None => Ok(ClientKind::default()),
+            Some(k) => ClientKind::parse(k.get_ref()).ok_or_else(|| {
+                self.error(
+                    Some(k.span()),
+                    "vigil.tmux_client",
+                    "expected `control` (one long-lived `tmux -C` client) or `cli` (a `tmux` process per call)",
+                )
+            }),
+        }
     }
 
     /// `[vigil] state_dir`, canonical; never empty or `/`.

@@ -121,6 +121,8 @@ pub struct Config {
     pub poll_interval: Duration,
     /// tmux `-L` socket name; `None` is the user's default server.
     pub socket: Option<String>,
+    /// How vigil talks to tmux (`[vigil] tmux_client`); `VIGIL_TMUX_CLIENT` overrides it.
+    pub tmux_client: crate::adapters::tmux::ClientKind,
     /// From the config (absolute); `VIGIL_STATE_DIR` and the XDG default are the
     /// store's business.
     pub state_dir: Option<PathBuf>,

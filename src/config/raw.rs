@@ -42,6 +42,7 @@ pub struct RawNotify {
 pub struct RawVigil {
     pub poll_interval: Option<Spanned<Dur>>,
     pub socket: Option<Spanned<String>>,
+    pub tmux_client: Option<Spanned<String>>,
     pub state_dir: Option<Spanned<String>>,
     pub journal_max_mb: Option<Spanned<Count>>,
     pub journal_keep: Option<Spanned<Count>>,

@@ -20,7 +20,7 @@ use ratatui::crossterm::event::Event;
 use tokio::sync::mpsc;
 
 use crate::adapters::clock::now;
-use crate::adapters::tmux::TmuxCli;
+use crate::adapters::tmux::TmuxClient;
 use crate::config::Config;
 use crate::engine::{AgentName, Command, What};
 use crate::present::command_words;
@@ -39,14 +39,14 @@ const HISTORY: usize = 200;
 
 /// Whether this process owns the run.
 pub enum Face {
-    Owner(Box<Supervisor<TmuxCli>>),
+    Owner(Box<Supervisor<TmuxClient>>),
     Viewer,
 }
 
 /// Everything `vigil tui` needs from the project.
 pub struct Setup {
     pub config: Config,
-    pub tmux: TmuxCli,
+    pub tmux: TmuxClient,
     pub store: Store,
     pub face: Face,
     /// Installed before the claim; the owner loop answers them, or (as a viewer) the
@@ -147,7 +147,7 @@ fn start(setup: Setup) -> (App, Driver, Feed) {
 
 /// The loop: keys, ticks, the owner loop's reports and the feed's findings, each
 /// followed by a redraw. Returns at a quit, a stop signal, or a terminal that failed.
-async fn dashboard(app: &mut App, driver: &mut Driver, mut feed: Feed, tmux: &TmuxCli) -> Result<()> {
+async fn dashboard(app: &mut App, driver: &mut Driver, mut feed: Feed, tmux: &TmuxClient) -> Result<()> {
     let mut screen = Screen::enter().context("setting up the terminal")?;
     let mut input = Input::spawn();
     let mut tick = tokio::time::interval(TICK);

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 
 use super::app::App;
 use super::view;
-use crate::adapters::tmux::TmuxCli;
+use crate::adapters::tmux::TmuxClient;
 
 /// The terminal while the dashboard owns it. Set up and restored here and nowhere
 /// else; dropping it restores the terminal, and so does a panic (see [`install_panic_hook`]).
@@ -136,7 +136,7 @@ impl Input {
 /// `a`: shows the agent's tmux session. Inside tmux on the same server, switches this
 /// client to it; otherwise suspends the dashboard and runs `tmux attach` until the
 /// user detaches.
-pub fn attach(screen: &mut Screen, input: &Input, tmux: &TmuxCli, session: &str, app: &mut App) {
+pub fn attach(screen: &mut Screen, input: &Input, tmux: &TmuxClient, session: &str, app: &mut App) {
     let target = format!("={session}");
     let argv = tmux.base_argv();
     let (program, socket_args) = argv.split_first().map_or(("tmux", &[][..]), |(p, a)| (p.as_str(), a));

@@ -217,8 +217,10 @@ impl World {
 
     pub fn sessions(&self) -> Vec<String> {
         let mut s: Vec<String> = self
-            .tmux(&["list-sessions", "-F", "#{session_name}"])
+            .tmux(&["list-sessions", "-F", "#{@vigil-control}\t#{session_name}"])
             .lines()
+            // The hidden session of vigil's control-mode clients is nobody's.
+            .filter_map(|l| l.strip_prefix('\t'))
             .map(str::to_owned)
             .collect();
         s.sort();
@@ -365,4 +367,11 @@ pub fn fill(path: &std::path::Path) {
     let block = vec![0u8; 4096];
     while f.write_all(&block).is_ok() {}
     let _ = f.sync_all();
+}
+
+/// The tmux client this run of the tests is about (`VIGIL_TMUX_CLIENT`, else control),
+/// on the world's server.
+pub fn client(w: &World) -> vigil::adapters::tmux::TmuxClient {
+    use vigil::adapters::tmux::{ClientKind, TmuxClient};
+    TmuxClient::new(Some(w.socket.clone()), ClientKind::from_env_or(ClientKind::Control))
 }

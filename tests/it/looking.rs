@@ -5,7 +5,7 @@
 use std::cell::Cell;
 use std::time::Duration;
 
-use vigil::adapters::tmux::{Listing, Pane, SpawnSpec, Tmux, TmuxCli, TmuxError};
+use vigil::adapters::tmux::{Listing, Pane, SpawnSpec, Tmux, TmuxClient, TmuxError};
 use vigil::config::Config;
 use vigil::engine::{AgentName, Time};
 use vigil::store::{Role, Store};
@@ -15,7 +15,7 @@ use super::harness::*;
 
 /// The real tmux adapter, counting `capture-pane`s.
 struct Counting {
-    tmux: TmuxCli,
+    tmux: TmuxClient,
     captures: Cell<u32>,
 }
 
@@ -51,7 +51,7 @@ fn a_quiet_pane_is_captured_again_only_after_it_prints_or_is_resized() {
     let config = Config::load(&w.config()).unwrap();
     let session = config.session_of(&AgentName::new("echo").unwrap());
     let tmux = Counting {
-        tmux: TmuxCli::new(Some(w.socket.clone())),
+        tmux: client(&w),
         captures: Cell::new(0),
     };
     let store = Store::open(&w.state()).unwrap();

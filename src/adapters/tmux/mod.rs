@@ -1,9 +1,13 @@
 //! Talking to tmux: a small trait (list every pane at once, capture a pane's tail, type
-//! literal text, start a tagged session, kill one) with the real implementation over
-//! the `tmux` CLI and an in-memory fake for unit tests. Arguments are always vectors,
+//! literal text, start a tagged session, kill one) with two real clients (one
+//! control-mode `tmux -C` kept open, the `tmux` CLI per call), one type choosing
+//! between them, and an in-memory fake for unit tests. Arguments are always vectors,
 //! never shell strings; targets are exact (`=name:`).
 
 mod cli;
+mod client;
+mod commands;
+mod control;
 #[cfg(test)]
 mod fake;
 
@@ -12,6 +16,8 @@ use std::path::PathBuf;
 
 pub use crate::engine::{Host, ServerId};
 pub use cli::TmuxCli;
+pub use client::{CLIENT_ENV, ClientKind, TmuxClient};
+pub use control::CONTROL_SESSION;
 #[cfg(test)]
 pub use fake::FakeTmux;
 
@@ -19,6 +25,8 @@ pub use fake::FakeTmux;
 pub const TAG_AGENT: &str = "@vigil-agent";
 pub const TAG_INCARNATION: &str = "@vigil-incarnation";
 pub const TAG_RUN: &str = "@vigil-run";
+/// Set on the hidden session vigil's control-mode clients sit in: nobody's pane.
+pub const TAG_CONTROL: &str = "@vigil-control";
 /// Set on the pane by the wrapper the agent runs under: its exit status.
 pub const TAG_EXIT: &str = "@vigil-exit";
 

@@ -1,0 +1,175 @@
+//! The tmux vigil uses: the control-mode client by default, with the CLI answering any
+//! call control mode cannot (no client yet, the server or the client gone, a hung or
+//! garbled reply); or the CLI alone, chosen by `[vigil] tmux_client` or the
+//! `VIGIL_TMUX_CLIENT` environment variable. One concrete type for every caller.
+
+use std::sync::Arc;
+
+use super::cli::TmuxCli;
+use super::commands::{self, Exec};
+use super::control::{Control, Unavailable};
+use super::{Listing, Pane, SpawnSpec, Tmux, TmuxError};
+
+/// The environment variable that overrides `[vigil] tmux_client` (`control` or `cli`).
+pub const CLIENT_ENV: &str = "VIGIL_TMUX_CLIENT";
+
+/// Which way vigil talks to tmux.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientKind {
+    /// One long-lived `tmux -C` client; the CLI where it cannot answer.
+    #[default]
+    Control,
+    /// A `tmux` process per call.
+    Cli,
+}
+
+impl ClientKind {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "control" => Some(Self::Control),
+            "cli" => Some(Self::Cli),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Control => "control",
+            Self::Cli => "cli",
+        }
+    }
+
+    /// `configured`, unless `VIGIL_TMUX_CLIENT` names a kind; a value it cannot read
+    /// is ignored (with a warning), never a reason to stop.
+    pub fn from_env_or(configured: Self) -> Self {
+        match std::env::var(CLIENT_ENV) {
+            Ok(v) if v.is_empty() => configured,
+            Ok(v) => Self::parse(&v).unwrap_or_else(|| {
+                eprintln!("vigil: ignoring {CLIENT_ENV}={v:?}: expected `control` or `cli`");
+                configured
+            }),
+            Err(_) => configured,
+        }
+    }
+}
+
+/// tmux, on the user's default server or a named socket, through the chosen client.
+/// Clones share one control client.
+#[derive(Clone, Debug, Default)]
+pub struct TmuxClient {
+    cli: TmuxCli,
+    control: Option<Arc<Control>>,
+}
+
+impl TmuxClient {
+    pub fn new(socket: Option<String>, kind: ClientKind) -> Self {
+        let cli = TmuxCli::new(socket);
+        let control = (kind == ClientKind::Control).then(|| Arc::new(Control::new(cli.clone())));
+        Self { cli, control }
+    }
+
+    pub fn kind(&self) -> ClientKind {
+        match self.control {
+            Some(_) => ClientKind::Control,
+            None => ClientKind::Cli,
+        }
+    }
+
+    /// The CLI client underneath, for what is not supervision (notices to clients).
+    pub fn cli(&self) -> &TmuxCli {
+        &self.cli
+    }
+
+    pub fn socket(&self) -> Option<&str> {
+        self.cli.socket()
+    }
+
+    /// The argv prefix that reaches this server (`tmux -L name`).
+    pub fn base_argv(&self) -> Vec<String> {
+        self.cli.base_argv()
+    }
+
+    /// The pid of the running `tmux -C` child, if one runs.
+    pub fn control_pid(&self) -> Option<u32> {
+        self.control.as_ref().and_then(|c| c.client_pid())
+    }
+}
+
+impl Exec for TmuxClient {
+    fn exec(&self, commands: &[Vec<String>], starts_server: bool) -> Result<String, TmuxError> {
+        let Some(control) = &self.control else {
+            return self.cli.exec(commands, starts_server);
+        };
+        match control.run(commands) {
+            Ok(outcomes) => match outcomes.into_iter().last() {
+                Some(Ok(lines)) => Ok(lines.join("\n")),
+                Some(Err(stderr)) => Err(TmuxError::Failed {
+                    args: shown(commands),
+                    stderr,
+                }),
+                None => Err(TmuxError::Failed {
+                    args: shown(commands),
+                    stderr: "no answer".into(),
+                }),
+            },
+            // The probe's own answer, as the CLI would have given it; unless the
+            // commands are meant to start a server, which only the CLI does.
+            Err(Unavailable::NoServer(stderr)) if !starts_server => Err(TmuxError::Failed {
+                args: shown(commands),
+                stderr,
+            }),
+            Err(_) => self.cli.exec(commands, starts_server),
+        }
+    }
+}
+
+/// The first command as it may be shown in an error: `-e` values left out.
+fn shown(commands: &[Vec<String>]) -> String {
+    let first: Vec<&str> = commands
+        .first()
+        .map(|c| c.iter().map(String::as_str).collect())
+        .unwrap_or_default();
+    super::cli::described(&first)
+}
+
+impl Tmux for TmuxClient {
+    fn list_panes(&self) -> Result<Vec<Pane>, TmuxError> {
+        self.survey().map(|listing| listing.panes)
+    }
+
+    fn survey(&self) -> Result<Listing, TmuxError> {
+        commands::survey(self)
+    }
+
+    fn capture(&self, session: &str, lines: usize) -> Result<Vec<String>, TmuxError> {
+        commands::capture(self, session, lines)
+    }
+
+    fn send_text(&self, session: &str, text: &str) -> Result<(), TmuxError> {
+        commands::send_text(self, session, text)
+    }
+
+    fn spawn(&self, spec: &SpawnSpec) -> Result<(), TmuxError> {
+        commands::spawn(self, spec)
+    }
+
+    fn kill(&self, session: &str) -> Result<(), TmuxError> {
+        commands::kill(self, session)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_kind_reads_control_or_cli_and_nothing_else() {
+        assert_eq!(ClientKind::parse("control"), Some(ClientKind::Control));
+        assert_eq!(ClientKind::parse("cli"), Some(ClientKind::Cli));
+        assert_eq!(ClientKind::parse("CLI"), None);
+        assert_eq!(ClientKind::default(), ClientKind::Control);
+        assert_eq!(TmuxClient::new(None, ClientKind::Cli).kind(), ClientKind::Cli);
+        assert_eq!(TmuxClient::new(None, ClientKind::Control).kind(), ClientKind::Control);
+    }
+}

@@ -1,0 +1,276 @@
+//! The tmux commands vigil runs, as argument vectors, and how their answers are read:
+//! shared by the CLI client (one process per call) and the control-mode client (one
+//! line per call), which differ only in how a list of commands reaches tmux
+//! ([`Exec`]). Targets are exact (`=name:`); errors are classified from tmux's words.
+
+use super::{Host, Listing, Pane, ServerId, SpawnSpec, TAG_AGENT, TAG_INCARNATION, TAG_RUN, TmuxError};
+
+/// Size of a new session's window; big enough for agents' TUIs to lay out normally.
+const WIDTH: &str = "200";
+const HEIGHT: &str = "50";
+/// Tries of a `new-session` that met a server on its way out, and the wait between.
+const SPAWN_TRIES: u32 = 5;
+const SPAWN_RETRY_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Fields asked of `list-panes`, tab-separated; the session name last, so a tab in a
+/// foreign session's name cannot shift the other fields. `#{pid}` and `#{start_time}`
+/// are the server's, so a server replaced between two looks is noticed.
+/// `#{window_activity}` and the size tell a screen that cannot have changed since it
+/// was last captured. `#{@vigil-control}` marks the hidden session of vigil's
+/// control-mode clients, which is nobody's pane.
+pub(super) const LIST_FORMAT: &str = "#{pane_pid}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}\t#{@vigil-agent}\t#{@vigil-incarnation}\t#{@vigil-run}\t#{@vigil-exit}\t#{pid}\t#{start_time}\t#{window_activity}\t#{pane_width}x#{pane_height}\t#{@vigil-control}\t#{session_name}";
+
+/// How a list of commands reaches tmux, run back to back with nothing in between; the
+/// output of the last. `starts_server`: the commands may start a server when none runs.
+pub(super) trait Exec {
+    fn exec(&self, commands: &[Vec<String>], starts_server: bool) -> Result<String, TmuxError>;
+}
+
+fn words(args: &[&str]) -> Vec<String> {
+    args.iter().map(|a| (*a).to_owned()).collect()
+}
+
+/// The errors tmux gives when the server exits while the client talks to it: killing
+/// the last session ends the server, and a `new-session` right after can reach it as
+/// it goes. Starting again starts a fresh server.
+fn server_went_away(err: &TmuxError) -> bool {
+    matches!(err, TmuxError::Failed { stderr, .. }
+        if stderr.contains("server exited unexpectedly") || stderr.contains("lost server"))
+}
+
+/// The errors tmux gives when no server runs on the socket.
+pub(super) fn no_server(stderr: &str) -> bool {
+    stderr.starts_with("no server running") || stderr.starts_with("error connecting to")
+}
+
+pub(super) fn no_server_error(err: &TmuxError) -> bool {
+    matches!(err, TmuxError::Failed { stderr, .. } if no_server(stderr))
+}
+
+fn session_missing(err: &TmuxError) -> bool {
+    matches!(err, TmuxError::Failed { stderr, .. }
+        if stderr.starts_with("can't find") || stderr.starts_with("no such session")
+            || no_server(stderr))
+}
+
+fn pane_target(session: &str) -> String {
+    format!("={session}:")
+}
+
+/// One `list-panes` line: the pane, the server that listed it, and whether it is the
+/// control clients' hidden pane.
+fn parse_pane(line: &str) -> Option<(Pane, Option<ServerId>, bool)> {
+    let mut f = line.splitn(14, '\t');
+    let pane_pid = f.next()?.parse().ok()?;
+    let dead = f.next()? == "1";
+    let dead_status = f.next()?.parse().ok();
+    let dead_signal = f.next()?.parse().ok();
+    let text = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    let agent = text(f.next()?);
+    let incarnation = f.next()?.parse().ok();
+    let run = text(f.next()?);
+    let exit_tag = f.next()?.parse().ok();
+    let pid = f.next()?.parse().ok();
+    let started = f.next()?.parse().ok();
+    let server = pid.zip(started).map(|(pid, started)| ServerId { pid, started });
+    let activity = f.next()?.parse().ok();
+    let size = f
+        .next()?
+        .split_once('x')
+        .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)));
+    let control = !f.next()?.is_empty();
+    let session = f.next()?.to_owned();
+    let pane = Pane {
+        session,
+        pane_pid,
+        dead,
+        dead_status,
+        dead_signal,
+        agent,
+        incarnation,
+        run,
+        exit_tag,
+        activity,
+        size,
+    };
+    Some((pane, server, control))
+}
+
+/// Every pane at one look (the hidden control pane left out), and whether a server
+/// answered: tmux's own words for "nothing listens on this socket" are the server gone,
+/// never an empty fleet.
+pub(super) fn survey(e: &impl Exec) -> Result<Listing, TmuxError> {
+    match e.exec(&[words(&["list-panes", "-a", "-F", LIST_FORMAT])], false) {
+        Ok(out) => {
+            let mut panes: Vec<Pane> = Vec::new();
+            let mut server = None;
+            for (pane, id, control) in out.lines().filter_map(parse_pane) {
+                server = server.or(id);
+                // One pane per session is vigil's: the first listed.
+                if !control && !panes.iter().any(|p| p.session == pane.session) {
+                    panes.push(pane);
+                }
+            }
+            Ok(Listing {
+                host: Host::Up { server },
+                panes,
+            })
+        }
+        Err(e) if no_server_error(&e) => Ok(Listing {
+            host: Host::ServerGone,
+            panes: Vec::new(),
+        }),
+        Err(e) => Err(e),
+    }
+}
+
+pub(super) fn capture(e: &impl Exec, session: &str, lines: usize) -> Result<Vec<String>, TmuxError> {
+    let start = format!("-{lines}");
+    let target = pane_target(session);
+    match e.exec(
+        &[words(&["capture-pane", "-p", "-J", "-t", &target, "-S", &start])],
+        false,
+    ) {
+        Ok(out) => Ok(out.lines().map(str::to_owned).collect()),
+        Err(e) if session_missing(&e) => Err(TmuxError::NoSuchSession(session.to_owned())),
+        Err(e) => Err(e),
+    }
+}
+
+pub(super) fn send_text(e: &impl Exec, session: &str, text: &str) -> Result<(), TmuxError> {
+    let target = pane_target(session);
+    let typed = e.exec(&[words(&["send-keys", "-t", &target, "-l", "--", text])], false);
+    let entered = typed.and_then(|_| e.exec(&[words(&["send-keys", "-t", &target, "Enter"])], false));
+    match entered {
+        Ok(_) => Ok(()),
+        Err(e) if session_missing(&e) => Err(TmuxError::NoSuchSession(session.to_owned())),
+        Err(e) => Err(e),
+    }
+}
+
+/// `new-session` and, in the same run so a command that exits at once still leaves
+/// its pane, `remain-on-exit` and the tags.
+fn spawn_commands(spec: &SpawnSpec) -> Vec<Vec<String>> {
+    let target = pane_target(&spec.session);
+    // `-c` is format-expanded by tmux (`#(cmd)` would run cmd): every `#` doubled.
+    let cwd = spec.cwd.to_string_lossy().replace('#', "##");
+    let incarnation = spec.incarnation.to_string();
+    let mut new = words(&[
+        "new-session",
+        "-d",
+        "-s",
+        &spec.session,
+        "-c",
+        &cwd,
+        "-x",
+        WIDTH,
+        "-y",
+        HEIGHT,
+    ]);
+    let env = spec.env.iter().map(|(k, v)| format!("{k}={v}")).chain([
+        format!("VIGIL_AGENT={}", spec.agent),
+        format!("VIGIL_INCARNATION={incarnation}"),
+    ]);
+    for kv in env {
+        new.extend(["-e".to_owned(), kv]);
+    }
+    new.push("--".to_owned());
+    new.extend(spec.argv.iter().cloned());
+    let mut commands = vec![new, words(&["set-option", "-w", "-t", &target, "remain-on-exit", "on"])];
+    for (tag, value) in [
+        (TAG_AGENT, spec.agent.as_str()),
+        (TAG_INCARNATION, &incarnation),
+        (TAG_RUN, &spec.run),
+    ] {
+        commands.push(words(&["set-option", "-t", &target, tag, value]));
+    }
+    commands
+}
+
+pub(super) fn spawn(e: &impl Exec, spec: &SpawnSpec) -> Result<(), TmuxError> {
+    let commands = spawn_commands(spec);
+    let mut tries = 1;
+    loop {
+        match e.exec(&commands, true) {
+            Err(e) if server_went_away(&e) && tries < SPAWN_TRIES => {
+                tries += 1;
+                std::thread::sleep(SPAWN_RETRY_WAIT);
+            }
+            // tmux runs none of the chained tag commands after this error, so the
+            // session already there is left untagged and untouched.
+            Err(TmuxError::Failed { stderr, .. }) if stderr.starts_with("duplicate session") => {
+                return Err(TmuxError::SessionExists(spec.session.clone()));
+            }
+            other => return other.map(|_| ()),
+        }
+    }
+}
+
+pub(super) fn kill(e: &impl Exec, session: &str) -> Result<(), TmuxError> {
+    let target = format!("={session}");
+    match e.exec(&[words(&["kill-session", "-t", &target])], false) {
+        Ok(_) => Ok(()),
+        Err(e) if session_missing(&e) => Err(TmuxError::NoSuchSession(session.to_owned())),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_list_panes_lines() {
+        let line = "4242\t1\t3\t\tbackend\t2\tproj-1234abcd\t3\t77\t1800000000\t1800000042\t120x40\t\tproj-backend";
+        let (pane, server, control) = parse_pane(line).unwrap();
+        assert!(!control);
+        assert_eq!(
+            server,
+            Some(ServerId {
+                pid: 77,
+                started: 1_800_000_000
+            })
+        );
+        assert_eq!(pane.pane_pid, 4242);
+        assert!(pane.dead);
+        assert_eq!(pane.dead_status, Some(3));
+        assert_eq!(pane.dead_signal, None);
+        assert_eq!(pane.agent.as_deref(), Some("backend"));
+        assert_eq!(pane.incarnation, Some(2));
+        assert_eq!(pane.exit_tag, Some(3));
+        assert!(pane.is_ours("proj-1234abcd"));
+        assert_eq!(pane.activity, Some(1_800_000_042));
+        assert_eq!(pane.size, Some((120, 40)));
+
+        let (foreign, _, _) = parse_pane("77\t0\t\t\t\t\t\t\t77\t1800000000\t\t\t\tmy\tweird session").unwrap();
+        assert_eq!((foreign.activity, foreign.size), (None, None));
+        assert_eq!(foreign.session, "my\tweird session");
+        assert!(!foreign.is_ours("proj-1234abcd"));
+        assert!(parse_pane("garbage").is_none());
+
+        let (_, _, control) = parse_pane("9\t0\t\t\t\t\t\t\t77\t1800000000\t1\t80x24\t1\t_vigil-control").unwrap();
+        assert!(control, "the control clients' pane is told apart");
+    }
+
+    #[test]
+    fn a_spawn_is_one_run_of_new_session_remain_on_exit_and_the_tags() {
+        let spec = SpawnSpec {
+            session: "p-a".into(),
+            cwd: "/w/#(x)".into(),
+            env: [("K".to_owned(), "v;".to_owned())].into(),
+            argv: vec!["sleep".into(), "1;".into()],
+            agent: "a".into(),
+            incarnation: 2,
+            run: "r".into(),
+        };
+        let c = spawn_commands(&spec);
+        assert_eq!(c.len(), 5);
+        assert_eq!(&c[0][..6], ["new-session", "-d", "-s", "p-a", "-c", "/w/##(x)"]);
+        assert!(
+            c[0].contains(&"K=v;".to_owned()),
+            "raw: each client escapes its own way"
+        );
+        assert_eq!(c[0][c[0].len() - 2..], ["sleep", "1;"]);
+        assert_eq!(c[1], ["set-option", "-w", "-t", "=p-a:", "remain-on-exit", "on"]);
+    }
+}
