@@ -7,10 +7,11 @@
 //!     cargo bench --bench fleet -- --agents 1000 --window 20
 //!     cargo bench --bench fleet -- --mix idle            # busy | idle | spinner | mixed
 //!     cargo bench --bench fleet -- --poll 5s --kills 10
+//!     cargo bench --bench fleet -- --client cli          # control (default) | cli
 //!
 //! CPU is utime + stime from /proc, as a share of one core over the window: vigil's own
-//! plus the tmux clients it forked and reaped (cutime/cstime), plus the tmux server's
-//! delta. Pass times come from the heartbeat (`pass_ms`, each pass's own), sampled
+//! plus the tmux clients it forked and reaped (cutime/cstime), plus its live children
+//! (the control-mode client), plus the tmux server's delta. Pass times come from the heartbeat (`pass_ms`, each pass's own), sampled
 //! faster than the poll. Kill → replacement: `kill -9` of an agent's pane process until
 //! tmux lists its next incarnation's pane. Adoption: `kill -9` of vigil until a new
 //! `vigil watch` has written its first heartbeat.
@@ -29,6 +30,8 @@ struct Options {
     poll: Duration,
     mix: String,
     kills: usize,
+    /// `VIGIL_TMUX_CLIENT` for vigil: `control` or `cli`.
+    client: String,
 }
 
 fn options() -> Options {
@@ -38,6 +41,7 @@ fn options() -> Options {
         poll: Duration::from_secs(1),
         mix: "busy".into(),
         kills: 10,
+        client: "control".into(),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut it = args.iter();
@@ -49,6 +53,7 @@ fn options() -> Options {
             "--poll" => o.poll = secs(&value()).unwrap_or(o.poll),
             "--mix" => o.mix = value(),
             "--kills" => o.kills = value().parse().unwrap_or(o.kills),
+            "--client" => o.client = value(),
             _ => {} // `--bench` and the like, from cargo
         }
     }
@@ -81,6 +86,7 @@ struct Project {
     config: PathBuf,
     state: PathBuf,
     socket: String,
+    client: String,
 }
 
 impl Project {
@@ -105,6 +111,7 @@ impl Project {
             config,
             state,
             socket,
+            client: o.client.clone(),
         }
     }
 
@@ -113,7 +120,8 @@ impl Project {
         c.arg("--config")
             .arg(&self.config)
             .args(args)
-            .env("VIGIL_STATE_DIR", &self.state);
+            .env("VIGIL_STATE_DIR", &self.state)
+            .env("VIGIL_TMUX_CLIENT", &self.client);
         c
     }
 
@@ -183,6 +191,30 @@ fn cpu_ms(pid: u32, children: bool) -> f64 {
     ticks * 1000.0 / clock_ticks()
 }
 
+/// vigil's CPU time (ms): its own, its reaped children's, and its live children's (the
+/// control-mode client, which lives as long as vigil).
+fn vigil_ms(pid: u32) -> f64 {
+    let live: f64 = children(pid).into_iter().map(|c| cpu_ms(c, false)).sum();
+    cpu_ms(pid, true) + live
+}
+
+/// The processes whose parent is `parent`, from /proc.
+fn children(parent: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let ppid = stat
+                .rsplit_once(") ")
+                .and_then(|(_, rest)| rest.split(' ').nth(1)?.parse::<u32>().ok());
+            ppid == Some(parent)
+        })
+        .collect()
+}
+
 fn clock_ticks() -> f64 {
     let out = Command::new("getconf").arg("CLK_TCK").output().unwrap();
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(100.0)
@@ -224,9 +256,10 @@ fn main() {
     let o = options();
     let p = Project::new(&o);
     println!(
-        "fleet: {} agents ({}), poll {:?}, window {:?}, {} cores",
+        "fleet: {} agents ({}), tmux client {}, poll {:?}, window {:?}, {} cores",
         o.agents,
         o.mix,
+        o.client,
         o.poll,
         o.window,
         std::thread::available_parallelism().map_or(0, |n| n.get())
@@ -253,7 +286,7 @@ fn main() {
     let server = p.server_pid().unwrap_or(0);
 
     // vigil's window.
-    let (v0, s0) = (cpu_ms(watch.id(), true), cpu_ms(server, false));
+    let (v0, s0) = (vigil_ms(watch.id()), cpu_ms(server, false));
     let loops0 = p.heartbeat().and_then(|h| h["loops"].as_u64()).unwrap_or(0);
     let mut passes: BTreeMap<u64, f64> = BTreeMap::new();
     let start = Instant::now();
@@ -266,7 +299,7 @@ fn main() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let window = start.elapsed();
-    let (v1, s1) = (cpu_ms(watch.id(), true), cpu_ms(server, false));
+    let (v1, s1) = (vigil_ms(watch.id()), cpu_ms(server, false));
     let loops1 = p.heartbeat().and_then(|h| h["loops"].as_u64()).unwrap_or(0);
     let (rss, hwm) = (rss_kb(watch.id(), "VmRSS:"), rss_kb(watch.id(), "VmHWM:"));
     let mut pass_ms: Vec<f64> = passes.range(loops0 + 1..).map(|(_, ms)| *ms).collect();

@@ -28,6 +28,13 @@ impl<T: Tmux> Supervisor<T> {
             ));
             config.socket = old.socket.clone();
         }
+        if config.tmux_client != old.tmux_client {
+            kept.push(format!(
+                "`tmux_client` changed to {:?}; vigil keeps its tmux client until it restarts",
+                config.tmux_client.as_str()
+            ));
+            config.tmux_client = old.tmux_client;
+        }
         if config.state_dir != old.state_dir {
             kept.push("`state_dir` changed; vigil keeps its state where it is until it restarts".to_owned());
             config.state_dir = old.state_dir.clone();

@@ -3,6 +3,7 @@
 
 mod cli;
 mod config_errors;
+mod control;
 mod doctor;
 mod durability;
 mod faults;

@@ -6,6 +6,7 @@
 //! the client died, a reply hangs or is garbage) it says so and the caller asks the CLI.
 
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Mutex;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
@@ -220,7 +221,10 @@ impl Control {
         ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stderr(Stdio::null())
+        // Out of the terminal's process group: a Ctrl-C meant for vigil would end it
+        // mid-pass. It still leaves when vigil does, at the end of its stdin.
+        .process_group(0);
         let mut child = cmd.spawn().map_err(|e| format!("cannot run tmux -C ({e})"))?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             let _ = child.kill();

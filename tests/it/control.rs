@@ -1,0 +1,192 @@
+//! The control-mode client under a real vigil and a real tmux: one `tmux -C` child of
+//! the owner, in the hidden session nobody counts; the server killed under it (one host
+//! failure, the client back on the new server, the fleet back) and the client killed
+//! alone (replaced, the fleet untouched); agents' windows keep their size; hostile text
+//! crosses tmux's command parser as plain text.
+
+use std::path::Path;
+use std::time::Duration;
+
+use vigil::adapters::tmux::{CONTROL_SESSION, SpawnSpec, Tmux};
+use vigil::engine::{HostEvent, HostFailure};
+
+use super::harness::*;
+
+const CONTROL: &[(&str, &Path)] = &[("VIGIL_TMUX_CLIENT", Path::new("control"))];
+
+/// The pid of the owner's `tmux -C` child, once it has one attached to the server.
+fn control_child(w: &World) -> Option<u32> {
+    let watch = w.watch_pid();
+    let attached = w.tmux(&["list-clients", "-F", "#{client_control_mode} #{client_pid}"]);
+    children(watch).into_iter().find(|pid| {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let is_control = cmdline.split(|b| *b == 0).any(|a| a == b"-C");
+        is_control && attached.lines().any(|l| l == format!("1 {pid}"))
+    })
+}
+
+/// The processes whose parent is `parent`, from /proc.
+fn children(parent: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let ppid = stat
+                .rsplit_once(") ")
+                .and_then(|(_, rest)| rest.split(' ').nth(1)?.parse::<u32>().ok());
+            ppid == Some(parent)
+        })
+        .collect()
+}
+
+fn host_events(w: &World) -> Vec<HostEvent> {
+    w.journal()
+        .into_iter()
+        .filter_map(|e| match e.record {
+            Record::Host(h) => Some(h),
+            _ => None,
+        })
+        .collect()
+}
+
+fn working(w: &World, name: &str, incarnation: u32) -> AgentStatus {
+    w.wait_for(name, 30, &format!("incarnation {incarnation} working"), |a| {
+        a.incarnation == incarnation && a.lifecycle == Some(Lifecycle::Working) && a.pane_pid.is_some()
+    })
+}
+
+#[test]
+fn killing_the_server_under_a_control_mode_vigil_is_one_host_failure_and_the_client_comes_back_with_the_fleet() {
+    let body = format!("{}{}", agent("one", "worker.sh", ""), agent("two", "worker.sh", ""));
+    let mut w = World::new(&body);
+    w.watch_env(CONTROL);
+    for name in ["one", "two"] {
+        working(&w, name, 1);
+    }
+    let first = w.eventually(Duration::from_secs(20), "a control client attached", || {
+        control_child(&w)
+    });
+
+    w.tmux(&["kill-server"]);
+    for name in ["one", "two"] {
+        let a = working(&w, name, 2);
+        assert!(a.crashes.is_empty(), "{a:#?}");
+    }
+    let events = host_events(&w);
+    assert_eq!(events.len(), 1, "one host failure: {events:#?}");
+    assert_eq!(events[0].failure, HostFailure::ServerGone);
+    assert_eq!(events[0].agents.len(), 2);
+    let second = w.eventually(
+        Duration::from_secs(20),
+        "a new control client on the new server",
+        || control_child(&w).filter(|pid| *pid != first),
+    );
+    assert!(gone(first), "the old client went with its server");
+    // The client is back in service: the fleet stays supervised through it.
+    let heartbeat = || std::fs::read_to_string(w.state().join("heartbeat")).unwrap_or_default();
+    let before = heartbeat();
+    w.eventually(Duration::from_secs(20), "passes go on", || {
+        (heartbeat() != before).then_some(())
+    });
+    assert_eq!(control_child(&w), Some(second));
+    assert_eq!(host_events(&w).len(), 1, "and no second host failure");
+}
+
+#[test]
+fn a_control_client_killed_under_vigil_is_replaced_and_the_fleet_carries_on_untouched() {
+    let mut w = World::new(&agent("a", "worker.sh", ""));
+    w.watch_env(CONTROL);
+    let a = working(&w, "a", 1);
+    let first = w.eventually(Duration::from_secs(20), "a control client attached", || {
+        control_child(&w)
+    });
+    std::process::Command::new("kill")
+        .args(["-KILL", &first.to_string()])
+        .status()
+        .unwrap();
+    let second = w.eventually(Duration::from_secs(20), "a new control client", || {
+        control_child(&w).filter(|pid| *pid != first)
+    });
+    assert_ne!(second, first);
+    let now = w.agent("a");
+    assert_eq!(
+        (now.incarnation, now.pane_pid),
+        (1, a.pane_pid),
+        "the agent was never restarted"
+    );
+    assert!(now.crashes.is_empty() && now.restarts == 0, "{now:#?}");
+    assert!(host_events(&w).is_empty(), "a dead client is no host failure");
+    assert_eq!(w.sessions(), [a.session.clone()], "the hidden session is nobody's");
+    let status = w.status();
+    assert_eq!(status.agents.len(), 1, "and no agent");
+}
+
+#[test]
+fn a_control_client_leaves_the_agents_windows_their_size_and_goes_with_its_owner() {
+    let mut w = World::new(&agent("a", "worker.sh", ""));
+    w.watch_env(CONTROL);
+    let a = working(&w, "a", 1);
+    w.eventually(Duration::from_secs(20), "a control client attached", || {
+        control_child(&w)
+    });
+    let sizes = w.tmux(&["list-panes", "-a", "-F", "#{session_name} #{pane_width}x#{pane_height}"]);
+    assert!(sizes.contains(&format!("{} 200x50", a.session)), "{sizes}");
+    // Even a client that tells tmux its size sizes only the hidden session's window.
+    let client = w.tmux(&["list-clients", "-F", "#{client_name}"]);
+    let client = client.lines().next().unwrap().to_owned();
+    w.tmux(&["refresh-client", "-t", &client, "-C", "30x10"]);
+    let sizes = w.tmux(&["list-panes", "-a", "-F", "#{session_name} #{pane_width}x#{pane_height}"]);
+    assert!(sizes.contains(&format!("{} 200x50", a.session)), "{sizes}");
+    assert_eq!(w.stop_watch(), Some(0));
+    w.eventually(
+        Duration::from_secs(10),
+        "the hidden session gone with its last client",
+        || {
+            let all = w.tmux(&["list-sessions", "-F", "#{session_name}"]);
+            (!all.contains(CONTROL_SESSION)).then_some(())
+        },
+    );
+    assert!(w.tmux(&["list-clients"]).trim().is_empty(), "no client left behind");
+    assert_eq!(w.sessions(), [a.session], "the agent runs on");
+}
+
+#[test]
+fn hostile_text_crosses_the_control_client_as_plain_text_and_runs_nothing() {
+    let w = World::new(&agent("a", "worker.sh", ""));
+    let tmux = client(&w);
+    let dir = w.dir.path();
+    let marker = dir.join("ran");
+    let spec = SpawnSpec {
+        session: "hostile".into(),
+        cwd: dir.to_owned(),
+        env: [("V".to_owned(), "x\" ; kill-server ; \"$HOME~".to_owned())].into(),
+        argv: vec!["sh".into(), "-c".into(), "printf '<%s>' \"$V\"; echo; exec cat".into()],
+        agent: "a".into(),
+        incarnation: 1,
+        run: "r".into(),
+    };
+    tmux.spawn(&spec).unwrap();
+    let hostile = format!(
+        "a;b ; kill-server ; run-shell 'touch {}' #(touch {}) #{{pane_pid}} $HOME ~ \\ \" ' {{ }};",
+        marker.display(),
+        marker.display()
+    );
+    tmux.send_text("hostile", &hostile).unwrap();
+    let screen = w.wait_screen("hostile", 10, "}};");
+    assert!(
+        screen.contains("<x\" ; kill-server ; \"$HOME~>"),
+        "the env value as given:\n{screen}"
+    );
+    assert!(screen.contains(&hostile), "the text as typed:\n{screen}");
+    assert!(!marker.exists(), "nothing ran");
+    let listing = tmux.survey().unwrap();
+    assert!(
+        listing.panes.iter().any(|p| p.session == "hostile"),
+        "the server is still up"
+    );
+    assert!(listing.panes.iter().all(|p| p.session != CONTROL_SESSION));
+    tmux.kill("hostile").unwrap();
+}
