@@ -31,10 +31,10 @@ impl Project {
         let target = format!("={session}");
         let argv = self.tmux.base_argv();
         let (program, socket_args) = argv.split_first().context("the tmux command line is empty")?;
-        if std::env::var_os("TMUX").is_some() {
+        if let Some(client) = self.tmux.cli().own_client() {
             let switched = Command::new(program)
                 .args(socket_args)
-                .args(["switch-client", "-t", &target])
+                .args(["switch-client", "-c", &client, "-t", &target])
                 .stdin(Stdio::null())
                 .stderr(Stdio::null())
                 .status();
@@ -61,7 +61,9 @@ impl Project {
         let session = report
             .agent(name.as_str())
             .map_or_else(|| self.config.session_of(&name), |a| a.session.clone());
-        let panes = self.tmux.list_panes().context("asking tmux for the sessions")?;
+        // The CLI: this process becomes `tmux attach` next, with no use for a control
+        // client (which would show as a second client until it noticed).
+        let panes = self.tmux.cli().list_panes().context("asking tmux for the sessions")?;
         let ours = |p: &Pane| p.session == session && p.agent.as_deref() == Some(name.as_str());
         if panes.iter().any(ours) {
             return Ok(Some(session));

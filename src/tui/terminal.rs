@@ -140,11 +140,10 @@ pub fn attach(screen: &mut Screen, input: &Input, tmux: &TmuxClient, session: &s
     let target = format!("={session}");
     let argv = tmux.base_argv();
     let (program, socket_args) = argv.split_first().map_or(("tmux", &[][..]), |(p, a)| (p.as_str(), a));
-    let inside_tmux = std::env::var_os("TMUX").is_some();
-    if inside_tmux {
+    if let Some(client) = tmux.cli().own_client() {
         let switched = std::process::Command::new(program)
             .args(socket_args)
-            .args(["switch-client", "-t", &target])
+            .args(["switch-client", "-c", &client, "-t", &target])
             .stdin(std::process::Stdio::null())
             .output();
         if switched.is_ok_and(|o| o.status.success()) {
@@ -159,9 +158,7 @@ pub fn attach(screen: &mut Screen, input: &Input, tmux: &TmuxClient, session: &s
         screen.lend(|| {
             let mut cmd = std::process::Command::new(program);
             cmd.args(socket_args).args(["attach-session", "-t", &target]);
-            if inside_tmux {
-                cmd.env_remove("TMUX"); // a nested client, on another server
-            }
+            cmd.env_remove("TMUX"); // a nested client, or one on another server
             cmd.status()
         })
     });

@@ -169,7 +169,7 @@ fn log_shows_decisions_with_reasons() {
     let w = World::new(&agent("a", "finisher.sh", "env = { FINISH_AFTER = \"0\" }"));
     assert!(w.vigil(&["up"]).status.success());
     w.eventually(std::time::Duration::from_secs(10), "the finisher's pane dead", || {
-        (w.tmux(&["list-panes", "-a", "-F", "#{pane_dead}"]).trim() == "1").then_some(())
+        (w.panes("#{pane_dead}").trim() == "1").then_some(())
     });
     assert!(w.vigil(&["tick"]).status.success());
     let out = w.vigil(&["log"]);

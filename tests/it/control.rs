@@ -12,7 +12,10 @@ use vigil::engine::{HostEvent, HostFailure};
 
 use super::harness::*;
 
-const CONTROL: &[(&str, &Path)] = &[("VIGIL_TMUX_CLIENT", Path::new("control"))];
+/// Control mode, whatever the run of the tests chose for the others.
+fn watch_control(w: &mut World) {
+    w.watch_env(&[("VIGIL_TMUX_CLIENT", Path::new("control"))]);
+}
 
 /// The pid of the owner's `tmux -C` child, once it has one attached to the server.
 fn control_child(w: &World) -> Option<u32> {
@@ -62,7 +65,7 @@ fn working(w: &World, name: &str, incarnation: u32) -> AgentStatus {
 fn killing_the_server_under_a_control_mode_vigil_is_one_host_failure_and_the_client_comes_back_with_the_fleet() {
     let body = format!("{}{}", agent("one", "worker.sh", ""), agent("two", "worker.sh", ""));
     let mut w = World::new(&body);
-    w.watch_env(CONTROL);
+    watch_control(&mut w);
     for name in ["one", "two"] {
         working(&w, name, 1);
     }
@@ -98,7 +101,7 @@ fn killing_the_server_under_a_control_mode_vigil_is_one_host_failure_and_the_cli
 #[test]
 fn a_control_client_killed_under_vigil_is_replaced_and_the_fleet_carries_on_untouched() {
     let mut w = World::new(&agent("a", "worker.sh", ""));
-    w.watch_env(CONTROL);
+    watch_control(&mut w);
     let a = working(&w, "a", 1);
     let first = w.eventually(Duration::from_secs(20), "a control client attached", || {
         control_child(&w)
@@ -119,7 +122,7 @@ fn a_control_client_killed_under_vigil_is_replaced_and_the_fleet_carries_on_unto
     );
     assert!(now.crashes.is_empty() && now.restarts == 0, "{now:#?}");
     assert!(host_events(&w).is_empty(), "a dead client is no host failure");
-    assert_eq!(w.sessions(), [a.session.clone()], "the hidden session is nobody's");
+    assert_eq!(w.sessions(), [a.session], "the hidden session is nobody's");
     let status = w.status();
     assert_eq!(status.agents.len(), 1, "and no agent");
 }
@@ -127,7 +130,7 @@ fn a_control_client_killed_under_vigil_is_replaced_and_the_fleet_carries_on_unto
 #[test]
 fn a_control_client_leaves_the_agents_windows_their_size_and_goes_with_its_owner() {
     let mut w = World::new(&agent("a", "worker.sh", ""));
-    w.watch_env(CONTROL);
+    watch_control(&mut w);
     let a = working(&w, "a", 1);
     w.eventually(Duration::from_secs(20), "a control client attached", || {
         control_child(&w)
@@ -168,6 +171,14 @@ fn hostile_text_crosses_the_control_client_as_plain_text_and_runs_nothing() {
         incarnation: 1,
         run: "r".into(),
     };
+    // The first start brings the server up (through the CLI: control mode never starts
+    // one); the second goes through the control client, when it is the one chosen.
+    let first = SpawnSpec {
+        session: "first".into(),
+        argv: vec!["cat".into()],
+        ..spec.clone()
+    };
+    tmux.spawn(&first).unwrap();
     tmux.spawn(&spec).unwrap();
     let hostile = format!(
         "a;b ; kill-server ; run-shell 'touch {}' #(touch {}) #{{pane_pid}} $HOME ~ \\ \" ' {{ }};",
@@ -175,7 +186,7 @@ fn hostile_text_crosses_the_control_client_as_plain_text_and_runs_nothing() {
         marker.display()
     );
     tmux.send_text("hostile", &hostile).unwrap();
-    let screen = w.wait_screen("hostile", 10, "}};");
+    let screen = w.wait_screen("hostile", 10, "{ };");
     assert!(
         screen.contains("<x\" ; kill-server ; \"$HOME~>"),
         "the env value as given:\n{screen}"

@@ -215,6 +215,17 @@ impl World {
         self.tmux(&["capture-pane", "-p", "-J", "-t", &format!("={session}:"), "-S", "-50"])
     }
 
+    /// `list-panes -a -F format`, without the pane of the hidden session vigil's
+    /// control-mode clients sit in.
+    pub fn panes(&self, format: &str) -> String {
+        let lines = self.tmux(&["list-panes", "-a", "-F", &format!("#{{@vigil-control}}\t{format}")]);
+        lines
+            .lines()
+            .filter_map(|l| l.strip_prefix('\t'))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    }
+
     pub fn sessions(&self) -> Vec<String> {
         let mut s: Vec<String> = self
             .tmux(&["list-sessions", "-F", "#{@vigil-control}\t#{session_name}"])

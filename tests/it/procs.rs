@@ -92,7 +92,7 @@ fn a_restart_into_a_removed_cwd_is_failed_to_start_not_started_elsewhere() {
         .filter(|e| matches!(intent(e), Some(Action::Start { .. })))
         .count();
     assert_eq!(starts, failed_at as usize, "tried once after the removal, then held");
-    let panes = w.tmux(&["list-panes", "-a", "-F", "#{pane_dead} #{@vigil-incarnation}"]);
+    let panes = w.panes("#{pane_dead} #{@vigil-incarnation}");
     let last_run = format!("1 {}", failed_at - 1);
     assert_eq!(
         panes.trim(),

@@ -112,6 +112,27 @@ impl TmuxCli {
         Err(TmuxError::Failed { args: shown(), stderr })
     }
 
+    /// When this process runs in a pane of this very server: the client (a terminal's,
+    /// never one of vigil's control clients) showing that pane's session, which
+    /// `switch-client -c` may move. `None` outside tmux, under another server, or when
+    /// no terminal shows the session (a bare `switch-client` would then pick any
+    /// client, a control client included).
+    pub fn own_client(&self) -> Option<String> {
+        let ours = std::env::var("TMUX").ok()?;
+        let pane = std::env::var("TMUX_PANE").ok()?;
+        let socket = self.run(&["display-message", "-p", "#{socket_path}"]).ok()?;
+        let socket = socket.trim();
+        if socket.is_empty() || ours.split(',').next() != Some(socket) {
+            return None;
+        }
+        let format = format!("#{{{TAG_CONTROL}}}\t#{{client_name}}");
+        let out = self.run(&["list-clients", "-t", &literal(&pane), "-F", &format]).ok()?;
+        out.lines()
+            .filter_map(|l| l.split_once('\t'))
+            .find(|(tag, name)| tag.is_empty() && !name.is_empty())
+            .map(|(_, name)| name.to_owned())
+    }
+
     /// Shows `message` in the status line of every client attached to this server;
     /// returns how many there were. The message is data: tmux would expand `#{…}` and
     /// `#(…)` in it, so every `#` is doubled, and a final `;` is escaped.
