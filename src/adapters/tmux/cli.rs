@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use super::commands::{self, Exec, no_server_error};
+use super::commands::{self, Effect, Exec, no_server_error};
 use super::{Listing, Pane, SpawnSpec, TAG_CONTROL, Tmux, TmuxError};
 
 /// Longest a single tmux call may take.
@@ -172,7 +172,7 @@ fn format_literal(text: &str) -> String {
 impl Exec for TmuxCli {
     /// One process for the lot, the commands chained with `;` arguments; every
     /// argument escaped for tmux's argument list.
-    fn exec(&self, commands: &[Vec<String>], _starts_server: bool) -> Result<String, TmuxError> {
+    fn exec(&self, commands: &[Vec<String>], _effect: Effect) -> Result<String, TmuxError> {
         let escaped: Vec<Vec<std::borrow::Cow<str>>> = commands
             .iter()
             .map(|c| c.iter().map(|a| literal(a)).collect())

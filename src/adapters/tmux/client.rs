@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::cli::TmuxCli;
-use super::commands::{self, Exec};
+use super::commands::{self, Effect, Exec};
 use super::control::{Control, Unavailable};
 use super::{Listing, Pane, SpawnSpec, Tmux, TmuxError};
 
@@ -97,9 +97,9 @@ impl TmuxClient {
 }
 
 impl Exec for TmuxClient {
-    fn exec(&self, commands: &[Vec<String>], starts_server: bool) -> Result<String, TmuxError> {
+    fn exec(&self, commands: &[Vec<String>], effect: Effect) -> Result<String, TmuxError> {
         let Some(control) = &self.control else {
-            return self.cli.exec(commands, starts_server);
+            return self.cli.exec(commands, effect);
         };
         match control.run(commands) {
             Ok(outcomes) => match outcomes.into_iter().last() {
@@ -115,11 +115,17 @@ impl Exec for TmuxClient {
             },
             // The probe's own answer, as the CLI would have given it; unless the
             // commands are meant to start a server, which only the CLI does.
-            Err(Unavailable::NoServer(stderr)) if !starts_server => Err(TmuxError::Failed {
+            Err(Unavailable::NoServer(stderr)) if effect != Effect::Start => Err(TmuxError::Failed {
                 args: shown(commands),
                 stderr,
             }),
-            Err(_) => self.cli.exec(commands, starts_server),
+            // Sent, answer lost: a look or a kill is asked again; typing or a start
+            // may have happened, and doing it twice is worse than an error.
+            Err(Unavailable::Lost(why)) if !effect.repeatable() => Err(TmuxError::Failed {
+                args: shown(commands),
+                stderr: format!("the control client lost the answer ({why}); not run again"),
+            }),
+            Err(_) => self.cli.exec(commands, effect),
         }
     }
 }

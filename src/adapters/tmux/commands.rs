@@ -20,10 +20,32 @@ const SPAWN_RETRY_WAIT: std::time::Duration = std::time::Duration::from_millis(1
 /// control-mode clients, which is nobody's pane.
 pub(super) const LIST_FORMAT: &str = "#{pane_pid}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}\t#{@vigil-agent}\t#{@vigil-incarnation}\t#{@vigil-run}\t#{@vigil-exit}\t#{pid}\t#{start_time}\t#{window_activity}\t#{pane_width}x#{pane_height}\t#{@vigil-control}\t#{session_name}";
 
+/// What a list of commands does, so a client that lost its answer knows whether asking
+/// again elsewhere is harmless.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Effect {
+    /// Only looks.
+    Look,
+    /// Ends a session: a second try finds it gone, which is what was asked.
+    Kill,
+    /// Types into a pane: never twice.
+    Type,
+    /// Starts a session, and a server when none runs: never twice (a second try would
+    /// meet the first session and start the agent again under another name).
+    Start,
+}
+
+impl Effect {
+    /// Whether running it again, when the first answer was lost, is harmless.
+    pub(super) fn repeatable(self) -> bool {
+        matches!(self, Effect::Look | Effect::Kill)
+    }
+}
+
 /// How a list of commands reaches tmux, run back to back with nothing in between; the
-/// output of the last. `starts_server`: the commands may start a server when none runs.
+/// output of the last.
 pub(super) trait Exec {
-    fn exec(&self, commands: &[Vec<String>], starts_server: bool) -> Result<String, TmuxError>;
+    fn exec(&self, commands: &[Vec<String>], effect: Effect) -> Result<String, TmuxError>;
 }
 
 fn words(args: &[&str]) -> Vec<String> {
@@ -100,7 +122,7 @@ fn parse_pane(line: &str) -> Option<(Pane, Option<ServerId>, bool)> {
 /// answered: tmux's own words for "nothing listens on this socket" are the server gone,
 /// never an empty fleet.
 pub(super) fn survey(e: &impl Exec) -> Result<Listing, TmuxError> {
-    match e.exec(&[words(&["list-panes", "-a", "-F", LIST_FORMAT])], false) {
+    match e.exec(&[words(&["list-panes", "-a", "-F", LIST_FORMAT])], Effect::Look) {
         Ok(out) => {
             let mut panes: Vec<Pane> = Vec::new();
             let mut server = None;
@@ -129,7 +151,7 @@ pub(super) fn capture(e: &impl Exec, session: &str, lines: usize) -> Result<Vec<
     let target = pane_target(session);
     match e.exec(
         &[words(&["capture-pane", "-p", "-J", "-t", &target, "-S", &start])],
-        false,
+        Effect::Look,
     ) {
         Ok(out) => Ok(out.lines().map(str::to_owned).collect()),
         Err(e) if session_missing(&e) => Err(TmuxError::NoSuchSession(session.to_owned())),
@@ -139,8 +161,8 @@ pub(super) fn capture(e: &impl Exec, session: &str, lines: usize) -> Result<Vec<
 
 pub(super) fn send_text(e: &impl Exec, session: &str, text: &str) -> Result<(), TmuxError> {
     let target = pane_target(session);
-    let typed = e.exec(&[words(&["send-keys", "-t", &target, "-l", "--", text])], false);
-    let entered = typed.and_then(|_| e.exec(&[words(&["send-keys", "-t", &target, "Enter"])], false));
+    let typed = e.exec(&[words(&["send-keys", "-t", &target, "-l", "--", text])], Effect::Type);
+    let entered = typed.and_then(|_| e.exec(&[words(&["send-keys", "-t", &target, "Enter"])], Effect::Type));
     match entered {
         Ok(_) => Ok(()),
         Err(e) if session_missing(&e) => Err(TmuxError::NoSuchSession(session.to_owned())),
@@ -191,7 +213,7 @@ pub(super) fn spawn(e: &impl Exec, spec: &SpawnSpec) -> Result<(), TmuxError> {
     let commands = spawn_commands(spec);
     let mut tries = 1;
     loop {
-        match e.exec(&commands, true) {
+        match e.exec(&commands, Effect::Start) {
             Err(e) if server_went_away(&e) && tries < SPAWN_TRIES => {
                 tries += 1;
                 std::thread::sleep(SPAWN_RETRY_WAIT);
@@ -208,7 +230,7 @@ pub(super) fn spawn(e: &impl Exec, spec: &SpawnSpec) -> Result<(), TmuxError> {
 
 pub(super) fn kill(e: &impl Exec, session: &str) -> Result<(), TmuxError> {
     let target = format!("={session}");
-    match e.exec(&[words(&["kill-session", "-t", &target])], false) {
+    match e.exec(&[words(&["kill-session", "-t", &target])], Effect::Kill) {
         Ok(_) => Ok(()),
         Err(e) if session_missing(&e) => Err(TmuxError::NoSuchSession(session.to_owned())),
         Err(e) => Err(e),

@@ -32,8 +32,11 @@ const CLOSE_WAIT: Duration = Duration::from_millis(500);
 pub enum Unavailable {
     /// No server runs on the socket: tmux's own words, from the probe.
     NoServer(String),
-    /// The client could not start, died, hung or answered out of step.
+    /// The client could not start, or was found gone: the commands were not sent.
     Broken(String),
+    /// The commands were sent, but the client died, hung or answered out of step: they
+    /// may or may not have run.
+    Lost(String),
 }
 
 /// One answer block: the command's output lines, and whether it succeeded.
@@ -141,12 +144,14 @@ impl Control {
                     continue;
                 }
             }
-            let answer = read_blocks(conn, commands.len());
-            if let Err(why) = &answer {
-                state.conn = None;
-                return Err(self.broken(&mut state, why.clone()));
-            }
-            return answer.map_err(Unavailable::Broken);
+            return match read_blocks(conn, commands.len()) {
+                Ok(outcomes) => Ok(outcomes),
+                Err(why) => {
+                    state.conn = None;
+                    self.broken(&mut state, why.clone());
+                    Err(Unavailable::Lost(why))
+                }
+            };
         }
         Err(self.broken(&mut state, "the control client exited".into()))
     }
