@@ -16,7 +16,7 @@ use super::TAG_CONTROL;
 use super::cli::TmuxCli;
 
 /// The hidden session every control client of vigil sits in, one per server, shared by
-/// every vigil on it. Created with `destroy-unattached`, so it goes with the last client.
+/// every vigil on it; its pane sleeps. It stays until the server ends.
 pub const CONTROL_SESSION: &str = "_vigil-control";
 /// Longest one reply may take before the client is given up (the CLI then answers).
 const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -252,13 +252,14 @@ impl Control {
             b => return Err(format!("tmux -C new-session failed: {}", b.lines.join(" "))),
         }
         // No pane output for this client, ever (tmux would otherwise wait on vigil to
-        // read it); tag the session so it is never taken for anyone's; let it go with
-        // its last client.
+        // read it); tag the session so it is never taken for anyone's. Not
+        // `destroy-unattached`: its sweeps, with clients coming and going, can crash a
+        // tmux server (tmux/tmux#5497; seen here under the crash suite), so the hidden
+        // session stays, asleep, until its server ends.
         let target = format!("={CONTROL_SESSION}:");
         let setup = [
             words(&["refresh-client", "-f", "no-output"]),
             words(&["set-option", "-t", &target, TAG_CONTROL, "1"]),
-            words(&["set-option", "-t", &target, "destroy-unattached", "on"]),
         ];
         write_line(&mut conn, &command_line(&setup)).map_err(|e| format!("writing to tmux -C: {e}"))?;
         let answers = read_blocks(&conn, setup.len())?;
