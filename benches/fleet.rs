@@ -94,7 +94,7 @@ impl Project {
         let dir = tempfile::tempdir().unwrap();
         let socket = format!("vigil-bench-fleet-{}", std::process::id());
         let mut text = format!(
-            "[vigil]\nsocket = \"{socket}\"\npoll_interval = \"{}ms\"\n\n[defaults]\nidle_checks = 1000\n\n",
+            "[vigil]\nsocket = \"{socket}\"\npoll_interval = \"{}ms\"\nmax_concurrent_starts = 2000\n\n[defaults]\nidle_checks = 1000\n\n",
             o.poll.as_millis()
         );
         for i in 0..o.agents {
