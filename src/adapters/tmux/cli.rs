@@ -6,8 +6,8 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use super::commands::{self, Effect, Exec, no_server_error};
-use super::{Listing, Pane, SpawnSpec, TAG_CONTROL, Tmux, TmuxError};
+use super::commands::{Effect, Exec, no_server_error};
+use super::{TAG_CONTROL, TmuxError};
 
 /// Longest a single tmux call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -188,36 +188,10 @@ impl Exec for TmuxCli {
     }
 }
 
-impl Tmux for TmuxCli {
-    fn list_panes(&self) -> Result<Vec<Pane>, TmuxError> {
-        self.survey().map(|listing| listing.panes)
-    }
-
-    fn survey(&self) -> Result<Listing, TmuxError> {
-        commands::survey(self)
-    }
-
-    fn capture(&self, session: &str, lines: usize) -> Result<Vec<String>, TmuxError> {
-        commands::capture(self, session, lines)
-    }
-
-    fn send_text(&self, session: &str, text: &str) -> Result<(), TmuxError> {
-        commands::send_text(self, session, text)
-    }
-
-    fn spawn(&self, spec: &SpawnSpec) -> Result<(), TmuxError> {
-        commands::spawn(self, spec)
-    }
-
-    fn kill(&self, session: &str) -> Result<(), TmuxError> {
-        commands::kill(self, session)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::tmux::Host;
+    use crate::adapters::tmux::{Host, Tmux};
 
     #[test]
     fn an_error_names_the_env_it_passed_but_never_a_value() {

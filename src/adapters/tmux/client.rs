@@ -5,10 +5,10 @@
 
 use std::sync::Arc;
 
+use super::TmuxError;
 use super::cli::TmuxCli;
-use super::commands::{self, Effect, Exec};
+use super::commands::{Effect, Exec};
 use super::control::{Control, Unavailable};
-use super::{Listing, Pane, SpawnSpec, Tmux, TmuxError};
 
 /// The environment variable that overrides `[vigil] tmux_client` (`control` or `cli`).
 pub const CLIENT_ENV: &str = "VIGIL_TMUX_CLIENT";
@@ -137,32 +137,6 @@ fn shown(commands: &[Vec<String>]) -> String {
         .map(|c| c.iter().map(String::as_str).collect())
         .unwrap_or_default();
     super::cli::described(&first)
-}
-
-impl Tmux for TmuxClient {
-    fn list_panes(&self) -> Result<Vec<Pane>, TmuxError> {
-        self.survey().map(|listing| listing.panes)
-    }
-
-    fn survey(&self) -> Result<Listing, TmuxError> {
-        commands::survey(self)
-    }
-
-    fn capture(&self, session: &str, lines: usize) -> Result<Vec<String>, TmuxError> {
-        commands::capture(self, session, lines)
-    }
-
-    fn send_text(&self, session: &str, text: &str) -> Result<(), TmuxError> {
-        commands::send_text(self, session, text)
-    }
-
-    fn spawn(&self, spec: &SpawnSpec) -> Result<(), TmuxError> {
-        commands::spawn(self, spec)
-    }
-
-    fn kill(&self, session: &str) -> Result<(), TmuxError> {
-        commands::kill(self, session)
-    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! line per call), which differ only in how a list of commands reaches tmux
 //! ([`Exec`]). Targets are exact (`=name:`); errors are classified from tmux's words.
 
-use super::{Host, Listing, Pane, ServerId, SpawnSpec, TAG_AGENT, TAG_INCARNATION, TAG_RUN, TmuxError};
+use super::{Host, Listing, Pane, ServerId, SpawnSpec, TAG_AGENT, TAG_INCARNATION, TAG_RUN, Tmux, TmuxError};
 
 /// Size of a new session's window; big enough for agents' TUIs to lay out normally.
 const WIDTH: &str = "200";
@@ -46,6 +46,34 @@ impl Effect {
 /// output of the last.
 pub(super) trait Exec {
     fn exec(&self, commands: &[Vec<String>], effect: Effect) -> Result<String, TmuxError>;
+}
+
+/// Every client that can run tmux commands is a [`Tmux`]: the commands are the same,
+/// only how they reach tmux differs.
+impl<E: Exec> Tmux for E {
+    fn list_panes(&self) -> Result<Vec<Pane>, TmuxError> {
+        self.survey().map(|listing| listing.panes)
+    }
+
+    fn survey(&self) -> Result<Listing, TmuxError> {
+        survey(self)
+    }
+
+    fn capture(&self, session: &str, lines: usize) -> Result<Vec<String>, TmuxError> {
+        capture(self, session, lines)
+    }
+
+    fn send_text(&self, session: &str, text: &str) -> Result<(), TmuxError> {
+        send_text(self, session, text)
+    }
+
+    fn spawn(&self, spec: &SpawnSpec) -> Result<(), TmuxError> {
+        spawn(self, spec)
+    }
+
+    fn kill(&self, session: &str) -> Result<(), TmuxError> {
+        kill(self, session)
+    }
 }
 
 fn words(args: &[&str]) -> Vec<String> {
