@@ -52,17 +52,7 @@ impl Trees {
                 .skip(1)
                 .any(|p| proctree::names(p).iter().any(|n| re.is_match(n)))
         });
-        let ticks: HashMap<(u32, u64), Ticks> = procs
-            .iter()
-            .map(|p| {
-                let t = Ticks {
-                    ppid: p.ppid,
-                    own: p.cpu_ticks,
-                    reaped: p.reaped_ticks,
-                };
-                ((p.pid, p.start), t)
-            })
-            .collect();
+        let ticks = reading(&procs);
         let (cpu_pct, busiest) = match self.last.get(session) {
             Some(before) => {
                 let wall = now.saturating_duration_since(before.at);
@@ -86,6 +76,21 @@ impl Trees {
     pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
         self.last.retain(|session, _| keep(session));
     }
+}
+
+/// Each process's CPU ticks at this look, by pid and start time.
+fn reading(procs: &[Proc]) -> HashMap<(u32, u64), Ticks> {
+    procs
+        .iter()
+        .map(|p| {
+            let t = Ticks {
+                ppid: p.ppid,
+                own: p.cpu_ticks,
+                reaped: p.reaped_ticks,
+            };
+            ((p.pid, p.start), t)
+        })
+        .collect()
 }
 
 /// The CPU ticks each process of `procs` used since `before`. A process born since used
@@ -178,20 +183,6 @@ mod tests {
             cpu_ticks: own,
             reaped_ticks: reaped,
         }
-    }
-
-    fn reading(procs: &[Proc]) -> HashMap<(u32, u64), Ticks> {
-        procs
-            .iter()
-            .map(|p| {
-                let t = Ticks {
-                    ppid: p.ppid,
-                    own: p.cpu_ticks,
-                    reaped: p.reaped_ticks,
-                };
-                ((p.pid, p.start), t)
-            })
-            .collect()
     }
 
     #[test]
