@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use vigil::adapters::tmux::{CONTROL_SESSION, SpawnSpec, Tmux};
-use vigil::engine::{HostEvent, HostFailure};
+use vigil::engine::HostFailure;
 
 use super::harness::*;
 
@@ -43,22 +43,6 @@ fn children(parent: u32) -> Vec<u32> {
             ppid == Some(parent)
         })
         .collect()
-}
-
-fn host_events(w: &World) -> Vec<HostEvent> {
-    w.journal()
-        .into_iter()
-        .filter_map(|e| match e.record {
-            Record::Host(h) => Some(h),
-            _ => None,
-        })
-        .collect()
-}
-
-fn working(w: &World, name: &str, incarnation: u32) -> AgentStatus {
-    w.wait_for(name, 30, &format!("incarnation {incarnation} working"), |a| {
-        a.incarnation == incarnation && a.lifecycle == Some(Lifecycle::Working) && a.pane_pid.is_some()
-    })
 }
 
 #[test]

@@ -386,3 +386,21 @@ pub fn client(w: &World) -> vigil::adapters::tmux::TmuxClient {
     use vigil::adapters::tmux::{ClientKind, TmuxClient};
     TmuxClient::new(Some(w.socket.clone()), ClientKind::from_env_or(ClientKind::Control))
 }
+
+/// The journal's host-failure records, oldest first.
+pub fn host_events(w: &World) -> Vec<vigil::engine::HostEvent> {
+    w.journal()
+        .into_iter()
+        .filter_map(|e| match e.record {
+            Record::Host(h) => Some(h),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Waits until `name`'s incarnation `incarnation` is working with a pane process.
+pub fn working(w: &World, name: &str, incarnation: u32) -> AgentStatus {
+    w.wait_for(name, 30, &format!("incarnation {incarnation} working"), |a| {
+        a.incarnation == incarnation && a.lifecycle == Some(Lifecycle::Working) && a.pane_pid.is_some()
+    })
+}

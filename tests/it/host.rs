@@ -5,23 +5,7 @@
 use std::time::Duration;
 
 use super::harness::*;
-use vigil::engine::{HostEvent, HostFailure};
-
-fn host_events(w: &World) -> Vec<HostEvent> {
-    w.journal()
-        .into_iter()
-        .filter_map(|e| match e.record {
-            Record::Host(h) => Some(h),
-            _ => None,
-        })
-        .collect()
-}
-
-fn working(w: &World, name: &str, incarnation: u32) -> AgentStatus {
-    w.wait_for(name, 30, &format!("incarnation {incarnation} working"), |a| {
-        a.incarnation == incarnation && a.lifecycle == Some(Lifecycle::Working) && a.pane_pid.is_some()
-    })
-}
+use vigil::engine::HostFailure;
 
 #[test]
 fn killing_the_tmux_server_four_times_brings_the_fleet_back_each_time_without_a_crash_loop() {
