@@ -11,6 +11,7 @@ pub mod limit;
 pub mod mind;
 pub mod policy;
 pub mod pressure;
+pub mod resets;
 pub mod screen;
 pub mod signal;
 mod step;
