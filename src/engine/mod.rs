@@ -212,6 +212,9 @@ pub struct Inputs {
     /// admitted by the supervisor ([`signal::admit`]); one from another incarnation
     /// is dropped here too.
     pub signals: Vec<signal::Signal>,
+    /// What the agents' own structured limit sources (Claude Code's statusLine, Codex's
+    /// rollout files) last said, one per agent at most, for its running incarnation.
+    pub resets: Vec<resets::Reported>,
 }
 
 impl Default for Inputs {
@@ -226,6 +229,7 @@ impl Default for Inputs {
             first_look: false,
             pressure: Pressure::default(),
             signals: Vec::new(),
+            resets: Vec::new(),
         }
     }
 }

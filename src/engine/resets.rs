@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::mind::AgentName;
+use super::mind::{AgentName, Incarnation};
 use super::time::{Time, human};
 
 /// Largest statusLine payload read (a real one is 1–3 KiB).
@@ -90,10 +90,16 @@ pub struct Window {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reported {
     pub agent: AgentName,
+    /// The incarnation it is about (the statusLine's env, the rollout's start).
+    pub incarnation: Incarnation,
     pub origin: Origin,
     /// When the source said it (the statusLine call, the rollout line's `timestamp`).
     pub at: Time,
     pub windows: Vec<Window>,
+    /// When the source said the agent's turn ended on its usage limit (a rollout's
+    /// `usage_limit_exceeded`): the limit is then surely a usage limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_hit: Option<Time>,
 }
 
 /// The reset time chosen from a report, with the facts behind it.
@@ -397,9 +403,11 @@ mod tests {
     fn report(origin: Origin, windows: Vec<Window>) -> Reported {
         Reported {
             agent: AgentName::new("a").unwrap(),
+            incarnation: Incarnation(1),
             origin,
             at: T0,
             windows,
+            limit_hit: None,
         }
     }
 

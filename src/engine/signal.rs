@@ -105,6 +105,8 @@ pub enum Via {
     /// Claude Code's `~/.claude/sessions/<pid>.json`, trusted only for the live process
     /// it names.
     SessionFile,
+    /// Codex's rollout file (`usage_limit_exceeded` at the end of a turn).
+    RolloutFile,
 }
 
 impl Heard {
@@ -112,6 +114,7 @@ impl Heard {
     pub fn channel(&self) -> &'static str {
         match self.via {
             Some(Via::SessionFile) => "session file",
+            Some(Via::RolloutFile) => "rollout file",
             None => self.source.channel(),
         }
     }

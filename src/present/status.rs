@@ -108,6 +108,10 @@ pub struct RateLimitStatus {
     /// The agent said it goes on by itself once the limit lifts.
     #[serde(default)]
     pub self_resumes: bool,
+    /// The structured source its reset time came from (Claude Code's statusLine, a
+    /// Codex rollout file), with the window, its use and when the source said it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known: Option<crate::engine::resets::KnownReset>,
     /// Whether the cooldown's end was answered (resumed by vigil, or by itself).
     #[serde(default)]
     pub resumed: bool,
@@ -175,6 +179,7 @@ impl AgentStatus {
                 line: rl.line.clone(),
                 self_resumes: rl.self_resumes,
                 resumed: rl.resumed,
+                known: rl.known.clone(),
             }),
             checkpoint: r.checkpoint.clone(),
             handoff_pending: r.handoff().is_some(),

@@ -376,6 +376,7 @@ impl<T: Tmux> Supervisor<T> {
             first_look: !self.stepped,
             pressure: crate::adapters::load::pressure(),
             signals,
+            resets: Vec::new(),
         };
         self.unsaved = true;
         let step = engine::step(&mut self.mind, &self.fleet, &inputs, now);

@@ -239,6 +239,7 @@ mod tests {
             kind: Default::default(),
             seen: Default::default(),
             self_resumes: false,
+            known: None,
         });
         mind.agents.insert(names[2].clone(), limited);
         let sessions = ["s"; 4];

@@ -286,6 +286,10 @@ pub struct RateLimit {
     /// end vigil checks that it did, and types its own resume only if it did not.
     #[serde(default)]
     pub self_resumes: bool,
+    /// The structured source its reset time came from (a statusLine, a rollout file),
+    /// with the facts; absent when the time is the screen's or a hook's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known: Option<crate::engine::resets::KnownReset>,
 }
 
 /// The checkpoint written when vigil gave up on a stuck incarnation.

@@ -52,6 +52,7 @@ pub fn step(mind: &mut Mind, fleet: &Fleet, inputs: &Inputs, now: Time) -> Step 
         let triage = inputs.triage.iter().rev().find(|t| t.agent == agent.name);
         let heard: Vec<&Signal> = inputs.signals.iter().filter(|s| s.agent == agent.name).collect();
         let rec = mind.agents.remove(&agent.name);
+        let known = inputs.resets.iter().find(|k| k.agent == agent.name);
         let mut ctx = Ctx {
             agent,
             fleet,
@@ -64,6 +65,7 @@ pub fn step(mind: &mut Mind, fleet: &Fleet, inputs: &Inputs, now: Time) -> Step 
             host: outage.as_ref(),
             pressure: &inputs.pressure,
             others: &mind.agents,
+            known,
         };
         if let Some(rec) = ctx.run(rec, pane, command, triage, &heard) {
             mind.agents.insert(agent.name.clone(), rec);
@@ -154,6 +156,7 @@ fn aside(
         host: None,
         pressure: &Pressure::default(),
         others: &BTreeMap::new(),
+        known: None,
     };
     f(&mut ctx, rec);
     out
@@ -208,6 +211,8 @@ struct Ctx<'a> {
     /// Every other agent's record as this step has left it so far (this one's is out
     /// of the map while it is decided): those booting are starting at once.
     others: &'a BTreeMap<AgentName, AgentRecord>,
+    /// What the agent's structured limit source last said ([`Ctx::known_reset`]).
+    known: Option<&'a super::resets::Reported>,
 }
 
 impl Ctx<'_> {

@@ -6,6 +6,7 @@ use super::Ctx;
 use crate::engine::limit::AfterReset;
 use crate::engine::limit::{self, LimitKind};
 use crate::engine::mind::{Activity, AgentRecord, EndedLifecycle, LastExit, RateLimit};
+use crate::engine::resets::{self, KnownReset, Unused};
 use crate::engine::screen::{LimitOver, ScreenRead};
 use crate::engine::time::{Time, human};
 use crate::engine::{Alert, Purpose, What};
@@ -26,6 +27,7 @@ impl Ctx<'_> {
         if let Some(over) = &read.limit_over {
             self.limit_over(r, over);
         }
+        self.refine_limit(r);
         let Some(live) = r.live_mut() else { return false };
         let appeared = read.rate_limit.is_some() && !live.limit_visible;
         live.limit_visible = read.rate_limit.is_some();
@@ -58,10 +60,26 @@ impl Ctx<'_> {
             Some(more) => format!("{line} {more}"),
             None => line.clone(),
         };
-        // A reset time the agent gave in a signal beats one read from the screen.
-        let kind = match self.signalled_reset(r) {
-            Some(at) => LimitKind::Resets { at },
-            None => limit::classify(&text, self.now, self.tz),
+        // A structured reset time (statusLine, rollout) beats one the agent gave in a
+        // signal, which beats one read from the screen; a limit no waiting lifts stays so.
+        let screen = limit::classify(&text, self.now, self.tz);
+        let definite = matches!(screen, LimitKind::Resets { .. });
+        let structured = match screen {
+            LimitKind::NoReset => None,
+            _ => self.known_reset(r, definite),
+        };
+        let (kind, known, aside) = match structured {
+            Some(Ok(k)) => (LimitKind::Resets { at: k.resets_at }, Some(k), None),
+            other => {
+                let aside = other.and_then(Result::err).map(|why| self.unused_words(&why));
+                let kind = self.signalled_reset(r).map_or(screen, |at| LimitKind::Resets { at });
+                (kind, None, aside)
+            }
+        };
+        let evidence = match (&known, aside) {
+            (Some(k), _) => Some(format!("limit: {}, which beats the screen", self.known_words(k))),
+            (None, Some(aside)) => Some(aside),
+            (None, None) => None,
         };
         match r.rate_limit.as_mut() {
             None => {
@@ -77,8 +95,9 @@ impl Ctx<'_> {
                         .limit_over
                         .as_ref()
                         .is_some_and(|o| o.then == AfterReset::Continues),
+                    known,
                 });
-                self.limit_seen(r, &line, &kind, until, wait, None);
+                self.limit_seen(r, &line, evidence.as_deref(), &kind, until, wait, None);
             }
             Some(rl) if rl.resumed && rl.kind == LimitKind::NoReset && kind == LimitKind::NoReset => {}
             Some(rl) if rl.resumed => {
@@ -96,7 +115,8 @@ impl Ctx<'_> {
                 rl.line = line.clone();
                 rl.kind = kind.clone();
                 rl.seen = self.now;
-                self.limit_seen(r, &line, &kind, until, wait, Some(renewals));
+                rl.known = known;
+                self.limit_seen(r, &line, evidence.as_deref(), &kind, until, wait, Some(renewals));
             }
             Some(_) => {}
         }
@@ -131,6 +151,7 @@ impl Ctx<'_> {
                     kind: LimitKind::Resets { at: self.now },
                     seen: self.now,
                     self_resumes: false,
+                    known: None,
                 });
                 self.note(
                     r,
@@ -207,10 +228,74 @@ impl Ctx<'_> {
         }
     }
 
+    /// A hold whose reset time came from the screen, a hook or a cooldown, while the
+    /// agent's structured source now gives one (it wrote after the screen showed the
+    /// limit): the structured time wins, once per distinct time. A limit no waiting
+    /// lifts, and one already resumed, are left alone.
+    fn refine_limit(&mut self, r: &mut AgentRecord) {
+        let Some(rl) = r
+            .rate_limit
+            .as_ref()
+            .filter(|rl| !rl.resumed && rl.kind != LimitKind::NoReset)
+        else {
+            return;
+        };
+        let definite = matches!(rl.kind, LimitKind::Resets { .. });
+        let had = rl.known.as_ref().map(|k| k.resets_at);
+        let Some(Ok(known)) = self.known_reset(r, definite) else {
+            return;
+        };
+        if had == Some(known.resets_at) {
+            return;
+        }
+        let kind = LimitKind::Resets { at: known.resets_at };
+        let (until, wait) = self.cooldown(&kind, 1);
+        let words = self.known_words(&known);
+        let Some(rl) = r.rate_limit.as_mut() else { return };
+        let reason = format!(
+            "limit: {words}, which beats «{}»; no nudges or restarts for {wait}, until {}",
+            rl.line,
+            self.clock(until)
+        );
+        rl.until = until;
+        rl.kind = kind;
+        rl.known = Some(known);
+        self.event(r, What::Activity(Activity::RateLimited), reason);
+    }
+
+    /// The reset the agent's structured source gives for the limit it is at: `None`
+    /// when it has said nothing for this incarnation. A full window always counts; a
+    /// near-full one only when the limit is `definite`ly a usage limit (the screen gave
+    /// a reset time, or the agent reported a usage limit), never for a bare throttle (a
+    /// 429 is not the 5-hour window running out).
+    pub(super) fn known_reset(&self, r: &AgentRecord, definite: bool) -> Option<Result<KnownReset, Unused>> {
+        let report = self.known.filter(|k| k.incarnation == r.incarnation)?;
+        let definite = definite || report.limit_hit.is_some();
+        Some(resets::choose(report, self.now).and_then(|k| {
+            if definite || k.why == resets::Pick::Full {
+                Ok(k)
+            } else {
+                Err(Unused::NoneNearFull)
+            }
+        }))
+    }
+
+    /// "Claude Code's statusLine says the 5-hour limit resets at 15:00:00 (100% used, said 2m ago)".
+    pub(super) fn known_words(&self, known: &KnownReset) -> String {
+        known.words(&self.clock(known.resets_at), self.now)
+    }
+
+    fn unused_words(&self, why: &Unused) -> String {
+        let origin = self.known.map_or(resets::Origin::ClaudeStatusLine, |k| k.origin);
+        why.words(origin, self.now)
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn limit_seen(
         &mut self,
         r: &mut AgentRecord,
         line: &str,
+        evidence: Option<&str>,
         kind: &LimitKind,
         until: Time,
         wait: String,
@@ -223,17 +308,21 @@ impl Ctx<'_> {
             ),
             None => String::new(),
         };
+        let shown = match evidence {
+            Some(e) => format!("«{line}» ({e})"),
+            None => format!("«{line}»"),
+        };
         let reason = match kind {
             LimitKind::NoReset => format!(
-                "{again}«{line}»: a limit that waiting will not lift; no nudges or restarts, a human must act (then `vigil nudge {}`)",
+                "{again}{shown}: a limit that waiting will not lift; no nudges or restarts, a human must act (then `vigil nudge {}`)",
                 self.agent.name
             ),
             LimitKind::Throttle if renewal.is_some() => format!(
-                "{again}«{line}»; cooling down {wait} (cooldown / renewals), until {}",
+                "{again}{shown}; cooling down {wait} (cooldown / renewals), until {}",
                 self.clock(until)
             ),
             _ => format!(
-                "{again}«{line}»; no nudges or restarts for {wait}, until {}",
+                "{again}{shown}; no nudges or restarts for {wait}, until {}",
                 self.clock(until)
             ),
         };

@@ -6,7 +6,7 @@
 use super::Ctx;
 use crate::engine::mind::{AgentRecord, RateLimit};
 use crate::engine::screen::ScreenRead;
-use crate::engine::signal::{self, Kept, Said, Signal};
+use crate::engine::signal::{self, Kept, Said, Signal, Via};
 use crate::engine::time::Time;
 use crate::engine::{Activity, LimitKind, What};
 
@@ -35,12 +35,24 @@ impl Ctx<'_> {
     }
 
     /// A limit the agent itself reported: a cooldown as for a limit line, until the
-    /// reset it gave (plus the margin) or for the cooldown.
+    /// reset it gave, else the one its structured source gives (a usage limit in the
+    /// rollout file is definitely one: a near-full window counts), plus the margin; or
+    /// for the cooldown.
     fn limit_signalled(&mut self, r: &mut AgentRecord, s: &Signal, resets_at: Option<Time>) {
         if r.rate_limit.as_ref().is_some_and(|rl| !rl.resumed) {
             return;
         }
-        let kind = resets_at.map_or(LimitKind::Throttle, |at| LimitKind::Resets { at });
+        let known = match resets_at {
+            Some(_) => None,
+            None => self
+                .known_reset(r, s.heard.via == Some(Via::RolloutFile))
+                .and_then(Result::ok),
+        };
+        let kind = match (&known, resets_at) {
+            (Some(k), _) => LimitKind::Resets { at: k.resets_at },
+            (None, Some(at)) => LimitKind::Resets { at },
+            (None, None) => LimitKind::Throttle,
+        };
         let policy = &self.agent.policy;
         let until = match &kind {
             LimitKind::Resets { at } => (*at).max(self.now).plus(policy.rate_limit_margin),
@@ -57,8 +69,16 @@ impl Ctx<'_> {
             seen: self.now,
             // A hook says nothing of going on by itself; the screen may, later.
             self_resumes: false,
+            known: known.clone(),
         });
-        let reason = format!("«{line}»; no nudges or restarts until {}", self.clock(until));
+        let reason = match &known {
+            Some(k) => format!(
+                "«{line}»; limit: {}; no nudges or restarts until {}",
+                self.known_words(k),
+                self.clock(until)
+            ),
+            None => format!("«{line}»; no nudges or restarts until {}", self.clock(until)),
+        };
         self.event(r, What::Activity(Activity::RateLimited), reason);
     }
 

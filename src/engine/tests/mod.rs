@@ -15,6 +15,7 @@ mod limits;
 mod pressure;
 mod props;
 mod purity;
+mod resets;
 mod restarts;
 mod screens;
 mod signals;
@@ -58,6 +59,9 @@ struct Sim {
     pressure: Pressure,
     /// Signals handed in at the next step.
     signals: Vec<signal::Signal>,
+    /// What the structured limit sources say, handed to every step (the supervisor
+    /// hands its latest reading each pass).
+    resets: Vec<crate::engine::resets::Reported>,
 }
 
 impl Sim {
@@ -95,6 +99,7 @@ impl Sim {
             first_look: false,
             pressure: Pressure::default(),
             signals: Vec::new(),
+            resets: Vec::new(),
         }
     }
 
@@ -118,6 +123,7 @@ impl Sim {
             first_look: std::mem::take(&mut self.first_look),
             pressure: self.pressure,
             signals: std::mem::take(&mut self.signals),
+            resets: self.resets.clone(),
         };
         let step = step(&mut self.mind, &self.fleet, &inputs, self.now);
         for action in &step.actions {

@@ -146,6 +146,7 @@ fn a_rate_limited_agent_counts_its_cooldown_down() {
         kind: Default::default(),
         seen: Default::default(),
         self_resumes: false,
+        known: None,
     });
     r.reason = "rate limited (429 Too Many Requests): cooldown until 10:04:32".into();
     app.selected = Some(name("frontend"));
