@@ -3,6 +3,8 @@
 //! one, Codex's way; else stdin, never a TTY, bounded in size and time), recognises it,
 //! and drops a signal letter for the owner in the dir vigil named at launch. It must
 //! never slow or break the agent: no config, no network, nothing printed, exit 0 always.
+//! `vigil hook --statusline` is Claude Code's statusLine wrapper instead
+//! ([`super::statusline`]).
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Read};
@@ -32,6 +34,9 @@ const STDIN_DEADLINE: Duration = Duration::from_secs(1);
 
 /// Runs the hook on the arguments after `hook`; always exit 0.
 pub fn run(args: &[OsString]) -> ExitCode {
+    if args.first().is_some_and(|a| a == super::statusline::FLAG) {
+        return super::statusline::run();
+    }
     let _ = hear(args);
     ExitCode::SUCCESS
 }
@@ -56,7 +61,7 @@ fn hear(args: &[OsString]) -> Option<bool> {
     drop_letter(&dir, &letter).ok()
 }
 
-fn now() -> Time {
+pub(super) fn now() -> Time {
     let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
@@ -66,7 +71,7 @@ fn now() -> Time {
 /// The payload on stdin: `None` when stdin is a terminal, closed or empty, says nothing
 /// within the deadline, or holds more than [`MAX_PAYLOAD`] (the rest is drained until
 /// the deadline so the writer is not left blocked, then stdin is closed on exit).
-fn read_stdin() -> Option<Vec<u8>> {
+pub(super) fn read_stdin() -> Option<Vec<u8>> {
     let stdin = std::io::stdin();
     let fd = std::io::stdin();
     if stdin.is_terminal() {

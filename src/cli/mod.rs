@@ -19,6 +19,7 @@ mod peek;
 mod project;
 mod request;
 mod status;
+pub mod statusline;
 mod supervise;
 mod tick;
 mod tui;

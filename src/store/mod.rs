@@ -11,6 +11,7 @@ mod file;
 mod follow;
 mod inbox;
 mod journal;
+pub mod limits;
 pub mod outbox;
 mod owner;
 pub mod record;
@@ -137,6 +138,14 @@ impl Store {
         })?;
         file::write_atomic(&path, &bytes)?;
         Ok(path)
+    }
+
+    /// `limits/`, made if missing (0700): where `vigil hook --statusline` records what
+    /// Claude Code's statusLine says of each agent's limits.
+    pub fn limits_dir(&self) -> Result<PathBuf, StoreError> {
+        let dir = self.path(limits::DIR);
+        file::create_dir(&dir)?;
+        Ok(dir)
     }
 
     /// Letters from `vigil hook`: what the agents' own hooks said.

@@ -400,9 +400,20 @@ impl<T: Tmux> Supervisor<T> {
                 let names = std::iter::once(session.clone())
                     .chain((2..=ALTERNATIVE_NAMES + 1).map(|n| format!("{session}-{n}")))
                     .filter(|name| !foreign(name));
+                // A Claude Code agent's own settings (its statusLine keeps the user's);
+                // if they cannot be written, the shared ones (hooks only) do.
+                let own = (config.signals == Some(crate::config::preset::Wiring::ClaudeSettings)
+                    && !config.signals_off)
+                    .then(|| {
+                        self.wiring
+                            .for_claude_agent(&self.store, &config.name, &config.cwd)
+                            .ok()
+                    })
+                    .flatten();
+                let files = own.as_ref().unwrap_or(&self.wiring);
                 for name in names {
                     let signals = self.store.signals();
-                    let wired = Some((signals.dir(), &self.wiring));
+                    let wired = Some((signals.dir(), files));
                     let spec = spawn::spec(config, &name, *incarnation, &self.fleet.run, wired);
                     match self.tmux.spawn(&spec) {
                         Ok(()) => return Ok((&name != session).then_some(name)),

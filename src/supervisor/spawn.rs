@@ -236,6 +236,7 @@ mod tests {
             vigil: Some("/bin/vigil".into()),
             claude: Some("/s/hooks/claude-settings.json".into()),
             gemini: Some("/s/hooks/gemini-settings.json".into()),
+            ..wiring::Files::default()
         }
     }
 

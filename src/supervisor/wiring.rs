@@ -3,14 +3,19 @@
 //! dir) and the arguments and environment a start adds — Claude Code `--settings FILE`
 //! (merged on top of the user's settings), Codex `-c notify=[VIGIL, "hook"]`, Gemini
 //! CLI `GEMINI_CLI_SYSTEM_SETTINGS_PATH=FILE` (the machine's own system settings merged
-//! in). What is written is data built with serde, never text pasted into a shell.
+//! in). A Claude Code agent gets its own settings file whose statusLine runs `vigil hook
+//! --statusline` (for the rate limits it is shown), the user's own statusLine found at
+//! launch and kept beside it for the wrapper to run. What is written is data built with
+//! serde, never text pasted into a shell.
 
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value, json};
 
 use crate::adapters::fs::{Links, read_regular};
+use crate::cli::statusline::{self, UserStatusLine};
 use crate::config::preset::Wiring;
+use crate::engine::AgentName;
 use crate::store::Store;
 
 /// Gemini CLI's own system settings file on Linux, when no env names another.
@@ -47,6 +52,10 @@ pub struct Files {
     pub vigil: Option<PathBuf>,
     pub claude: Option<PathBuf>,
     pub gemini: Option<PathBuf>,
+    /// The command the hooks run (`'<vigil>' hook`), a shell word as Claude runs it.
+    pub hook_command: Option<String>,
+    /// The user's Claude Code config dir (`$CLAUDE_CONFIG_DIR`, else `~/.claude`).
+    pub claude_config: Option<PathBuf>,
 }
 
 /// What a start adds for signals: arguments right after the program, and env.
@@ -75,8 +84,13 @@ pub fn prepare(store: &Store, system_gemini: Option<&Path>) -> (Files, Vec<Strin
     let command = format!("{} hook", shell_quoted(&vigil_path.to_string_lossy()));
     let mut files = Files {
         vigil: vigil.clone(),
+        hook_command: Some(command.clone()),
+        claude_config: claude_config_dir(),
         ..Files::default()
     };
+    if let Err(e) = store.limits_dir() {
+        notes.push(format!("Claude Code rate limits not recorded: {e}"));
+    }
     let claude = json!({ "hooks": hooks(&CLAUDE_EVENTS, &command, json!(10)) });
     match store.write_hook_file("claude-settings.json", &claude) {
         Ok(p) => files.claude = Some(p),
@@ -142,7 +156,103 @@ fn shell_quoted(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 
+/// The user's Claude Code config dir: `$CLAUDE_CONFIG_DIR`, else `~/.claude`.
+fn claude_config_dir() -> Option<PathBuf> {
+    std::env::var_os("CLAUDE_CONFIG_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|h| Path::new(&h).join(".claude"))
+        })
+}
+
+/// Largest Claude Code settings file read for the user's statusLine.
+const MAX_CLAUDE_SETTINGS: u64 = 1024 * 1024;
+
+/// The user's own Claude Code statusLine as Claude would use it in `cwd`: from the
+/// user's settings (`$CLAUDE_CONFIG_DIR/settings.json`, else `~/.claude/settings.json`;
+/// a link there is followed, it is the user's own dotfile), then the project's
+/// `.claude/settings.json` and `.claude/settings.local.json` (regular files only, no
+/// link followed: the project may not be the user's); later ones win. A file that is
+/// missing, too big, not JSON or whose `statusLine` is no `{"type": "command",
+/// "command": "…"}` gives none.
+pub fn user_statusline(user_dir: Option<&Path>, cwd: &Path) -> Option<Map<String, Value>> {
+    let mut files = Vec::new();
+    if let Some(dir) = user_dir {
+        files.push((dir.join("settings.json"), Links::Follow));
+    }
+    files.push((cwd.join(".claude/settings.json"), Links::Refuse));
+    files.push((cwd.join(".claude/settings.local.json"), Links::Refuse));
+    let mut found = None;
+    for (path, links) in files {
+        let Ok(bytes) = read_regular(&path, MAX_CLAUDE_SETTINGS, links) else {
+            continue;
+        };
+        let Ok(Value::Object(settings)) = serde_json::from_slice::<Value>(&bytes) else {
+            continue;
+        };
+        match settings.get("statusLine") {
+            Some(Value::Object(line))
+                if line.get("type").and_then(Value::as_str) == Some("command")
+                    && line
+                        .get("command")
+                        .and_then(Value::as_str)
+                        .is_some_and(|c| !c.trim().is_empty()) =>
+            {
+                found = Some(line.clone());
+            }
+            // A later file that sets it to something else replaces it with nothing usable.
+            Some(_) => found = None,
+            None => {}
+        }
+    }
+    found
+}
+
 impl Files {
+    /// The wiring of one Claude Code agent starting in `cwd`: its own settings file
+    /// (vigil's hooks, and a statusLine running `vigil hook --statusline` that keeps
+    /// the user's other statusLine fields, `padding` and the rest), and the user's
+    /// statusLine command in `hooks/statusline-<agent>.json` for the wrapper (removed
+    /// when they have none). On error the shared settings (hooks only) stay in use.
+    pub fn for_claude_agent(&self, store: &Store, agent: &AgentName, cwd: &Path) -> Result<Files, String> {
+        let Some(command) = &self.hook_command else {
+            return Err("signals not wired".into());
+        };
+        let user = user_statusline(self.claude_config.as_deref(), cwd);
+        let user_file = statusline::user_file_name(agent);
+        let mut line = user.clone().unwrap_or_default();
+        line.insert("type".into(), json!("command"));
+        line.insert("command".into(), json!(format!("{command} {}", statusline::FLAG)));
+        match user.as_ref().and_then(|u| u.get("command")).and_then(Value::as_str) {
+            Some(theirs) => {
+                let keep = UserStatusLine {
+                    version: 1,
+                    command: theirs.to_owned(),
+                };
+                let value = serde_json::to_value(&keep).map_err(|e| e.to_string())?;
+                store.write_hook_file(&user_file, &value).map_err(|e| e.to_string())?;
+            }
+            None => match std::fs::remove_file(store.path("hooks").join(&user_file)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.to_string()),
+                _ => {}
+            },
+        }
+        let settings = json!({
+            "hooks": hooks(&CLAUDE_EVENTS, command, json!(10)),
+            "statusLine": Value::Object(line),
+        });
+        let path = store
+            .write_hook_file(&format!("claude-{agent}.json"), &settings)
+            .map_err(|e| e.to_string())?;
+        Ok(Files {
+            claude: Some(path),
+            ..self.clone()
+        })
+    }
+
     /// What starting an agent wired as `wiring` adds; nothing when its file could not
     /// be written, or (Claude Code, Codex) when its command is a shell string vigil
     /// cannot add arguments to.
@@ -238,6 +348,57 @@ mod tests {
         let (files, notes) = prepare(&store, Some(&system));
         assert!(files.gemini.is_none());
         assert!(notes[0].contains("kept as they are"), "{notes:?}");
+    }
+
+    #[test]
+    fn a_claude_agents_statusline_wraps_the_users_and_keeps_its_fields() {
+        let (dir, store) = store();
+        let (mut files, _) = prepare(&store, Some(&dir.path().join("none.json")));
+        files.claude_config = Some(dir.path().join("home-claude"));
+        let project = dir.path().join("project");
+        std::fs::create_dir_all(project.join(".claude")).unwrap();
+        std::fs::write(
+            project.join(".claude/settings.json"),
+            r#"{"statusLine": {"type": "command", "command": "echo project", "padding": 2}}"#,
+        )
+        .unwrap();
+        let name = AgentName::new("a").unwrap();
+        let own = files.for_claude_agent(&store, &name, &project).unwrap();
+        let settings: Value = serde_json::from_slice(&std::fs::read(own.claude.unwrap()).unwrap()).unwrap();
+        let exe = std::env::current_exe().unwrap();
+        assert_eq!(
+            settings["statusLine"],
+            json!({"type": "command", "command": format!("'{}' hook --statusline", exe.display()), "padding": 2})
+        );
+        assert!(settings["hooks"]["Stop"].is_array());
+        let kept = store.path("hooks").join("statusline-a.json");
+        let user: UserStatusLine = serde_json::from_slice(&std::fs::read(&kept).unwrap()).unwrap();
+        assert_eq!(user.command, "echo project");
+        // The local file wins; a linked one is not followed.
+        std::fs::write(
+            dir.path().join("elsewhere.json"),
+            r#"{"statusLine": {"type": "command", "command": "echo linked"}}"#,
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(
+            dir.path().join("elsewhere.json"),
+            project.join(".claude/settings.local.json"),
+        )
+        .unwrap();
+        assert_eq!(user_statusline(None, &project).unwrap()["command"], "echo project");
+        std::fs::remove_file(project.join(".claude/settings.local.json")).unwrap();
+        std::fs::write(
+            project.join(".claude/settings.local.json"),
+            r#"{"statusLine": {"type": "command", "command": "echo local"}}"#,
+        )
+        .unwrap();
+        assert_eq!(user_statusline(None, &project).unwrap()["command"], "echo local");
+        // None at all: the wrapper has nothing to run.
+        std::fs::remove_dir_all(project.join(".claude")).unwrap();
+        let own = files.for_claude_agent(&store, &name, &project).unwrap();
+        let settings: Value = serde_json::from_slice(&std::fs::read(own.claude.unwrap()).unwrap()).unwrap();
+        assert!(settings["statusLine"].get("padding").is_none());
+        assert!(!kept.exists());
     }
 
     #[test]
