@@ -96,6 +96,9 @@ pub struct Heard {
     /// How it reached vigil, when not the source's usual way ([`Source::channel`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via: Option<Via>,
+    /// Codex's `thread-id` (its rollout file's name ends with it), when it gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread: Option<String>,
 }
 
 /// A way a signal reaches vigil other than the CLI's hooks or notify command.
@@ -286,7 +289,12 @@ pub fn recognise(payload: &[u8]) -> Recognised {
     let words = |key: &str| object.get(key).and_then(Value::as_str).map(|s| clean(s, MAX_WORDS));
     if let Some(kind) = text("type") {
         if object.contains_key("thread-id") || object.contains_key("turn-id") || kind == "agent-turn-complete" {
-            return codex(&kind);
+            let thread = object
+                .get("thread-id")
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty() && t.len() <= 64 && t.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-'))
+                .map(str::to_owned);
+            return codex(&kind, thread);
         }
         if !object.contains_key("hook_event_name") {
             return garbage("a `type` no known CLI sends");
@@ -310,6 +318,7 @@ pub fn recognise(payload: &[u8]) -> Recognised {
             said,
             words,
             via: None,
+            thread: None,
         })
     };
     let tool = text("tool_name");
@@ -356,7 +365,7 @@ pub fn recognise(payload: &[u8]) -> Recognised {
     }
 }
 
-fn codex(kind: &str) -> Recognised {
+fn codex(kind: &str, thread: Option<String>) -> Recognised {
     match kind {
         "agent-turn-complete" => Recognised::Heard(Heard {
             source: Source::Codex,
@@ -364,6 +373,7 @@ fn codex(kind: &str) -> Recognised {
             said: Said::Idle,
             words: "finished its turn".into(),
             via: None,
+            thread,
         }),
         _ => Recognised::Unmapped {
             source: Source::Codex,
@@ -566,6 +576,7 @@ mod tests {
                     said,
                     words: "w".into(),
                     via: None,
+                    thread: None,
                 },
             },
             screen: Some(screen.into()),

@@ -42,6 +42,7 @@ pub fn record_line(entry: &Entry, full_time: bool) -> Option<String> {
         }
         Record::Warning { message } => format!("{t} warning: {message}"),
         Record::Signal(n) => format!("{t} {}", n.reason),
+        Record::Limits { reason, .. } => format!("{t} {reason}"),
         Record::Host(h) => format!("{t} {}", h.reason),
         Record::Note { agent, reason } => format!("{t} {agent}: {reason}"),
         Record::Command { request, .. } => {

@@ -131,6 +131,12 @@ pub enum Record {
     /// A signal letter from an agent's own hook (`vigil hook`): taken as evidence, or
     /// ignored with why.
     Signal(SignalNote),
+    /// What an agent's structured limit source (Claude Code's statusLine, a Codex
+    /// rollout file) said, journaled when it changed: its windows as fields.
+    Limits {
+        report: crate::engine::resets::Reported,
+        reason: String,
+    },
 }
 
 /// What the owner made of one signal letter, with the facts as fields.
@@ -274,6 +280,7 @@ impl Record {
             | Record::Checkpoint(Checkpoint::Written { agent, .. })
             | Record::Triaged(TriageResult { agent, .. }) => Some(agent.as_str()),
             Record::Event(e) => Some(&e.agent),
+            Record::Limits { report, .. } => Some(report.agent.as_str()),
             Record::Signal(n) => Some(&n.agent).filter(|a| !a.is_empty()).map(String::as_str),
             Record::Notified(d) => d.agent.as_deref(),
             Record::Command { request, .. }

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 mod act;
 mod gap;
+mod known;
 mod letters;
 mod metrics;
 pub mod notify;
@@ -112,6 +113,8 @@ pub struct Supervisor<T: Tmux> {
     wiring: wiring::Files,
     /// What each agent's Claude Code session file last said.
     sessions: BTreeMap<AgentName, sessions::SessionSeen>,
+    /// What each agent's structured limit source (statusLine, rollout) last said.
+    known: BTreeMap<AgentName, known::KnownSeen>,
 }
 
 impl<T: Tmux> Supervisor<T> {
@@ -206,6 +209,7 @@ impl<T: Tmux> Supervisor<T> {
             notifier: None,
             wiring: wired,
             sessions: BTreeMap::new(),
+            known: BTreeMap::new(),
         };
         sup.notifier = sup.start_notifier();
         sup.taken_before = sup.letters_taken_before()?;
@@ -353,6 +357,7 @@ impl<T: Tmux> Supervisor<T> {
         commands.splice(0..0, letters.iter().map(|l| l.command().clone()));
         let mut signals = self.take_signals(now, &mut records)?;
         signals.extend(self.read_sessions(&listing.panes, now, &mut records)?);
+        let resets = self.read_known(&listing.panes, &mut signals, now, &mut records)?;
         let (observation, capture_problems) = self.observe(&listing);
         let panes = listing.panes;
         for message in capture_problems {
@@ -376,7 +381,7 @@ impl<T: Tmux> Supervisor<T> {
             first_look: !self.stepped,
             pressure: crate::adapters::load::pressure(),
             signals,
-            resets: Vec::new(),
+            resets,
         };
         self.unsaved = true;
         let step = engine::step(&mut self.mind, &self.fleet, &inputs, now);

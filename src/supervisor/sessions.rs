@@ -126,6 +126,7 @@ impl<T: Tmux> Supervisor<T> {
                         said,
                         words: words.to_owned(),
                         via: Some(Via::SessionFile),
+                        thread: None,
                     },
                 });
             }

@@ -179,6 +179,7 @@ fn a_usage_limit_in_the_rollout_holds_until_the_rollouts_reset() {
             said: Said::Limit { resets_at: None },
             words: "hit its usage limit".into(),
             via: Some(Via::RolloutFile),
+            thread: None,
         },
     });
     sim.show("a", "› working on it\n");

@@ -11,6 +11,7 @@ fn heard(said: Said, words: &str) -> Heard {
         said,
         words: words.into(),
         via: None,
+        thread: None,
     }
 }
 
