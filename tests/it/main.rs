@@ -20,6 +20,7 @@ mod presets;
 mod procs;
 mod recovery;
 mod replay;
+mod resets;
 mod robust;
 mod scripter;
 mod security;
