@@ -319,7 +319,9 @@ fn codex_windows(limits: &Value, at: Time) -> Option<Vec<Window>> {
             let w = limits.get(key)?.as_object()?;
             let resets_at = w.get("resets_at").and_then(instant).or_else(|| {
                 let secs = w.get("resets_in_seconds")?.as_f64()?;
-                (secs.is_finite() && secs >= 0.0 && secs < 1e9).then(|| at.plus(Duration::from_secs_f64(secs)))
+                (0.0..1e9)
+                    .contains(&secs)
+                    .then(|| at.plus(Duration::from_secs_f64(secs)))
             });
             Some(Window {
                 name,
