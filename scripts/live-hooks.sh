@@ -4,7 +4,7 @@
 # Installs Claude Code and Codex from npm at the versions scripts/live-presets.sh pins
 # into a temp dir and runs them offline under `vigil watch` in a private tmux server
 # with a throwaway HOME, so vigil starts each with the wiring it generates (Claude Code
-# `--settings <state>/hooks/claude-settings.json`, Codex `-c notify=[vigil, "hook"]`).
+# `--settings <state>/hooks/claude-<agent>.json`, Codex `-c notify=[vigil, "hook"]`).
 # Checks: each CLI starts and reaches its prompt with the wiring (no settings or config
 # error), and, for Claude Code, its hooks really run `vigil hook` (the journal shows the
 # signals vigil heard from it). Prints the journal's signal lines and the screens.

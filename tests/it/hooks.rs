@@ -59,7 +59,7 @@ fn each_clis_payloads_change_status_with_the_signal_in_the_reason() {
         w.wait_for(name, 20, "working", |a| a.lifecycle == Some(Lifecycle::Working));
     }
     // What vigil wired reached each agent, without touching its command text.
-    let settings = w.state().join("hooks/claude-settings.json");
+    let settings = w.state().join("hooks/claude-cl.json");
     let screen = w.wait_screen(&w.agent("cl").session, 10, "hooker: args:");
     assert!(
         screen.contains(&format!("args: --settings {}", settings.display())),
