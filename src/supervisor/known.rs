@@ -29,8 +29,9 @@ use crate::store::record::SignalNote;
 
 /// How often at most a Codex agent's rollout file is looked for while none is found.
 const SEARCH_EVERY: Duration = Duration::from_secs(30);
-/// How much of a rollout file's start is read for its `session_meta`.
-const META_HEAD: u64 = 16 * 1024;
+/// How much of a rollout file's start is read for its `session_meta` (which may carry
+/// long instructions after its `cwd`).
+const META_HEAD: u64 = 64 * 1024;
 /// Rollout files looked at per search, at most (newest first by name).
 const MAX_CANDIDATES: usize = 64;
 
@@ -335,17 +336,35 @@ fn find_rollout(sessions: &Path, now: Time, fits: impl Fn(&Path, Time) -> bool) 
     found.into_iter().max_by_key(|(t, _)| *t).map(|(_, p)| p)
 }
 
-/// The `cwd` of a rollout file's `session_meta` (its first line).
+/// The `cwd` of a rollout file's `session_meta` (its first line). A first line longer
+/// than [`META_HEAD`] (long instructions) is cut: its `cwd` is then read as the first
+/// JSON string after `"cwd":`, which Codex writes before the instructions.
 fn meta_cwd(path: &Path) -> Option<PathBuf> {
     let file = open_regular(path, Links::Refuse).ok()?;
     let mut head = Vec::new();
     file.take(META_HEAD).read_to_end(&mut head).ok()?;
     let line = head.split(|b| *b == b'\n').next()?;
-    let value: Value = serde_json::from_slice(line).ok()?;
-    if value.get("type").and_then(Value::as_str) != Some("session_meta") {
+    if let Ok(value) = serde_json::from_slice::<Value>(line) {
+        if value.get("type").and_then(Value::as_str) != Some("session_meta") {
+            return None;
+        }
+        return value.get("payload")?.get("cwd")?.as_str().map(PathBuf::from);
+    }
+    let key = b"\"cwd\":";
+    if !line.starts_with(b"{") || !contains(line, b"\"session_meta\"") {
         return None;
     }
-    value.get("payload")?.get("cwd")?.as_str().map(PathBuf::from)
+    let at = line.windows(key.len()).position(|w| w == key)? + key.len();
+    let rest = line[at..].trim_ascii_start();
+    let cwd: String = serde_json::Deserializer::from_slice(rest)
+        .into_iter::<String>()
+        .next()?
+        .ok()?;
+    Some(PathBuf::from(cwd))
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 /// "a 1: Codex's rollout file: primary 100% (resets 2026-…), secondary 63%; usage limit hit".
@@ -374,4 +393,28 @@ fn describe(report: &Reported, now: Time) -> String {
         crate::engine::time::human(now.since(report.at)),
         windows.join(", ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_meta_cut_by_long_instructions_still_gives_its_cwd() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rollout-x.jsonl");
+        let long = "x".repeat(2 * META_HEAD as usize);
+        let line = format!(
+            r#"{{"timestamp":"2026-12-01T14:00:00Z","type":"session_meta","payload":{{"id":"u","cwd":"/home/dev/app","instructions":"{long}"}}}}"#
+        );
+        std::fs::write(&path, format!("{line}\n")).unwrap();
+        assert_eq!(meta_cwd(&path), Some(PathBuf::from("/home/dev/app")));
+        std::fs::write(&path, r#"{"type":"session_meta","payload":{"cwd":"/a"}}"#).unwrap();
+        assert_eq!(meta_cwd(&path), Some(PathBuf::from("/a")));
+        std::fs::write(&path, r#"{"type":"event_msg","payload":{"cwd":"/a"}}"#).unwrap();
+        assert_eq!(meta_cwd(&path), None);
+        let link = dir.path().join("rollout-link.jsonl");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        assert_eq!(meta_cwd(&link), None, "a link is not followed");
+    }
 }
