@@ -76,7 +76,9 @@ fn record(state: &Path, agent: &AgentName, payload: &[u8]) -> Option<bool> {
 fn user_statusline(state: &Path, agent: &AgentName, payload: &[u8]) -> Option<Vec<u8>> {
     let path = state.join("hooks").join(user_file_name(agent));
     let bytes = read_regular(&path, MAX_USER_FILE, Links::Refuse).ok()?;
-    let user: UserStatusLine = serde_json::from_slice(&bytes).ok()?;
+    let user: UserStatusLine = serde_json::from_slice(&bytes)
+        .ok()
+        .filter(|u: &UserStatusLine| u.version == 1)?;
     let argv = ["sh".to_owned(), "-c".to_owned(), user.command];
     let cwd = std::env::current_dir().ok()?;
     helper::run(&argv, &cwd, payload, DEADLINE, MAX_OUTPUT)

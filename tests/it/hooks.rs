@@ -156,7 +156,7 @@ fn a_stale_signal_expires_back_to_the_screens_verdict() {
 }
 
 /// Runs `vigil hook ARGS` with `env` and `input` on stdin (`None`: stdin /dev/null).
-fn hook(env: &[(&str, &str)], args: &[&str], input: Option<Vec<u8>>) -> Output {
+pub(super) fn hook(env: &[(&str, &str)], args: &[&str], input: Option<Vec<u8>>) -> Output {
     let mut cmd = Command::new(VIGIL);
     cmd.arg("hook")
         .args(args)
@@ -181,7 +181,7 @@ fn hook(env: &[(&str, &str)], args: &[&str], input: Option<Vec<u8>>) -> Output {
     out
 }
 
-fn quiet_success(out: &Output, what: &str) {
+pub(super) fn quiet_success(out: &Output, what: &str) {
     assert_eq!(out.status.code(), Some(0), "{what}");
     assert!(out.stdout.is_empty(), "{what}: stdout {:?}", out.stdout);
     assert!(

@@ -198,3 +198,50 @@ fn a_codex_rollout_with_usage_limit_exceeded_gives_its_reset_time() {
         "the rollout's facts are journaled"
     );
 }
+
+#[test]
+fn the_statusline_wrapper_never_fails_claude_and_records_only_changes() {
+    use super::hooks::{hook, quiet_success};
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    for (input, what) in [
+        (None, "no stdin, no owner"),
+        (Some(b"garbage".to_vec()), "garbage"),
+        (Some(vec![b'x'; 10 << 20]), "10 MB"),
+    ] {
+        quiet_success(&hook(&[], &["--statusline"], input), what);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    for sub in ["signals", "limits"] {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(state.join(sub))
+            .unwrap();
+    }
+    let signals = state.join("signals");
+    let env = [
+        ("VIGIL_AGENT", "a"),
+        ("VIGIL_INCARNATION", "1"),
+        ("VIGIL_RUN", "run"),
+        ("VIGIL_SIGNALS", signals.to_str().unwrap()),
+    ];
+    let payload = statusline_payload(epoch_now() + 3600).into_bytes();
+    quiet_success(
+        &hook(&env, &["--statusline"], Some(payload.clone())),
+        "no user statusLine: nothing printed",
+    );
+    let file = state.join("limits/a.json");
+    let stamp = |p: &Path| {
+        let m = std::fs::metadata(p).unwrap();
+        (m.ino(), m.mtime_nsec(), m.mtime())
+    };
+    let first = stamp(&file);
+    quiet_success(&hook(&env, &["--statusline"], Some(payload)), "the same values again");
+    let none = std::fs::read(fixtures().join("limits/claude-statusline-no-limits.json")).unwrap();
+    quiet_success(&hook(&env, &["--statusline"], Some(none)), "no rate limits");
+    assert_eq!(stamp(&file), first, "unchanged values are not rewritten");
+    let changed = statusline_payload(epoch_now() + 7200).into_bytes();
+    quiet_success(&hook(&env, &["--statusline"], Some(changed)), "new values");
+    assert_ne!(stamp(&file), first, "changed values are");
+}
