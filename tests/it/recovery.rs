@@ -102,7 +102,7 @@ fn a_triage_command_that_never_answers_is_timed_out_and_the_rules_decide() {
     );
     // No sleeping triage command is left behind.
     let left = std::process::Command::new("pgrep")
-        .args(["-f", "sleep 1000"])
+        .args(["-fx", "sleep 1000"])
         .output()
         .unwrap();
     assert!(
