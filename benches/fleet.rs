@@ -11,7 +11,10 @@
 //!
 //! CPU is utime + stime from /proc, as a share of one core over the window: vigil's own
 //! plus the tmux clients it forked and reaped (cutime/cstime), plus its live children
-//! (the control-mode client), plus the tmux server's delta. Pass times come from the heartbeat (`pass_ms`, each pass's own), sampled
+//! (the control-mode client), plus the tmux server's delta. The server is also measured
+//! for a window with vigil stopped (SIGSTOP): what the agents' own output costs it,
+//! which no observer saves; supervision's own cost is vigil plus the server above that,
+//! for vigil and for the bash loop alike. Pass times come from the heartbeat (`pass_ms`, each pass's own), sampled
 //! faster than the poll. Kill → replacement: `kill -9` of an agent's pane process until
 //! tmux lists its next incarnation's pane. Adoption: `kill -9` of vigil until a new
 //! `vigil watch` has written its first heartbeat.
@@ -307,8 +310,22 @@ fn main() {
     let vigil_pct = pct(v1 - v0, window);
     let server_pct = pct(s1 - s0, window);
     let total = vigil_pct + server_pct;
+
+    // The server with nobody looking (vigil stopped, its control client idle): what the
+    // agents' own output and tmux's timers cost, which no observer can save.
+    let _ = Command::new("kill").args(["-STOP", &watch.id().to_string()]).status();
+    let u0 = cpu_ms(server, false);
+    let start = Instant::now();
+    std::thread::sleep(o.window);
+    let unobserved = pct(cpu_ms(server, false) - u0, start.elapsed());
+    let _ = Command::new("kill").args(["-CONT", &watch.id().to_string()]).status();
+    std::thread::sleep(o.poll * 2);
+    let added = vigil_pct + (server_pct - unobserved).max(0.0);
     println!(
         "vigil watch: total {total:.2} % of a core (vigil + its tmux clients {vigil_pct:.2} %, tmux server {server_pct:.2} %)"
+    );
+    println!(
+        "  tmux server with nobody looking: {unobserved:.2} %; supervision's own cost (vigil + the server above that): {added:.2} %"
     );
     println!(
         "  passes: {:.2}/s, pass p50 {:.1} ms, p99 {:.1} ms (n={}); RSS {:.1} MB (peak {:.1} MB)",
@@ -375,10 +392,15 @@ fn main() {
     let bash_pct = pct(b1.0 - b0.0, window);
     let bash_server = pct(b1.1 - b0.1, window);
     let bash_total = bash_pct + bash_server;
+    let bash_added = bash_pct + (bash_server - unobserved).max(0.0);
     println!(
-        "seeds' bash loop: total {bash_total:.2} % of a core (bash + children {bash_pct:.2} %, tmux server {bash_server:.2} %)"
+        "seeds' bash loop: total {bash_total:.2} % of a core (bash + children {bash_pct:.2} %, tmux server {bash_server:.2} %); its own cost {bash_added:.2} %"
     );
-    println!("ratio: vigil is {:.1}x cheaper than the bash loop", bash_total / total);
+    println!(
+        "ratio: vigil is {:.1}x cheaper than the bash loop in total, {:.1}x in supervision's own cost",
+        bash_total / total,
+        bash_added / added.max(0.01)
+    );
 }
 
 /// The seeds' watchdog: every poll, for each agent's pane, `capture-pane | tail -30 |

@@ -14,12 +14,14 @@ fn stat_fields(pid: u32) -> Option<Vec<String>> {
     Some(after.split_whitespace().map(str::to_owned).collect())
 }
 
-/// Alive: it exists and has not exited (state `Z` zombie or `X` dead).
+/// Alive: it exists and has not exited (state `Z` zombie or `X` dead). Read every
+/// pass for every pane: the state's one letter, nothing split or kept.
 pub fn alive(pid: u32) -> bool {
-    match stat_fields(pid) {
-        Some(f) => !matches!(f.first().map(String::as_str), Some("Z" | "X") | None),
-        None => false,
-    }
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat.rfind(')').and_then(|close| stat[close + 1..].split_ascii_whitespace().next());
+    !matches!(state, Some("Z" | "X") | None)
 }
 
 /// Whether the process is stopped (SIGSTOP or traced): alive, but not running.

@@ -24,6 +24,9 @@ pub struct Proc {
     /// The same, of its children that exited and were waited for (`cutime + cstime`):
     /// what a short-lived compiler used between two looks still shows here.
     pub reaped_ticks: u64,
+    /// How many threads it has (field 20 of stat): one, and its children are all in
+    /// `task/<pid>/children`, with no listing of `task/` to read.
+    pub threads: u32,
 }
 
 /// Reads one process from `/proc/<pid>/stat`; `None` when it is gone or a zombie.
@@ -46,20 +49,30 @@ pub fn read(pid: u32) -> Option<Proc> {
         name,
         cpu_ticks: field(14)?.saturating_add(field(15)?),
         reaped_ticks: field(16).unwrap_or(0).saturating_add(field(17).unwrap_or(0)),
+        threads: field(20).and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
     })
 }
 
-/// The children of `pid`, from every one of its threads.
-pub fn children(pid: u32) -> Vec<u32> {
-    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Vec::new();
-    };
+/// The children of `p`, from every one of its threads: a single-threaded process's
+/// from its one task, without listing `task/` (most of a pane's tree: shells, `sleep`);
+/// one whose thread count is unknown or above one, from each task listed.
+pub fn children(p: &Proc) -> Vec<u32> {
     let mut out = Vec::new();
-    for task in tasks.filter_map(Result::ok) {
-        let path = task.path().join("children");
+    let mut add = |path: std::path::PathBuf| {
         if let Ok(text) = fs::read_to_string(path) {
             out.extend(text.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
         }
+    };
+    let pid = p.pid;
+    if p.threads == 1 {
+        add(format!("/proc/{pid}/task/{pid}/children").into());
+        return out;
+    }
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for task in tasks.filter_map(Result::ok) {
+        add(task.path().join("children"));
     }
     out
 }
@@ -67,12 +80,17 @@ pub fn children(pid: u32) -> Vec<u32> {
 /// `root` and its descendants (breadth first, at most [`MAX_TREE`]); empty when `root`
 /// is gone.
 pub fn tree(root: u32) -> Vec<Proc> {
-    let mut out: Vec<Proc> = read(root).into_iter().collect();
+    read(root).map(tree_under).unwrap_or_default()
+}
+
+/// `root`, already read, and its descendants (breadth first, at most [`MAX_TREE`]).
+pub fn tree_under(root: Proc) -> Vec<Proc> {
+    let mut out = vec![root];
     let mut next = 0;
     while next < out.len() && out.len() < MAX_TREE {
-        let pid = out[next].pid;
+        let kids = children(&out[next]);
         next += 1;
-        for child in children(pid) {
+        for child in kids {
             if out.len() >= MAX_TREE {
                 break;
             }

@@ -343,8 +343,8 @@ impl<T: Tmux> Supervisor<T> {
                     .append(now, Record::Checkpoint(Checkpointed::Mind { mind }))?,
             );
         }
-        let listing = match self.settled_panes() {
-            Ok(l) => l,
+        let (listing, roots) = match self.settled_panes() {
+            Ok(settled) => settled,
             Err(e) => {
                 let message = format!("cannot list tmux panes: {e}; nothing decided this pass");
                 records.push(self.journal.append(now, Record::Warning { message })?);
@@ -358,7 +358,7 @@ impl<T: Tmux> Supervisor<T> {
         let mut signals = self.take_signals(now, &mut records)?;
         signals.extend(self.read_sessions(&listing.panes, now, &mut records)?);
         let resets = self.read_known(&listing.panes, &mut signals, now, &mut records)?;
-        let (observation, capture_problems) = self.observe(&listing);
+        let (observation, capture_problems) = self.observe(&listing, roots);
         let panes = listing.panes;
         for message in capture_problems {
             records.push(self.journal.append(now, Record::Warning { message })?);

@@ -12,10 +12,13 @@
 use std::time::Instant;
 
 use super::{SETTLE_TRIES, SETTLE_WAIT, Supervisor};
-use crate::adapters::process;
+use crate::adapters::proctree::{self, Proc};
 use crate::adapters::tmux::Pane;
 use crate::adapters::tmux::{Listing, Tmux, TmuxError};
 use crate::engine::{Exit, Host, Incarnation, Observation, PaneSeen, PaneState, TreeSeen};
+
+/// The process of each live pane, by its pid, as read while the listing settled.
+pub(super) type Roots = std::collections::HashMap<u32, Proc>;
 
 /// The longest a live pane's screen goes without a real capture.
 const RECAPTURE_AFTER_SECS: i64 = 60;
@@ -44,8 +47,17 @@ impl Screen {
             && activity < self.second
             && self.size == pane.size
             && self.asked == lines
-            && (0..RECAPTURE_AFTER_SECS).contains(&(second - self.second))
+            && (0..recapture_after(&pane.session)).contains(&(second - self.second))
     }
+}
+
+/// How long `session`'s still screen is trusted: between half of
+/// [`RECAPTURE_AFTER_SECS`] and all of it, by its name, so a fleet started in one pass
+/// is not captured again all in one pass a minute later (a thousand captures at once).
+fn recapture_after(session: &str) -> i64 {
+    let spread = session.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    let half = RECAPTURE_AFTER_SECS / 2;
+    half + i64::from(spread) % half
 }
 
 /// The wall clock's second now, as tmux counts `window_activity` (never skewed).
@@ -64,23 +76,31 @@ impl<T: Tmux> Supervisor<T> {
     /// being reaped: tmux marks a pane dead when its pty closes, a moment before it
     /// knows the exit status, and a process can be gone a moment before tmux notices.
     /// Judging in that moment would call a clean exit a crash.
-    pub(super) fn settled_panes(&self) -> Result<Listing, TmuxError> {
+    ///
+    /// Returns the listing and the process of each live pane of ours, read while
+    /// settling ([`Roots`]), so a pass reads each pane's `stat` once.
+    pub(super) fn settled_panes(&self) -> Result<(Listing, Roots), TmuxError> {
         let mut listing = self.tmux.survey()?;
+        let mut roots = Roots::new();
         for _ in 0..SETTLE_TRIES {
-            let in_flux = listing.panes.iter().filter(|p| p.is_ours(&self.fleet.run)).any(|p| {
+            roots.clear();
+            let mut in_flux = false;
+            for p in listing.panes.iter().filter(|p| p.is_ours(&self.fleet.run)) {
                 if p.dead {
-                    p.exit_tag.is_none() && p.dead_status.is_none() && p.dead_signal.is_none()
+                    in_flux |= p.exit_tag.is_none() && p.dead_status.is_none() && p.dead_signal.is_none();
+                } else if let Some(root) = proctree::read(p.pane_pid) {
+                    roots.insert(p.pane_pid, root);
                 } else {
-                    !process::alive(p.pane_pid)
+                    in_flux = true;
                 }
-            });
+            }
             if !in_flux {
                 break;
             }
             std::thread::sleep(SETTLE_WAIT);
             listing = self.tmux.survey()?;
         }
-        self.until_exited(listing)
+        Ok((self.until_exited(listing)?, roots))
     }
 
     /// A server being killed drops every session a moment before it exits, and answers
@@ -115,7 +135,7 @@ impl<T: Tmux> Supervisor<T> {
     /// What tmux and /proc say about this run's tagged panes, and whether a server
     /// answered. The screens read are remembered, for a checkpoint written once the
     /// server that showed them is gone.
-    pub(super) fn observe(&mut self, listing: &Listing) -> (Observation, Vec<String>) {
+    pub(super) fn observe(&mut self, listing: &Listing, mut roots: Roots) -> (Observation, Vec<String>) {
         let mut seen = Vec::new();
         let mut problems = Vec::new();
         let mut vanished = false;
@@ -124,6 +144,12 @@ impl<T: Tmux> Supervisor<T> {
         for pane in listing.panes.iter().filter(|p| p.is_ours(&self.fleet.run)) {
             let Some(agent) = pane.agent.clone() else { continue };
             let incarnation = Incarnation(pane.incarnation.unwrap_or(0));
+            // The pane's process, read once: alive or not, and the root of its tree.
+            let root = if pane.dead {
+                None
+            } else {
+                roots.remove(&pane.pane_pid).or_else(|| proctree::read(pane.pane_pid))
+            };
             let state = if pane.dead {
                 // The wrapper's record first: tmux sometimes never learns the status.
                 PaneState::Dead(match (pane.exit_tag, pane.dead_status, pane.dead_signal) {
@@ -131,7 +157,7 @@ impl<T: Tmux> Supervisor<T> {
                     (None, None, Some(signal)) => Exit::Signal(signal),
                     (None, None, None) => Exit::Unknown,
                 })
-            } else if process::alive(pane.pane_pid) {
+            } else if root.is_some() {
                 PaneState::Alive
             } else {
                 PaneState::ProcessGone
@@ -152,6 +178,7 @@ impl<T: Tmux> Supervisor<T> {
                 .screens
                 .get(&pane.session)
                 .filter(|s| state == PaneState::Alive && s.still_shown(pane, lines, second));
+            let still = kept.is_some();
             let tail = if let Some(kept) = kept.filter(|_| wants_tail) {
                 Some(kept.lines.clone())
             } else if wants_tail {
@@ -183,10 +210,18 @@ impl<T: Tmux> Supervisor<T> {
             } else {
                 None
             };
-            let tree = match (state, self.config.agent(&agent)) {
-                (PaneState::Alive, Some(config)) => {
+            // The tree is evidence for a still screen (busy off-screen) and for an
+            // agent named by a `process` pattern; a screen that prints, and was judged
+            // changed the pass before, needs neither, and its tree waits for a still one
+            // (whose CPU is then measured since the last reading, however old).
+            let printing = !still
+                && fleet_agent
+                    .and_then(|a| self.mind.agents.get(&a.name))
+                    .is_some_and(|r| r.incarnation == incarnation && r.is_live() && r.unchanged_checks() == 0);
+            let tree = match (root, self.config.agent(&agent)) {
+                (Some(root), Some(config)) if config.process.is_some() || !printing => {
                     self.trees
-                        .look(&pane.session, pane.pane_pid, config.process.as_ref(), Instant::now())
+                        .look_under(&pane.session, root, config.process.as_ref(), Instant::now())
                 }
                 _ => TreeSeen::default(),
             };
@@ -215,5 +250,18 @@ impl<T: Tmux> Supervisor<T> {
         self.trees.retain(|session| listed.contains(session));
         let observation = Observation { panes: seen, host };
         (observation, problems)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn still_screens_of_a_fleet_are_recaptured_spread_over_half_a_minute_not_all_at_once() {
+        let after: Vec<i64> = (0..1000).map(|i| recapture_after(&format!("vigil-a{i:04}"))).collect();
+        assert!(after.iter().all(|s| (RECAPTURE_AFTER_SECS / 2..RECAPTURE_AFTER_SECS).contains(s)));
+        let same_second = after.iter().filter(|s| **s == after[0]).count();
+        assert!(same_second < 100, "{same_second} of 1000 share one second");
     }
 }

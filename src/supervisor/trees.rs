@@ -28,6 +28,16 @@ struct Ticks {
 struct Reading {
     at: Instant,
     ticks: HashMap<(u32, u64), Ticks>,
+    /// The names each process went by (read for a `process` pattern only), with the
+    /// `comm` they were read under: a process that exec'd since shows another `comm`
+    /// and is read again; one that did not keeps its command line.
+    names: HashMap<(u32, u64), Named>,
+}
+
+/// A process's names as last read, and the `comm` it had then.
+struct Named {
+    comm: String,
+    names: Vec<String>,
 }
 
 /// The last reading of each live session's tree: one entry per live pane, each at most
@@ -40,20 +50,39 @@ pub struct Trees {
 impl Trees {
     /// Reads the tree under `pane_pid` now, against the last reading of `session`.
     pub fn look(&mut self, session: &str, pane_pid: u32, process: Option<&Regex>, now: Instant) -> TreeSeen {
-        let procs = proctree::tree(pane_pid);
-        if procs.is_empty() {
-            self.last.remove(session);
-            return TreeSeen::default();
+        match proctree::read(pane_pid) {
+            Some(root) => self.look_under(session, root, process, now),
+            None => {
+                self.last.remove(session);
+                TreeSeen::default()
+            }
         }
+    }
+
+    /// Reads the tree under `root` (the pane's process, just read) now, against the last
+    /// reading of `session`.
+    pub fn look_under(&mut self, session: &str, root: Proc, process: Option<&Regex>, now: Instant) -> TreeSeen {
+        let procs = proctree::tree_under(root);
+        let before = self.last.remove(session);
         // The pane's own process is vigil's wrapper shell, never the agent.
+        let mut names = HashMap::new();
         let agent_process = process.map(|re| {
-            procs
-                .iter()
-                .skip(1)
-                .any(|p| proctree::names(p).iter().any(|n| re.is_match(n)))
+            let mut found = false;
+            for p in procs.iter().skip(1) {
+                let key = (p.pid, p.start);
+                let known = before
+                    .as_ref()
+                    .and_then(|b| b.names.get(&key))
+                    .filter(|n| n.comm == p.name)
+                    .map(|n| n.names.clone());
+                let named = known.unwrap_or_else(|| proctree::names(p));
+                found |= named.iter().any(|n| re.is_match(n));
+                names.insert(key, Named { comm: p.name.clone(), names: named });
+            }
+            found
         });
         let ticks = reading(&procs);
-        let (cpu_pct, busiest) = match self.last.get(session) {
+        let (cpu_pct, busiest) = match &before {
             Some(before) => {
                 let wall = now.saturating_duration_since(before.at);
                 let used = used_since(&procs, &before.ticks);
@@ -61,7 +90,7 @@ impl Trees {
             }
             None => (None, Vec::new()),
         };
-        self.last.insert(session.to_owned(), Reading { at: now, ticks });
+        self.last.insert(session.to_owned(), Reading { at: now, ticks, names });
         TreeSeen {
             agent_process,
             tree: Some(Tree {
@@ -182,6 +211,7 @@ mod tests {
             name: name.into(),
             cpu_ticks: own,
             reaped_ticks: reaped,
+            threads: 1,
         }
     }
 
