@@ -20,7 +20,9 @@ pub fn alive(pid: u32) -> bool {
     let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return false;
     };
-    let state = stat.rfind(')').and_then(|close| stat[close + 1..].split_ascii_whitespace().next());
+    let state = stat
+        .rfind(')')
+        .and_then(|close| stat[close + 1..].split_ascii_whitespace().next());
     !matches!(state, Some("Z" | "X") | None)
 }
 

@@ -55,9 +55,33 @@ impl Screen {
 /// [`RECAPTURE_AFTER_SECS`] and all of it, by its name, so a fleet started in one pass
 /// is not captured again all in one pass a minute later (a thousand captures at once).
 fn recapture_after(session: &str) -> i64 {
-    let spread = session.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    let spread = session
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
     let half = RECAPTURE_AFTER_SECS / 2;
     half + i64::from(spread) % half
+}
+
+/// One pane of ours as this pass found it, before its screen is read.
+struct Look<'a> {
+    pane: &'a Pane,
+    agent: String,
+    incarnation: Incarnation,
+    root: Option<Proc>,
+    state: PaneState,
+    tail: Tail,
+    /// Its screen printed since the last capture, and was judged changed the pass before.
+    printing: bool,
+}
+
+/// Where a pane's last lines come from this pass.
+enum Tail {
+    /// Not read: not an agent of this fleet, or a pane whose last words were read.
+    None,
+    /// Nothing printed since the last capture: its lines.
+    Kept(Vec<String>),
+    /// Captured now, this many lines.
+    Capture(usize),
 }
 
 /// The wall clock's second now, as tmux counts `window_activity` (never skewed).
@@ -141,6 +165,8 @@ impl<T: Tmux> Supervisor<T> {
         let mut vanished = false;
         // Taken before any capture of this pass: output in this second is captured again.
         let second = wall_second();
+        // First what each pane is and needs, then every capture of the pass at once.
+        let mut looks = Vec::new();
         for pane in listing.panes.iter().filter(|p| p.is_ours(&self.fleet.run)) {
             let Some(agent) = pane.agent.clone() else { continue };
             let incarnation = Incarnation(pane.incarnation.unwrap_or(0));
@@ -163,9 +189,8 @@ impl<T: Tmux> Supervisor<T> {
                 PaneState::ProcessGone
             };
             let fleet_agent = self.fleet.agents.iter().find(|a| a.name.as_str() == agent);
-            let recorded_live = fleet_agent
-                .and_then(|a| self.mind.agents.get(&a.name))
-                .is_some_and(|r| r.is_live() && r.incarnation <= incarnation);
+            let record = fleet_agent.and_then(|a| self.mind.agents.get(&a.name));
+            let recorded_live = record.is_some_and(|r| r.is_live() && r.incarnation <= incarnation);
             // Alive panes are read every poll; a dead one only once, for its last words.
             let wants_tail = fleet_agent.is_some()
                 && match state {
@@ -177,13 +202,43 @@ impl<T: Tmux> Supervisor<T> {
             let kept = self
                 .screens
                 .get(&pane.session)
-                .filter(|s| state == PaneState::Alive && s.still_shown(pane, lines, second));
-            let still = kept.is_some();
-            let tail = if let Some(kept) = kept.filter(|_| wants_tail) {
-                Some(kept.lines.clone())
-            } else if wants_tail {
-                match self.tmux.capture(&pane.session, lines) {
-                    Ok(t) => {
+                .filter(|s| state == PaneState::Alive && s.still_shown(pane, lines, second))
+                .map(|s| s.lines.clone());
+            // The tree is evidence for a still screen (busy off-screen) and for an
+            // agent named by a `process` pattern; a screen that prints, and was judged
+            // changed the pass before, needs neither, and its tree waits for a still one
+            // (whose CPU is then measured since the last reading, however old).
+            let printing = kept.is_none()
+                && record.is_some_and(|r| r.incarnation == incarnation && r.is_live() && r.unchanged_checks() == 0);
+            looks.push(Look {
+                pane,
+                agent,
+                incarnation,
+                root,
+                state,
+                tail: match (wants_tail, kept) {
+                    (false, _) => Tail::None,
+                    (true, Some(kept)) => Tail::Kept(kept),
+                    (true, None) => Tail::Capture(lines),
+                },
+                printing,
+            });
+        }
+        let asks: Vec<(&str, usize)> = looks
+            .iter()
+            .filter_map(|l| match l.tail {
+                Tail::Capture(lines) => Some((l.pane.session.as_str(), lines)),
+                _ => None,
+            })
+            .collect();
+        let mut captures = self.tmux.capture_each(&asks).into_iter();
+        for look in looks {
+            let pane = look.pane;
+            let tail = match look.tail {
+                Tail::None => None,
+                Tail::Kept(lines) => Some(lines),
+                Tail::Capture(lines) => match captures.next() {
+                    Some(Ok(t)) => {
                         let screen = Screen {
                             lines: t.clone(),
                             activity: pane.activity,
@@ -195,31 +250,28 @@ impl<T: Tmux> Supervisor<T> {
                         Some(t)
                     }
                     // Gone between the listing and the capture: not seen at all.
-                    Err(TmuxError::NoSuchSession(_)) => {
+                    Some(Err(TmuxError::NoSuchSession(_))) => {
                         vanished = true;
                         continue;
                     }
-                    Err(e) => {
+                    Some(Err(e)) => {
                         problems.push(format!(
                             "cannot read the screen of `{}`: {e}; screen unjudged this poll",
                             pane.session
                         ));
                         None
                     }
-                }
-            } else {
-                None
+                    None => {
+                        problems.push(format!(
+                            "no answer to the capture of `{}`; screen unjudged this poll",
+                            pane.session
+                        ));
+                        None
+                    }
+                },
             };
-            // The tree is evidence for a still screen (busy off-screen) and for an
-            // agent named by a `process` pattern; a screen that prints, and was judged
-            // changed the pass before, needs neither, and its tree waits for a still one
-            // (whose CPU is then measured since the last reading, however old).
-            let printing = !still
-                && fleet_agent
-                    .and_then(|a| self.mind.agents.get(&a.name))
-                    .is_some_and(|r| r.incarnation == incarnation && r.is_live() && r.unchanged_checks() == 0);
-            let tree = match (root, self.config.agent(&agent)) {
-                (Some(root), Some(config)) if config.process.is_some() || !printing => {
+            let tree = match (look.root, self.config.agent(&look.agent)) {
+                (Some(root), Some(config)) if config.process.is_some() || !look.printing => {
                     self.trees
                         .look_under(&pane.session, root, config.process.as_ref(), Instant::now())
                 }
@@ -227,10 +279,10 @@ impl<T: Tmux> Supervisor<T> {
             };
             seen.push(PaneSeen {
                 session: pane.session.clone(),
-                agent,
-                incarnation,
+                agent: look.agent,
+                incarnation: look.incarnation,
                 pane_pid: pane.pane_pid,
-                state,
+                state: look.state,
                 tail,
                 tree,
             });
@@ -260,7 +312,11 @@ mod tests {
     #[test]
     fn still_screens_of_a_fleet_are_recaptured_spread_over_half_a_minute_not_all_at_once() {
         let after: Vec<i64> = (0..1000).map(|i| recapture_after(&format!("vigil-a{i:04}"))).collect();
-        assert!(after.iter().all(|s| (RECAPTURE_AFTER_SECS / 2..RECAPTURE_AFTER_SECS).contains(s)));
+        assert!(
+            after
+                .iter()
+                .all(|s| (RECAPTURE_AFTER_SECS / 2..RECAPTURE_AFTER_SECS).contains(s))
+        );
         let same_second = after.iter().filter(|s| **s == after[0]).count();
         assert!(same_second < 100, "{same_second} of 1000 share one second");
     }

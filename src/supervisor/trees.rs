@@ -77,7 +77,13 @@ impl Trees {
                     .map(|n| n.names.clone());
                 let named = known.unwrap_or_else(|| proctree::names(p));
                 found |= named.iter().any(|n| re.is_match(n));
-                names.insert(key, Named { comm: p.name.clone(), names: named });
+                names.insert(
+                    key,
+                    Named {
+                        comm: p.name.clone(),
+                        names: named,
+                    },
+                );
             }
             found
         });

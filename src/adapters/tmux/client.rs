@@ -128,6 +128,48 @@ impl Exec for TmuxClient {
             Err(_) => self.cli.exec(commands, effect),
         }
     }
+
+    /// Looks are sent all at once through the control client: one write, one wake-up
+    /// of the server for a pass's captures. Anything else, and a control client that
+    /// cannot answer, goes one by one as [`Exec::exec`] does.
+    fn exec_each(&self, commands: &[Vec<String>], effect: Effect) -> Vec<Result<String, TmuxError>> {
+        let one_by_one = || {
+            commands
+                .iter()
+                .map(|c| self.exec(std::slice::from_ref(c), effect))
+                .collect()
+        };
+        let Some(control) = self.control.as_ref().filter(|_| effect == Effect::Look) else {
+            return one_by_one();
+        };
+        match control.run_each(commands) {
+            Ok(outcomes) if outcomes.len() == commands.len() => commands
+                .iter()
+                .zip(outcomes)
+                .map(|(c, outcome)| match outcome {
+                    Ok(lines) => Ok(lines.join("\n")),
+                    Err(stderr) => Err(TmuxError::Failed {
+                        args: shown(std::slice::from_ref(c)),
+                        stderr,
+                    }),
+                })
+                .collect(),
+            Err(Unavailable::NoServer(stderr)) => commands
+                .iter()
+                .map(|c| {
+                    Err(TmuxError::Failed {
+                        args: shown(std::slice::from_ref(c)),
+                        stderr: stderr.clone(),
+                    })
+                })
+                .collect(),
+            // Out of step or unavailable: looks are harmless to ask again, by the CLI.
+            _ => commands
+                .iter()
+                .map(|c| self.cli.exec(std::slice::from_ref(c), effect))
+                .collect(),
+        }
+    }
 }
 
 /// The first command as it may be shown in an error: `-e` values left out.

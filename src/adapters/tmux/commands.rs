@@ -46,6 +46,15 @@ impl Effect {
 /// output of the last.
 pub(super) trait Exec {
     fn exec(&self, commands: &[Vec<String>], effect: Effect) -> Result<String, TmuxError>;
+
+    /// Each of `commands` on its own, one failing none of the others: each one's
+    /// output, in order. One at a time unless the client can send them at once.
+    fn exec_each(&self, commands: &[Vec<String>], effect: Effect) -> Vec<Result<String, TmuxError>> {
+        commands
+            .iter()
+            .map(|c| self.exec(std::slice::from_ref(c), effect))
+            .collect()
+    }
 }
 
 /// Every client that can run tmux commands is a [`Tmux`]: the commands are the same,
@@ -61,6 +70,10 @@ impl<E: Exec> Tmux for E {
 
     fn capture(&self, session: &str, lines: usize) -> Result<Vec<String>, TmuxError> {
         capture(self, session, lines)
+    }
+
+    fn capture_each(&self, asks: &[(&str, usize)]) -> Vec<Result<Vec<String>, TmuxError>> {
+        capture_each(self, asks)
     }
 
     fn send_text(&self, session: &str, text: &str) -> Result<(), TmuxError> {
@@ -175,12 +188,24 @@ pub(super) fn survey(e: &impl Exec) -> Result<Listing, TmuxError> {
 }
 
 pub(super) fn capture(e: &impl Exec, session: &str, lines: usize) -> Result<Vec<String>, TmuxError> {
+    captured(session, e.exec(&[capture_command(session, lines)], Effect::Look))
+}
+
+/// Every capture of `asks` (session, lines) sent together; each one's screen, in order.
+pub(super) fn capture_each(e: &impl Exec, asks: &[(&str, usize)]) -> Vec<Result<Vec<String>, TmuxError>> {
+    let commands: Vec<Vec<String>> = asks.iter().map(|(s, n)| capture_command(s, *n)).collect();
+    let outputs = e.exec_each(&commands, Effect::Look);
+    asks.iter().zip(outputs).map(|((s, _), out)| captured(s, out)).collect()
+}
+
+fn capture_command(session: &str, lines: usize) -> Vec<String> {
     let start = format!("-{lines}");
     let target = pane_target(session);
-    match e.exec(
-        &[words(&["capture-pane", "-p", "-J", "-t", &target, "-S", &start])],
-        Effect::Look,
-    ) {
+    words(&["capture-pane", "-p", "-J", "-t", &target, "-S", &start])
+}
+
+fn captured(session: &str, out: Result<String, TmuxError>) -> Result<Vec<String>, TmuxError> {
+    match out {
         Ok(out) => Ok(out.lines().map(str::to_owned).collect()),
         Err(e) if session_missing(&e) => Err(TmuxError::NoSuchSession(session.to_owned())),
         Err(e) => Err(e),

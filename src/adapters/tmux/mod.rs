@@ -110,6 +110,13 @@ pub trait Tmux {
     /// The last `lines` lines of a session's pane (history included), wrapped lines
     /// joined.
     fn capture(&self, session: &str, lines: usize) -> Result<Vec<String>, TmuxError>;
+    /// [`Tmux::capture`] of each of `asks` (session, lines), sent together where the
+    /// client can; each one's outcome, in order, one failing none of the others.
+    fn capture_each(&self, asks: &[(&str, usize)]) -> Vec<Result<Vec<String>, TmuxError>> {
+        asks.iter()
+            .map(|(session, lines)| self.capture(session, *lines))
+            .collect()
+    }
     /// Types `text` literally (never interpreted as key names), then Enter on its own.
     fn send_text(&self, session: &str, text: &str) -> Result<(), TmuxError>;
     /// Starts a detached, tagged session with `remain-on-exit on`, so a dead pane keeps
