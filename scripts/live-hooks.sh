@@ -7,7 +7,8 @@
 # `--settings <state>/hooks/claude-<agent>.json`, Codex `-c notify=[vigil, "hook"]`).
 # Checks: each CLI starts and reaches its prompt with the wiring (no settings or config
 # error), and, for Claude Code, its hooks really run `vigil hook` (the journal shows the
-# signals vigil heard from it). Prints the journal's signal lines and the screens.
+# signals vigil heard from it), and its statusLine runs vigil's wrapper, which keeps the
+# user's own statusLine showing. Prints the journal's signal lines and the screens.
 #
 #   scripts/live-hooks.sh
 #
@@ -63,8 +64,13 @@ npm install --prefix "$tmp/npm" --no-audit --no-fund --loglevel=error \
   exit 1
 }
 
-mkdir -p "$h" "$proj/claude" "$proj/codex"
+mkdir -p "$h" "$proj/claude/.claude" "$proj/codex"
 echo '{"hasCompletedOnboarding":true}' >"$h/.claude.json"
+# The user's own statusLine, in the project: vigil must keep it working through its
+# wrapper (`vigil hook --statusline`), which runs it; it names the process that ran it.
+cat >"$proj/claude/.claude/settings.json" <<'JSON'
+{"statusLine": {"type": "command", "command": "echo \"user statusline via $(cat /proc/$PPID/comm)\""}}
+JSON
 cat >"$proj/vigil.toml" <<TOML
 [vigil]
 poll_interval = "1s"
@@ -159,6 +165,13 @@ if run_vigil log --json -n 500 | jq -s -e "$hooked" >/dev/null 2>&1; then
 else
   say "claude: no signal heard from its hooks"
 fi
+# The statusLine: the user's line on Claude's screen, run by vigil's wrapper.
+if wait_for "$cs" "user statusline via vigil" 30; then
+  say "claude: ACCEPTED vigil's statusLine: the user's own line shows, run by vigil hook --statusline"
+  ok=$((ok + 1))
+else
+  say "claude: the user's statusLine did not show through vigil's wrapper"
+fi
 
 # Codex: sign in with an API key; the prompt shows the -c override was accepted.
 if wait_for "$xs" "Sign in with ChatGPT" 60; then
@@ -187,5 +200,5 @@ say "signals in the journal:"
 run_vigil log -n 500 | grep -E "heard from|signal " >&2 || say "(none)"
 say "claude's screen:"; screen "$cs" | tail -15 >&2
 say "codex's screen:"; screen "$xs" | tail -15 >&2
-say "$ok of 2 accepted"
-[ "$ok" -eq 2 ]
+say "$ok of 3 accepted"
+[ "$ok" -eq 3 ]

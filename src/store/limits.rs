@@ -4,9 +4,8 @@
 //! rename, 0600, never through a link) and only when the values changed, so a
 //! statusLine run several times a second writes nothing. Read strictly and bounded.
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -70,22 +69,8 @@ pub fn record(dir: &Path, new: &Recorded) -> std::io::Result<bool> {
         return Ok(false);
     }
     let bytes = serde_json::to_vec(new).map_err(std::io::Error::other)?;
-    let tmp = dir.join(format!(".{}.{}.tmp", new.agent, std::process::id()));
-    let result = (|| {
-        let _ = fs::remove_file(&tmp);
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-            .open(&tmp)?;
-        file.write_all(&bytes)?;
-        fs::rename(&tmp, &target)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.map(|()| true)
+    super::file::write_atomic(&target, &bytes).map_err(std::io::Error::other)?;
+    Ok(true)
 }
 
 /// The file at `path`, strictly: a regular file (no link), bounded, this format.
