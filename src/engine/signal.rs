@@ -113,6 +113,19 @@ pub enum Via {
 }
 
 impl Heard {
+    /// What a Codex rollout file's `usage_limit_exceeded` says: a limit, its reset
+    /// left to the rollout's windows.
+    pub fn rollout_usage_limit() -> Self {
+        Heard {
+            source: Source::Codex,
+            event: "usage_limit_exceeded".into(),
+            said: Said::Limit { resets_at: None },
+            words: "hit its usage limit".into(),
+            via: Some(Via::RolloutFile),
+            thread: None,
+        }
+    }
+
     /// How it reached vigil, in reasons.
     pub fn channel(&self) -> &'static str {
         match self.via {

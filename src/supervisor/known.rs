@@ -21,7 +21,7 @@ use crate::adapters::fs::{Links, canonical, open_regular};
 use crate::adapters::tmux::{Pane, Tmux};
 use crate::config::preset::Wiring;
 use crate::engine::resets::{self, Origin, ROLLOUT_TAIL, Reported};
-use crate::engine::signal::{self, Heard, Said, Signal, Source, Via};
+use crate::engine::signal::{self, Heard, Said, Signal, Source};
 use crate::engine::{AgentName, Incarnation, Time};
 use crate::store::Record;
 use crate::store::limits;
@@ -133,14 +133,7 @@ impl<T: Tmux> Supervisor<T> {
                     .filter(|r| r.is_live())
                     .map(|r| r.incarnation);
                 let verdict = signal::admit(incarnation, hit, running, now, fresh);
-                let heard = Heard {
-                    source: Source::Codex,
-                    event: "usage_limit_exceeded".into(),
-                    said: Said::Limit { resets_at: None },
-                    words: "hit its usage limit".into(),
-                    via: Some(Via::RolloutFile),
-                    thread: None,
-                };
+                let heard = Heard::rollout_usage_limit();
                 let reason = match &verdict {
                     Ok(()) => {
                         format!("heard from {name} {incarnation}: Codex rollout file `usage_limit_exceeded`, limit")

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::engine::resets::{Origin, Reported, Window, WindowName};
-use crate::engine::signal::{Heard, Said, Signal, Source, Via};
+use crate::engine::signal::{Heard, Signal};
 
 const SCREEN: &str = "● Reading the parser\n⎿  You've hit your limit · resets 4:50pm (Asia/Shanghai)\n$";
 const HOUR: Duration = Duration::from_secs(3600);
@@ -173,14 +173,7 @@ fn a_usage_limit_in_the_rollout_holds_until_the_rollouts_reset() {
         agent: Sim::name("a"),
         incarnation,
         at: sim.now,
-        heard: Heard {
-            source: Source::Codex,
-            event: "usage_limit_exceeded".into(),
-            said: Said::Limit { resets_at: None },
-            words: "hit its usage limit".into(),
-            via: Some(Via::RolloutFile),
-            thread: None,
-        },
+        heard: Heard::rollout_usage_limit(),
     });
     sim.show("a", "› working on it\n");
     sim.wait(POLL);
