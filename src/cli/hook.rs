@@ -3,8 +3,7 @@
 //! one, Codex's way; else stdin, never a TTY, bounded in size and time), recognises it,
 //! and drops a signal letter for the owner in the dir vigil named at launch. It must
 //! never slow or break the agent: no config, no network, nothing printed, exit 0 always.
-//! `vigil hook --statusline` is Claude Code's statusLine wrapper instead
-//! ([`super::statusline`]).
+//! `vigil hook --statusline` is Claude Code's statusLine wrapper instead (`statusline.rs`).
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Read};
@@ -34,9 +33,6 @@ const STDIN_DEADLINE: Duration = Duration::from_secs(1);
 
 /// Runs the hook on the arguments after `hook`; always exit 0.
 pub fn run(args: &[OsString]) -> ExitCode {
-    if args.first().is_some_and(|a| a == super::statusline::FLAG) {
-        return super::statusline::run();
-    }
     let _ = hear(args);
     ExitCode::SUCCESS
 }

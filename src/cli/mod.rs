@@ -265,12 +265,20 @@ fn parse_launcher(text: &str) -> Result<crate::store::Launcher, String> {
 #[error("{0}")]
 pub struct Usage(pub String);
 
+/// `vigil hook`: the statusLine wrapper for its flag ([`statusline`]), else the hook.
+fn hook_or_statusline(args: &[std::ffi::OsString]) -> ExitCode {
+    if args.first().is_some_and(|a| a == statusline::FLAG) {
+        return statusline::run();
+    }
+    hook::run(args)
+}
+
 /// Runs the command line and maps the outcome to vigil's exit codes.
 pub fn main() -> ExitCode {
     // An agent's hook: before any parsing that could fail, print or read a config.
     let mut args = std::env::args_os().skip(1);
     if args.next().is_some_and(|a| a == "hook") {
-        return hook::run(&args.collect::<Vec<_>>());
+        return hook_or_statusline(&args.collect::<Vec<_>>());
     }
     let cli = parse();
     match run(cli) {
@@ -308,7 +316,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         return init::run(cli.global.config.clone(), agents, *force);
     }
     match &cli.command {
-        Cmd::Hook { payload } => return Ok(hook::run(payload)),
+        Cmd::Hook { payload } => return Ok(hook_or_statusline(payload)),
         Cmd::Completions { shell } => return docs::completions(*shell),
         Cmd::Man => return docs::man(),
         _ => {}

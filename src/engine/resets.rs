@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::mind::{AgentName, Incarnation};
+use super::mind::name::{AgentName, Incarnation};
 use super::time::{Time, human};
 
 /// Largest statusLine payload read (a real one is 1–3 KiB).
