@@ -356,9 +356,10 @@ impl<T: Tmux> Supervisor<T> {
         let letters = self.take_letters(now, &mut records)?;
         commands.splice(0..0, letters.iter().map(|l| l.command().clone()));
         let mut signals = self.take_signals(now, &mut records)?;
-        signals.extend(self.read_sessions(&listing.panes, now, &mut records)?);
-        let resets = self.read_known(&listing.panes, &mut signals, now, &mut records)?;
+        let looked_at = std::time::Instant::now();
         let (observation, capture_problems) = self.observe(&listing, roots);
+        signals.extend(self.read_sessions(&listing.panes, looked_at, now, &mut records)?);
+        let resets = self.read_known(&listing.panes, &mut signals, now, &mut records)?;
         let panes = listing.panes;
         for message in capture_problems {
             records.push(self.journal.append(now, Record::Warning { message })?);

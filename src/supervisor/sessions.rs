@@ -39,10 +39,12 @@ fn sessions_dir() -> Option<PathBuf> {
 }
 
 impl<T: Tmux> Supervisor<T> {
-    /// The session-file signals of this pass's live Claude Code panes.
+    /// The session-file signals of this pass's live Claude Code panes; each pane's
+    /// process tree is the one the pass read from `since` on, if it did.
     pub(super) fn read_sessions(
         &mut self,
         panes: &[Pane],
+        since: std::time::Instant,
         now: Time,
         records: &mut Records,
     ) -> Result<Vec<Signal>, SupervisorError> {
@@ -62,7 +64,12 @@ impl<T: Tmux> Supervisor<T> {
             }
             let fresh = config.policy.signal_fresh;
             let incarnation = Incarnation(pane.incarnation.unwrap_or(0));
-            let Some((pid, status, trusted, why)) = read_one(&dir, pane.pane_pid) else {
+            // The tree as this pass read it, or read now when the pass did not.
+            let procs: Vec<(u32, u64)> = match self.trees.read_since(&pane.session, since) {
+                Some(procs) => procs.to_vec(),
+                None => proctree::tree(pane.pane_pid).iter().map(|p| (p.pid, p.start)).collect(),
+            };
+            let Some((pid, status, trusted, why)) = read_one(&dir, &procs) else {
                 continue;
             };
             let seen = self.sessions.entry(name.clone()).or_default();
@@ -136,14 +143,14 @@ impl<T: Tmux> Supervisor<T> {
 }
 
 /// The session file of a process in the pane's tree: `(pid, status, trusted, why not)`.
-fn read_one(dir: &Path, pane_pid: u32) -> Option<(u32, String, bool, String)> {
-    for proc in proctree::tree(pane_pid) {
-        let path = dir.join(format!("{}.json", proc.pid));
+fn read_one(dir: &Path, procs: &[(u32, u64)]) -> Option<(u32, String, bool, String)> {
+    for &(pid, start) in procs {
+        let path = dir.join(format!("{pid}.json"));
         let Ok(bytes) = read_regular(&path, MAX_SESSION_FILE, Links::Refuse) else {
             continue;
         };
         let Ok(Value::Object(file)) = serde_json::from_slice::<Value>(&bytes) else {
-            return Some((proc.pid, String::new(), false, "not a JSON object".into()));
+            return Some((pid, String::new(), false, "not a JSON object".into()));
         };
         let number = |key: &str| match file.get(key) {
             Some(Value::Number(n)) => n.as_u64(),
@@ -157,26 +164,26 @@ fn read_one(dir: &Path, pane_pid: u32) -> Option<(u32, String, bool, String)> {
             .chars()
             .take(32)
             .collect();
-        if number("pid") != Some(u64::from(proc.pid)) {
+        if number("pid") != Some(u64::from(pid)) {
             return Some((
-                proc.pid,
+                pid,
                 status,
                 false,
                 "its `pid` is not the process it is named for".into(),
             ));
         }
-        if number("procStart") != Some(proc.start) {
+        if number("procStart") != Some(start) {
             return Some((
-                proc.pid,
+                pid,
                 status,
                 false,
                 format!(
                     "its `procStart` is not the start of the live process {} (left by a process that died)",
-                    proc.pid
+                    pid
                 ),
             ));
         }
-        return Some((proc.pid, status, true, String::new()));
+        return Some((pid, status, true, String::new()));
     }
     None
 }

@@ -27,6 +27,8 @@ struct Ticks {
 /// pid and start time (a pid reused since is another process).
 struct Reading {
     at: Instant,
+    /// Its processes, pid and start time, in the order read (the pane's own first).
+    procs: Vec<(u32, u64)>,
     ticks: HashMap<(u32, u64), Ticks>,
     /// The names each process went by (read for a `process` pattern only), with the
     /// `comm` they were read under: a process that exec'd since shows another `comm`
@@ -96,7 +98,16 @@ impl Trees {
             }
             None => (None, Vec::new()),
         };
-        self.last.insert(session.to_owned(), Reading { at: now, ticks, names });
+        let ids = procs.iter().map(|p| (p.pid, p.start)).collect();
+        self.last.insert(
+            session.to_owned(),
+            Reading {
+                at: now,
+                procs: ids,
+                ticks,
+                names,
+            },
+        );
         TreeSeen {
             agent_process,
             tree: Some(Tree {
@@ -105,6 +116,15 @@ impl Trees {
                 busiest,
             }),
         }
+    }
+
+    /// The processes (pid, start time) of `session`'s tree, when it was read at `since`
+    /// or later: this pass's reading, for what else needs the tree, read once.
+    pub fn read_since(&self, session: &str, since: Instant) -> Option<&[(u32, u64)]> {
+        self.last
+            .get(session)
+            .filter(|r| r.at >= since)
+            .map(|r| r.procs.as_slice())
     }
 
     /// Forgets the sessions no longer seen.
@@ -207,6 +227,22 @@ mod tests {
         assert_eq!(tree.busiest.first().map(|b| b.name.as_str()), Some("sh"));
         trees.retain(|_| false);
         assert!(trees.last.is_empty());
+    }
+
+    #[test]
+    fn the_processes_read_this_pass_are_lent_out_and_an_older_reading_is_not() {
+        let mut trees = Trees::default();
+        let pass = Instant::now();
+        let me = std::process::id();
+        trees.look("s", me, None, pass);
+        let start = proctree::read(me).map(|p| p.start);
+        assert_eq!(
+            trees.read_since("s", pass).and_then(|p| p.first().copied()),
+            start.map(|s| (me, s))
+        );
+        let later = pass + std::time::Duration::from_secs(1);
+        assert!(trees.read_since("s", later).is_none(), "a reading older than the pass");
+        assert!(trees.read_since("other", pass).is_none());
     }
 
     fn proc(pid: u32, ppid: u32, name: &str, own: u64, reaped: u64) -> Proc {
