@@ -201,21 +201,11 @@ fn vigil_ms(pid: u32) -> f64 {
     cpu_ms(pid, true) + live
 }
 
-/// The processes whose parent is `parent`, from /proc.
+/// The processes whose parent is `parent` (each of its threads' children).
 fn children(parent: u32) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let ppid = stat
-                .rsplit_once(") ")
-                .and_then(|(_, rest)| rest.split(' ').nth(1)?.parse::<u32>().ok());
-            ppid == Some(parent)
-        })
-        .collect()
+    vigil::adapters::proctree::read(parent)
+        .map(|p| vigil::adapters::proctree::children(&p))
+        .unwrap_or_default()
 }
 
 fn clock_ticks() -> f64 {

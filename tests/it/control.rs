@@ -28,21 +28,11 @@ fn control_child(w: &World) -> Option<u32> {
     })
 }
 
-/// The processes whose parent is `parent`, from /proc.
+/// The processes whose parent is `parent` (each of its threads' children).
 fn children(parent: u32) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let ppid = stat
-                .rsplit_once(") ")
-                .and_then(|(_, rest)| rest.split(' ').nth(1)?.parse::<u32>().ok());
-            ppid == Some(parent)
-        })
-        .collect()
+    vigil::adapters::proctree::read(parent)
+        .map(|p| vigil::adapters::proctree::children(&p))
+        .unwrap_or_default()
 }
 
 #[test]
