@@ -4,7 +4,11 @@
 //! and the CPU time it used. Reads only; signalling what was recorded is
 //! [`crate::adapters::process`]'s.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fs;
+use std::io::Read;
+use std::os::unix::fs::FileExt;
 
 /// Most processes read under one pane: a fork bomb is not walked to its end.
 pub const MAX_TREE: usize = 512;
@@ -31,7 +35,187 @@ pub struct Proc {
 
 /// Reads one process from `/proc/<pid>/stat`; `None` when it is gone or a zombie.
 pub fn read(pid: u32) -> Option<Proc> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Procfs::uncached().read(pid)
+}
+
+/// The children of `p`, from every one of its threads: a single-threaded process's
+/// from its one task, without listing `task/` (most of a pane's tree: shells, `sleep`);
+/// one whose thread count is unknown or above one, from each task listed.
+pub fn children(p: &Proc) -> Vec<u32> {
+    Procfs::uncached().children(p)
+}
+
+/// `root` and its descendants (breadth first, at most [`MAX_TREE`]); empty when `root`
+/// is gone.
+pub fn tree(root: u32) -> Vec<Proc> {
+    let mut procfs = Procfs::uncached();
+    procfs.read(root).map(|r| procfs.tree_under(r)).unwrap_or_default()
+}
+
+/// `root`, already read, and its descendants (breadth first, at most [`MAX_TREE`]).
+pub fn tree_under(root: Proc) -> Vec<Proc> {
+    Procfs::uncached().tree_under(root)
+}
+
+/// Room for a whole `stat` line (52 numbers and a 15-byte name: under 1 KiB) or a
+/// short `children` list in one read.
+const SMALL: usize = 4096;
+
+/// Most /proc files kept open, whatever the open-file limit.
+const MOST_KEPT: u64 = 8192;
+
+/// Which file of a process is kept open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Kind {
+    Stat,
+    /// `task/<pid>/children`, of a single-threaded process.
+    Children,
+}
+
+/// The /proc files of processes read before, kept open to be read again: a read at
+/// offset 0 gives the kernel's figures of now with no path walked and no file opened,
+/// and a process gone answers ESRCH, never with a newcomer's figures (a pid taken
+/// again is opened afresh). At most a quarter of the open-file limit is kept; what a
+/// pass did not read is closed by [`Procfs::sweep`].
+pub struct Procfs {
+    open: HashMap<(u32, Kind), Kept>,
+    /// How many files may be kept open: 0 opens and closes each one.
+    room: usize,
+    /// Which pass reads belong to (moved on by `sweep`).
+    pass: u64,
+}
+
+struct Kept {
+    file: fs::File,
+    /// The last pass that read it.
+    pass: u64,
+}
+
+impl Default for Procfs {
+    /// Keeps up to a quarter of this process's open-file limit (at most 8192).
+    fn default() -> Self {
+        let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+        let room = limit.map_or(MOST_KEPT, |n| (n / 4).min(MOST_KEPT));
+        Self::with_room(usize::try_from(room).unwrap_or(0))
+    }
+}
+
+impl Procfs {
+    /// Opens and closes each file read.
+    pub fn uncached() -> Self {
+        Self::with_room(0)
+    }
+
+    fn with_room(room: usize) -> Self {
+        Self {
+            open: HashMap::new(),
+            room,
+            pass: 0,
+        }
+    }
+
+    /// Reads one process from `/proc/<pid>/stat`; `None` when it is gone or a zombie.
+    pub fn read(&mut self, pid: u32) -> Option<Proc> {
+        let mut buf = [0u8; SMALL];
+        let stat = self.text(pid, Kind::Stat, &mut buf)?;
+        parse_stat(pid, &stat)
+    }
+
+    /// The children of `p`, from every one of its threads (see [`children`]).
+    pub fn children(&mut self, p: &Proc) -> Vec<u32> {
+        let mut buf = [0u8; SMALL];
+        let pids = |text: &str| -> Vec<u32> { text.split_whitespace().filter_map(|p| p.parse().ok()).collect() };
+        if p.threads == 1 {
+            return self
+                .text(p.pid, Kind::Children, &mut buf)
+                .map_or_else(Vec::new, |t| pids(&t));
+        }
+        let Ok(tasks) = fs::read_dir(format!("/proc/{}/task", p.pid)) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for task in tasks.filter_map(Result::ok) {
+            if let Some(text) = opened(&task.path().join("children"), &mut buf).map(|(_, t)| t) {
+                out.extend(pids(&text));
+            }
+        }
+        out
+    }
+
+    /// `root`, already read, and its descendants (breadth first, at most [`MAX_TREE`]).
+    pub fn tree_under(&mut self, root: Proc) -> Vec<Proc> {
+        let mut out = vec![root];
+        let mut next = 0;
+        while next < out.len() && out.len() < MAX_TREE {
+            let kids = self.children(&out[next]);
+            next += 1;
+            for child in kids {
+                if out.len() >= MAX_TREE {
+                    break;
+                }
+                if let Some(p) = self.read(child) {
+                    out.push(p);
+                }
+            }
+        }
+        out
+    }
+
+    /// Ends a pass: the files it did not read are closed (their processes are gone or
+    /// no longer looked at).
+    pub fn sweep(&mut self) {
+        let pass = self.pass;
+        self.open.retain(|_, kept| kept.pass == pass);
+        self.pass += 1;
+    }
+
+    /// How many files are kept open now.
+    pub fn kept(&self) -> usize {
+        self.open.len()
+    }
+
+    /// The text of `kind` for `pid`: from the file kept open, or opened now (and kept
+    /// while there is room).
+    fn text<'b>(&mut self, pid: u32, kind: Kind, buf: &'b mut [u8; SMALL]) -> Option<Cow<'b, str>> {
+        let key = (pid, kind);
+        if let Some(kept) = self.open.get_mut(&key) {
+            match kept.file.read_at(buf, 0) {
+                Ok(n) if n < buf.len() => {
+                    kept.pass = self.pass;
+                    return Some(String::from_utf8_lossy(&buf[..n]));
+                }
+                // Gone (ESRCH), or too long for one read: opened again by its path.
+                _ => drop(self.open.remove(&key)),
+            }
+        }
+        let path = match kind {
+            Kind::Stat => format!("/proc/{pid}/stat"),
+            Kind::Children => format!("/proc/{pid}/task/{pid}/children"),
+        };
+        let (file, text) = opened(path.as_ref(), buf)?;
+        if let Some(file) = file.filter(|_| self.open.len() < self.room) {
+            self.open.insert(key, Kept { file, pass: self.pass });
+        }
+        Some(text)
+    }
+}
+
+/// A small /proc file opened and read with one `read` into `buf` (`read_to_string`
+/// probes and reads to the end: three calls, each one the kernel's work again), with
+/// the file to read again; a file that fills `buf` is read to its end, and not kept.
+fn opened<'b>(path: &std::path::Path, buf: &'b mut [u8; SMALL]) -> Option<(Option<fs::File>, Cow<'b, str>)> {
+    let mut file = fs::File::open(path).ok()?;
+    let n = file.read(buf).ok()?;
+    if n < buf.len() {
+        return Some((Some(file), String::from_utf8_lossy(&buf[..n])));
+    }
+    let mut all = buf.to_vec();
+    file.read_to_end(&mut all).ok()?;
+    Some((None, Cow::Owned(String::from_utf8_lossy(&all).into_owned())))
+}
+
+/// One process from the text of its `stat`; `None` for a zombie or garbage.
+fn parse_stat(pid: u32, stat: &str) -> Option<Proc> {
     let open = stat.find('(')?;
     let close = stat.rfind(')')?;
     let name = stat.get(open + 1..close)?.to_owned();
@@ -51,55 +235,6 @@ pub fn read(pid: u32) -> Option<Proc> {
         reaped_ticks: field(16).unwrap_or(0).saturating_add(field(17).unwrap_or(0)),
         threads: field(20).and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
     })
-}
-
-/// The children of `p`, from every one of its threads: a single-threaded process's
-/// from its one task, without listing `task/` (most of a pane's tree: shells, `sleep`);
-/// one whose thread count is unknown or above one, from each task listed.
-pub fn children(p: &Proc) -> Vec<u32> {
-    let mut out = Vec::new();
-    let mut add = |path: std::path::PathBuf| {
-        if let Ok(text) = fs::read_to_string(path) {
-            out.extend(text.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
-        }
-    };
-    let pid = p.pid;
-    if p.threads == 1 {
-        add(format!("/proc/{pid}/task/{pid}/children").into());
-        return out;
-    }
-    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
-        return out;
-    };
-    for task in tasks.filter_map(Result::ok) {
-        add(task.path().join("children"));
-    }
-    out
-}
-
-/// `root` and its descendants (breadth first, at most [`MAX_TREE`]); empty when `root`
-/// is gone.
-pub fn tree(root: u32) -> Vec<Proc> {
-    read(root).map(tree_under).unwrap_or_default()
-}
-
-/// `root`, already read, and its descendants (breadth first, at most [`MAX_TREE`]).
-pub fn tree_under(root: Proc) -> Vec<Proc> {
-    let mut out = vec![root];
-    let mut next = 0;
-    while next < out.len() && out.len() < MAX_TREE {
-        let kids = children(&out[next]);
-        next += 1;
-        for child in kids {
-            if out.len() >= MAX_TREE {
-                break;
-            }
-            if let Some(p) = read(child) {
-                out.push(p);
-            }
-        }
-    }
-    out
 }
 
 /// The names a process goes by: its `comm`, and the file names of the first two words
@@ -214,5 +349,41 @@ mod tests {
         assert!(t[1].start >= t[0].start);
         assert!(names(&t[0]).contains(&"sh".to_owned()));
         assert!(read(pid).is_none(), "reaped");
+    }
+
+    #[test]
+    fn a_file_kept_open_reads_the_figures_of_now_and_nothing_once_its_process_is_gone() {
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "while :; do :; done"])
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let mut procfs = Procfs::with_room(16);
+        let first = procfs.read(pid).expect("the busy shell");
+        assert_eq!(procfs.kept(), 1);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let later = std::iter::from_fn(|| procfs.read(pid))
+            .take_while(|_| std::time::Instant::now() < deadline)
+            .find(|p| p.cpu_ticks > first.cpu_ticks);
+        assert!(later.is_some(), "the kept file shows the CPU used since");
+        assert_eq!(procfs.kept(), 1, "read again through the one file");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(procfs.read(pid), None, "gone: no figures, not the last ones");
+        assert_eq!(procfs.kept(), 0);
+    }
+
+    #[test]
+    fn a_pass_that_does_not_read_a_process_closes_its_file_and_no_room_keeps_none() {
+        let me = std::process::id();
+        let mut procfs = Procfs::with_room(16);
+        assert!(procfs.read(me).is_some());
+        procfs.sweep();
+        assert_eq!(procfs.kept(), 1, "read in the pass that ended");
+        procfs.sweep();
+        assert_eq!(procfs.kept(), 0, "not read in the next");
+        let mut uncached = Procfs::uncached();
+        assert!(uncached.read(me).is_some());
+        assert_eq!(uncached.kept(), 0);
     }
 }

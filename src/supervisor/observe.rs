@@ -12,7 +12,7 @@
 use std::time::Instant;
 
 use super::{SETTLE_TRIES, SETTLE_WAIT, Supervisor};
-use crate::adapters::proctree::{self, Proc};
+use crate::adapters::proctree::Proc;
 use crate::adapters::tmux::Pane;
 use crate::adapters::tmux::{Listing, Tmux, TmuxError};
 use crate::engine::{Exit, Host, Incarnation, Observation, PaneSeen, PaneState, TreeSeen};
@@ -103,7 +103,7 @@ impl<T: Tmux> Supervisor<T> {
     ///
     /// Returns the listing and the process of each live pane of ours, read while
     /// settling ([`Roots`]), so a pass reads each pane's `stat` once.
-    pub(super) fn settled_panes(&self) -> Result<(Listing, Roots), TmuxError> {
+    pub(super) fn settled_panes(&mut self) -> Result<(Listing, Roots), TmuxError> {
         let mut listing = self.tmux.survey()?;
         let mut roots = Roots::new();
         for _ in 0..SETTLE_TRIES {
@@ -112,7 +112,7 @@ impl<T: Tmux> Supervisor<T> {
             for p in listing.panes.iter().filter(|p| p.is_ours(&self.fleet.run)) {
                 if p.dead {
                     in_flux |= p.exit_tag.is_none() && p.dead_status.is_none() && p.dead_signal.is_none();
-                } else if let Some(root) = proctree::read(p.pane_pid) {
+                } else if let Some(root) = self.trees.read(p.pane_pid) {
                     roots.insert(p.pane_pid, root);
                 } else {
                     in_flux = true;
@@ -174,7 +174,7 @@ impl<T: Tmux> Supervisor<T> {
             let root = if pane.dead {
                 None
             } else {
-                roots.remove(&pane.pane_pid).or_else(|| proctree::read(pane.pane_pid))
+                roots.remove(&pane.pane_pid).or_else(|| self.trees.read(pane.pane_pid))
             };
             let state = if pane.dead {
                 // The wrapper's record first: tmux sometimes never learns the status.

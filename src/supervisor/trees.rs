@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use regex::Regex;
 
-use crate::adapters::proctree::{self, Proc, TICKS_PER_SEC};
+use crate::adapters::proctree::{self, Proc, Procfs, TICKS_PER_SEC};
 use crate::engine::{Busy, Tree, TreeSeen};
 
 /// How many of the busiest names a tree's summary keeps.
@@ -47,12 +47,14 @@ struct Named {
 #[derive(Default)]
 pub struct Trees {
     last: BTreeMap<String, Reading>,
+    /// The /proc files of the processes read, kept open from pass to pass.
+    procfs: Procfs,
 }
 
 impl Trees {
     /// Reads the tree under `pane_pid` now, against the last reading of `session`.
     pub fn look(&mut self, session: &str, pane_pid: u32, process: Option<&Regex>, now: Instant) -> TreeSeen {
-        match proctree::read(pane_pid) {
+        match self.procfs.read(pane_pid) {
             Some(root) => self.look_under(session, root, process, now),
             None => {
                 self.last.remove(session);
@@ -64,7 +66,7 @@ impl Trees {
     /// Reads the tree under `root` (the pane's process, just read) now, against the last
     /// reading of `session`.
     pub fn look_under(&mut self, session: &str, root: Proc, process: Option<&Regex>, now: Instant) -> TreeSeen {
-        let procs = proctree::tree_under(root);
+        let procs = self.procfs.tree_under(root);
         let before = self.last.remove(session);
         // The pane's own process is vigil's wrapper shell, never the agent.
         let mut names = HashMap::new();
@@ -127,9 +129,21 @@ impl Trees {
             .map(|r| r.procs.as_slice())
     }
 
-    /// Forgets the sessions no longer seen.
+    /// Reads one process now (through the files kept open).
+    pub fn read(&mut self, pid: u32) -> Option<Proc> {
+        self.procfs.read(pid)
+    }
+
+    /// Ends a pass: forgets the sessions no longer seen, and closes the /proc files of
+    /// the processes this pass did not read.
     pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
         self.last.retain(|session, _| keep(session));
+        self.procfs.sweep();
+    }
+
+    /// How many /proc files are kept open.
+    pub fn files_kept(&self) -> usize {
+        self.procfs.kept()
     }
 }
 
