@@ -105,8 +105,27 @@ pub fn remove_stale_temps(dir: &Path) {
 /// Replaces `path` with `bytes`: temp file in the same directory, write, fsync, rename,
 /// fsync the directory. A crash leaves the old file or the new one, never a mix.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    replace(path, bytes, Durability::Synced)
+}
+
+/// Whether a replacement waits for the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Written, synced, renamed, the directory synced: it survives a power cut.
+    Synced,
+    /// Written and renamed: a crash of vigil still leaves the old file or the new one,
+    /// but a power cut may leave the old one, or an empty one. Only for what a reader
+    /// can do without (the heartbeat) or what the journal rebuilds (a snapshot no newer
+    /// in substance than the last one synced).
+    Cached,
+}
+
+/// Replaces `path` with `bytes` through a temp file in the same directory, waiting for
+/// the disk or not.
+pub fn replace(path: &Path, bytes: &[u8], durability: Durability) -> Result<(), StoreError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = temp_path(path);
+    let synced = durability == Durability::Synced;
     let result = (|| {
         // A new file, never one that stands there already (nor a link a stranger left).
         let _ = fs::remove_file(&tmp);
@@ -117,9 +136,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
             .custom_flags(NO_LINKS)
             .open(&tmp)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
+        if synced {
+            file.sync_all()?;
+        }
         fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
+        if synced {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);

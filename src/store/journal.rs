@@ -8,6 +8,8 @@ use crate::adapters::fs::{Links, open_regular};
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::Value;
 
@@ -23,11 +25,22 @@ const TAIL_BYTES: u64 = 512 * 1024;
 #[derive(Clone, Debug)]
 pub struct Journal {
     path: PathBuf,
+    /// Records appended through this handle and its clones: what changed since a
+    /// count taken before.
+    appended: Arc<AtomicU64>,
 }
 
 impl Journal {
     pub fn new(path: PathBuf) -> Self {
-        Self { path }
+        Self {
+            path,
+            appended: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// How many records were appended through this handle and its clones.
+    pub fn appended(&self) -> u64 {
+        self.appended.load(Ordering::Relaxed)
     }
 
     pub fn path(&self) -> &Path {
@@ -70,6 +83,7 @@ impl Journal {
             crate::store::failpoint::abort("mid-journal");
         }
         file::append_line(&self.path, &text)?;
+        self.appended.fetch_add(1, Ordering::Relaxed);
         Ok(entry)
     }
 

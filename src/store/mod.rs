@@ -20,6 +20,7 @@ mod snapshot;
 
 use std::path::{Path, PathBuf};
 
+pub use file::Durability;
 pub use answer::{Answer, Answers, Outcome as AnswerOutcome};
 pub use checkpoint::{CHECKPOINT_VERSION, Checkpoint, GitState};
 pub use follow::{Follower, Line};

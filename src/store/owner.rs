@@ -255,7 +255,13 @@ impl Store {
             degraded: None,
             pass_ms: pass.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         };
-        write_json(self, HEARTBEAT, &hb)
+        // A heartbeat lost to a power cut is an old one: not worth waiting for the disk.
+        let path = self.path(HEARTBEAT);
+        let bytes = serde_json::to_vec_pretty(&hb).map_err(|e| StoreError::Io {
+            path: path.clone(),
+            source: e.into(),
+        })?;
+        file::replace(&path, &bytes, file::Durability::Cached)
     }
 
     /// The heartbeat of an owner that cannot write its state dir: rewritten in place,

@@ -34,7 +34,7 @@ use crate::config::Config;
 use crate::engine::gap::{Reading, Since};
 use crate::engine::{self, AgentName, Command, Fleet, Inputs, Mind, Time};
 use crate::store::record::Checkpoint as Checkpointed;
-use crate::store::{Entry, Journal, Lock, Record, Role, Store, StoreError, material, materials};
+use crate::store::{Durability, Entry, Journal, Lock, Record, Role, Store, StoreError, material, materials};
 use triager::Triager;
 
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +90,10 @@ pub struct Supervisor<T: Tmux> {
     /// Whether the Mind holds decisions not yet on disk (between the step and the
     /// snapshot); a pass that fails then rolls the Mind back to what disk says.
     unsaved: bool,
+    /// The journal's count of appends when the snapshot was last synced to disk: a
+    /// snapshot with nothing journaled since differs only in counters and is written
+    /// without waiting for the disk.
+    synced_at: Option<u64>,
     /// Inbox letters whose answers wait for a later pass.
     awaiting: Vec<letters::Awaiting>,
     /// Letters a dead owner journaled but did not delete: never obeyed twice.
@@ -199,6 +203,7 @@ impl<T: Tmux> Supervisor<T> {
             reading: None,
             degraded: None,
             unsaved: false,
+            synced_at: None,
             awaiting: Vec::new(),
             taken_before: Default::default(),
             stepped: false,
@@ -443,7 +448,16 @@ impl<T: Tmux> Supervisor<T> {
                 self.journaled.insert(name.clone(), current);
             }
         }
-        self.store.save_mind(&self.mind, now)?;
+        let appended = self.journal.appended();
+        let durability = if self.synced_at == Some(appended) {
+            Durability::Cached
+        } else {
+            Durability::Synced
+        };
+        self.store.save_mind(&self.mind, now, durability)?;
+        if durability == Durability::Synced {
+            self.synced_at = Some(appended);
+        }
         self.unsaved = false;
         Ok(records)
     }

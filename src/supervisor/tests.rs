@@ -303,3 +303,40 @@ fn a_letter_journaled_by_an_owner_that_died_before_deleting_it_is_not_obeyed_twi
     );
     assert!(store.inbox().is_empty());
 }
+
+#[test]
+fn the_snapshot_waits_for_the_disk_only_when_something_was_journaled_since_the_last_synced_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let store = Store::open(&dir.path().join("state")).unwrap();
+    let (mut sup, _) = Supervisor::claim(config, FakeTmux::default(), store.clone(), Role::Tick, t(0)).unwrap();
+    sup.pass(Vec::new(), true, t(0)).unwrap();
+    assert!(sup.synced_at.is_some(), "the first snapshot is synced");
+    // (journal appends before the pass, after it, the count last synced after it)
+    let passes: Vec<(u64, u64, Option<u64>)> = (1..20)
+        .map(|s| {
+            let before = sup.journal.appended();
+            sup.pass(Vec::new(), true, t(s)).unwrap();
+            (before, sup.journal.appended(), sup.synced_at)
+        })
+        .collect();
+    // Only passes that journaled nothing themselves: whether they synced depends on
+    // what the passes before them journaled after their snapshots.
+    for (i, &(before, after, synced)) in passes.iter().enumerate().skip(1) {
+        let last_synced = passes[i - 1].2;
+        if before != after {
+            continue;
+        }
+        if last_synced == Some(before) {
+            assert_eq!(synced, last_synced, "pass {i}: nothing journaled since the last sync");
+        } else {
+            assert_eq!(synced, Some(before), "pass {i}: journaled since the last sync, so synced");
+        }
+    }
+    assert!(
+        passes.windows(2).any(|w| w[0].2 == w[1].2),
+        "some pass saved without syncing: {passes:?}"
+    );
+    // Written all the same: readers see the last pass's counters.
+    assert_eq!(&store.load_mind(t(99)).unwrap().mind, sup.mind());
+}
