@@ -20,9 +20,9 @@ mod snapshot;
 
 use std::path::{Path, PathBuf};
 
-pub use file::Durability;
 pub use answer::{Answer, Answers, Outcome as AnswerOutcome};
 pub use checkpoint::{CHECKPOINT_VERSION, Checkpoint, GitState};
+pub use file::Durability;
 pub use follow::{Follower, Line};
 pub use inbox::{Inbox, LETTER_TTL, Letter, LetterId, Refusal, Taken};
 pub use journal::{Journal, material, materials, read_journal, read_lines};

@@ -208,7 +208,9 @@ mod tests {
         let mut mind = Mind::default();
         let rec = AgentRecord::new(Incarnation(3), "p-a".into(), Time::from_millis(1000), "r".into());
         mind.agents.insert(AgentName::new("a").unwrap(), rec);
-        store.save_mind(&mind, Time::from_millis(2000), file::Durability::Synced).unwrap();
+        store
+            .save_mind(&mind, Time::from_millis(2000), file::Durability::Synced)
+            .unwrap();
         let loaded = store.load_mind(Time::from_millis(3000)).unwrap();
         assert_eq!(loaded.mind, mind);
         assert!(loaded.warning.is_none());
@@ -220,7 +222,9 @@ mod tests {
         let mut mind = Mind::default();
         let rec = AgentRecord::new(Incarnation(1), "p-a".into(), Time::from_millis(1000), "r".into());
         mind.agents.insert(AgentName::new("a").unwrap(), rec.clone());
-        store.save_mind(&mind, Time::from_millis(2000), file::Durability::Synced).unwrap();
+        store
+            .save_mind(&mind, Time::from_millis(2000), file::Durability::Synced)
+            .unwrap();
         let path = dir.path().join("state.json");
         let text = std::fs::read_to_string(&path)
             .unwrap()
@@ -254,7 +258,9 @@ mod tests {
         let exit = crate::engine::LastExit::because("exited with status 3");
         assert!(rec.finish(EndedLifecycle::Zombie, exit, None));
         mind.agents.insert(AgentName::new("a").unwrap(), rec);
-        store.save_mind(&mind, Time::from_millis(2000), file::Durability::Synced).unwrap();
+        store
+            .save_mind(&mind, Time::from_millis(2000), file::Durability::Synced)
+            .unwrap();
         // The file as vigil wrote it before: no `host` in the Mind nor in an exit.
         let path = dir.path().join(FILE);
         let mut json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
@@ -389,7 +395,9 @@ mod tests {
         let loaded = store.load_mind(Time::from_millis(0)).unwrap();
         assert!(loaded.warning.is_none(), "{:?}", loaded.warning);
         assert_eq!(loaded.mind, peeked);
-        store.save_mind(&loaded.mind, Time::from_millis(1), file::Durability::Synced).unwrap();
+        store
+            .save_mind(&loaded.mind, Time::from_millis(1), file::Durability::Synced)
+            .unwrap();
         let saved: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.path().join("state.json")).unwrap()).unwrap();
         assert_eq!(saved["version"], VERSION);

@@ -330,7 +330,11 @@ fn the_snapshot_waits_for_the_disk_only_when_something_was_journaled_since_the_l
         if last_synced == Some(before) {
             assert_eq!(synced, last_synced, "pass {i}: nothing journaled since the last sync");
         } else {
-            assert_eq!(synced, Some(before), "pass {i}: journaled since the last sync, so synced");
+            assert_eq!(
+                synced,
+                Some(before),
+                "pass {i}: journaled since the last sync, so synced"
+            );
         }
     }
     assert!(
