@@ -123,19 +123,31 @@ pub enum Durability {
 /// Replaces `path` with `bytes` through a temp file in the same directory, waiting for
 /// the disk or not.
 pub fn replace(path: &Path, bytes: &[u8], durability: Durability) -> Result<(), StoreError> {
+    replace_with(path, durability, |file| file.write_all(bytes))
+}
+
+/// Replaces `path` with what `write` writes (buffered), as [`replace`] does: a large
+/// file is written as it is made, never held whole in memory first.
+pub fn replace_with(
+    path: &Path,
+    durability: Durability,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), StoreError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = temp_path(path);
     let synced = durability == Durability::Synced;
     let result = (|| {
         // A new file, never one that stands there already (nor a link a stranger left).
         let _ = fs::remove_file(&tmp);
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
             .custom_flags(NO_LINKS)
             .open(&tmp)?;
-        file.write_all(bytes)?;
+        let mut buffered = std::io::BufWriter::with_capacity(64 * 1024, file);
+        write(&mut buffered)?;
+        let file = buffered.into_inner().map_err(std::io::IntoInnerError::into_error)?;
         if synced {
             file.sync_all()?;
         }

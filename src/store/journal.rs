@@ -223,11 +223,33 @@ pub fn material(rec: &AgentRecord, stopped: bool) -> Value {
     })
 }
 
-/// The material state of every agent, to notice what changed between passes.
-pub fn materials(mind: &Mind) -> BTreeMap<AgentName, Value> {
+/// A fingerprint of [`material`]: equal for equal material states (within one
+/// process), so what changed between passes is noticed without keeping each agent's
+/// material state as JSON.
+pub fn fingerprint(rec: &AgentRecord, stopped: bool) -> u64 {
+    use std::hash::Hasher;
+    struct Hashing(std::hash::DefaultHasher);
+    impl std::io::Write for Hashing {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.write(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut hashing = Hashing(std::hash::DefaultHasher::new());
+    // Writing to a hasher cannot fail; a value that cannot be written hashes as what
+    // was written of it.
+    let _ = serde_json::to_writer(&mut hashing, &material(rec, stopped));
+    hashing.0.finish()
+}
+
+/// The material fingerprint of every agent, to notice what changed between passes.
+pub fn materials(mind: &Mind) -> BTreeMap<AgentName, u64> {
     mind.agents
         .iter()
-        .map(|(n, r)| (n.clone(), material(r, mind.stopped.contains(n))))
+        .map(|(n, r)| (n.clone(), fingerprint(r, mind.stopped.contains(n))))
         .collect()
 }
 

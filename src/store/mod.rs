@@ -25,7 +25,7 @@ pub use checkpoint::{CHECKPOINT_VERSION, Checkpoint, GitState};
 pub use file::Durability;
 pub use follow::{Follower, Line};
 pub use inbox::{Inbox, LETTER_TTL, Letter, LetterId, Refusal, Taken};
-pub use journal::{Journal, material, materials, read_journal, read_lines};
+pub use journal::{Journal, fingerprint, material, materials, read_journal, read_lines};
 pub use owner::{Heartbeat, Launcher, Lock, OwnerRecord, Role};
 pub use record::{Entry, Record};
 pub use snapshot::Loaded;

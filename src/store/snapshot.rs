@@ -83,15 +83,15 @@ impl Store {
             saved_at: now,
             mind,
         };
-        let bytes = serde_json::to_vec(&snapshot).map_err(|e| StoreError::Io {
-            path: path.clone(),
-            source: e.into(),
-        })?;
         if crate::store::failpoint::armed("mid-snapshot") {
+            let bytes = serde_json::to_vec(&snapshot).unwrap_or_default();
             let _ = std::fs::write(file::temp_path(&path), &bytes[..bytes.len() / 2]);
             crate::store::failpoint::abort("mid-snapshot");
         }
-        file::replace(&path, &bytes, durability)
+        // Written as it is serialized: a thousand agents' Mind is never held as text.
+        file::replace_with(&path, durability, |out| {
+            serde_json::to_writer(out, &snapshot).map_err(std::io::Error::from)
+        })
     }
 
     /// Reads the snapshot without touching it (for readers such as `vigil status`):

@@ -6,8 +6,6 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
-
 mod act;
 mod gap;
 mod known;
@@ -34,7 +32,7 @@ use crate::config::Config;
 use crate::engine::gap::{Reading, Since};
 use crate::engine::{self, AgentName, Command, Fleet, Inputs, Mind, Time};
 use crate::store::record::Checkpoint as Checkpointed;
-use crate::store::{Durability, Entry, Journal, Lock, Record, Role, Store, StoreError, material, materials};
+use crate::store::{Durability, Entry, Journal, Lock, Record, Role, Store, StoreError, fingerprint, materials};
 use triager::Triager;
 
 #[derive(Debug, thiserror::Error)]
@@ -73,8 +71,9 @@ pub struct Supervisor<T: Tmux> {
     journal: Journal,
     lock: Lock,
     mind: Mind,
-    /// The material state of each agent as last journaled, to journal only changes.
-    journaled: BTreeMap<AgentName, Value>,
+    /// The material state of each agent as last journaled (its fingerprint), to
+    /// journal only changes.
+    journaled: BTreeMap<AgentName, u64>,
     loops: u64,
     intents: u64,
     triager: Triager,
@@ -293,7 +292,7 @@ impl<T: Tmux> Supervisor<T> {
     fn after_pass(
         &mut self,
         result: Result<Records, SupervisorError>,
-        before: (Mind, BTreeMap<AgentName, Value>, Option<(Reading, Since)>),
+        before: (Mind, BTreeMap<AgentName, u64>, Option<(Reading, Since)>),
         reading: Reading,
     ) -> Result<Records, SupervisorError> {
         let now = reading.wall;
@@ -437,7 +436,7 @@ impl<T: Tmux> Supervisor<T> {
         let mut records = Records::new();
         for (name, rec) in &self.mind.agents {
             let stopped = self.mind.stopped.contains(name);
-            let current = material(rec, stopped);
+            let current = fingerprint(rec, stopped);
             if self.journaled.get(name) != Some(&current) {
                 let record = Record::Record {
                     agent: name.clone(),
