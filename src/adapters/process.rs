@@ -6,6 +6,19 @@
 
 use std::fs;
 
+/// Most files one cache of open files may hold, whatever the open-file limit.
+const MOST_HELD: u64 = 8192;
+
+/// How many open files one of vigil's caches of them (the pidfds that hear deaths, the
+/// /proc files kept open) may hold: a quarter of this process's open-file limit, at most
+/// 8192. Two such caches leave half the limit for the journal, tmux and the rest, so a
+/// fleet larger than the limit falls back to the poll instead of running out of files.
+pub fn open_file_room() -> usize {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+    let room = limit.map_or(MOST_HELD, |n| (n / 4).min(MOST_HELD));
+    usize::try_from(room).unwrap_or(0)
+}
+
 /// The fields of `/proc/<pid>/stat` after the command name, which may itself hold
 /// spaces and parentheses.
 fn stat_fields(pid: u32) -> Option<Vec<String>> {

@@ -61,9 +61,6 @@ pub fn tree_under(root: Proc) -> Vec<Proc> {
 /// short `children` list in one read.
 const SMALL: usize = 4096;
 
-/// Most /proc files kept open, whatever the open-file limit.
-const MOST_KEPT: u64 = 8192;
-
 /// Which file of a process is kept open.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Kind {
@@ -92,11 +89,9 @@ struct Kept {
 }
 
 impl Default for Procfs {
-    /// Keeps up to a quarter of this process's open-file limit (at most 8192).
+    /// Keeps up to [`crate::adapters::process::open_file_room`] files open.
     fn default() -> Self {
-        let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
-        let room = limit.map_or(MOST_KEPT, |n| (n / 4).min(MOST_KEPT));
-        Self::with_room(usize::try_from(room).unwrap_or(0))
+        Self::with_room(crate::adapters::process::open_file_room())
     }
 }
 

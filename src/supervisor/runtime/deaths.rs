@@ -2,8 +2,8 @@
 //! wakes the owner loop the moment one exits, so a death is answered at once instead
 //! of at the next poll (a 5 s poll no longer means a 5 s outage). The poll stays the
 //! safety net: a pid that cannot be opened (gone already, another namespace, pidfds
-//! not supported) is simply not watched, and a pid reused before it was opened only
-//! costs an early pass.
+//! not supported, or no room: at most a quarter of the open-file limit is held) is
+//! simply not watched, and a pid reused before it was opened only costs an early pass.
 
 use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
@@ -48,19 +48,11 @@ impl Deaths {
 /// loop drops its side.
 fn watch(wanted: &Receiver<Vec<u32>>, woken: &UnixStream, died: &UnboundedSender<()>) {
     let mut fds: BTreeMap<u32, OwnedFd> = BTreeMap::new();
+    let room = crate::adapters::process::open_file_room();
     loop {
         match latest(wanted) {
             Latest::Gone => return,
-            Latest::Pids(pids) => {
-                fds.retain(|pid, _| pids.contains(pid));
-                for pid in pids {
-                    if let std::collections::btree_map::Entry::Vacant(slot) = fds.entry(pid)
-                        && let Some(fd) = open(pid)
-                    {
-                        slot.insert(fd);
-                    }
-                }
-            }
+            Latest::Pids(pids) => hold(&mut fds, &pids, room),
             Latest::Same => {}
         }
         let watched: Vec<u32> = fds.keys().copied().collect();
@@ -90,6 +82,22 @@ fn watch(wanted: &Receiver<Vec<u32>>, woken: &UnixStream, died: &UnboundedSender
             if died.send(()).is_err() {
                 return;
             }
+        }
+    }
+}
+
+/// Holds a pidfd for each of `pids` (and for no other), at most `room` of them: the
+/// rest are left to the poll.
+fn hold(fds: &mut BTreeMap<u32, OwnedFd>, pids: &[u32], room: usize) {
+    fds.retain(|pid, _| pids.contains(pid));
+    for &pid in pids {
+        if fds.len() >= room {
+            break;
+        }
+        if let std::collections::btree_map::Entry::Vacant(slot) = fds.entry(pid)
+            && let Some(fd) = open(pid)
+        {
+            slot.insert(fd);
         }
     }
 }
@@ -134,6 +142,23 @@ fn open(pid: u32) -> Option<OwnedFd> {
 mod tests {
     use super::*;
     use std::time::{Duration, Instant};
+
+    #[test]
+    fn no_more_pidfds_are_held_than_there_is_room_for_and_only_for_the_pids_asked() {
+        let mut kids: Vec<std::process::Child> = (0..3)
+            .map(|_| std::process::Command::new("sleep").arg("30").spawn().unwrap())
+            .collect();
+        let pids: Vec<u32> = kids.iter().map(std::process::Child::id).collect();
+        let mut fds = BTreeMap::new();
+        hold(&mut fds, &pids, 2);
+        assert_eq!(fds.len(), 2, "the third is left to the poll");
+        hold(&mut fds, &pids[2..], 2);
+        assert_eq!(fds.keys().copied().collect::<Vec<_>>(), [pids[2]]);
+        for kid in &mut kids {
+            kid.kill().unwrap();
+            kid.wait().unwrap();
+        }
+    }
 
     #[test]
     fn a_watched_process_that_exits_wakes_the_loop_at_once() {
