@@ -1,7 +1,8 @@
 //! A pane's process tree, from Linux's /proc: its descendants (each thread's
 //! `task/<tid>/children`, exact and cheap, no walk of the whole process table), each
 //! with its start time (so a reused pid is never taken for the one seen), its names
-//! and the CPU time it used. Reads only; signalling what was recorded is
+//! and the CPU time it used. [`Procfs`] keeps the files it read open from pass to pass,
+//! each read again with one `pread`. Reads only; signalling what was recorded is
 //! [`crate::adapters::process`]'s.
 
 use std::borrow::Cow;
