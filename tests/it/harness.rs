@@ -261,8 +261,33 @@ impl Drop for World {
             let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).output();
             std::thread::sleep(Duration::from_millis(20));
         }
+        // A server that outlives `kill-server` (it waits for its clients to go, and a
+        // control client whose vigil was killed as it started can hang on), and those
+        // clients: ended by their `-L` name, before the socket goes and nothing can reach
+        // them. The crash suite leaves such a client behind.
+        for pid in on_socket(&self.socket) {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        }
         let _ = std::fs::remove_file(socket_path(&self.socket));
     }
+}
+
+/// The processes started as `tmux -L <socket> …`: the server (which keeps its first
+/// client's command line) and its clients.
+fn on_socket(socket: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            args.first().is_some_and(|a| a.ends_with(b"tmux"))
+                && args.windows(2).any(|w| w[0] == b"-L" && w[1] == socket.as_bytes())
+        })
+        .collect()
 }
 
 /// Where tmux puts the socket of `tmux -L name`: $TMUX_TMPDIR (or /tmp)/tmux-<uid>/name.
