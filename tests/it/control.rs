@@ -154,6 +154,9 @@ fn hostile_text_crosses_the_control_client_as_plain_text_and_runs_nothing() {
         marker.display(),
         marker.display()
     );
+    // Typed only once the shell has printed its env value: text typed before would be
+    // echoed by the tty first, and the capture could catch it before the value.
+    w.wait_screen("hostile", 10, "\"$HOME~>");
     tmux.send_text("hostile", &hostile).unwrap();
     let screen = w.wait_screen("hostile", 10, "{ };");
     assert!(
