@@ -150,13 +150,18 @@ fn read_json<T: for<'de> Deserialize<'de>>(store: &Store, name: &str) -> Option<
     serde_json::from_slice(&bytes).ok()
 }
 
-fn write_json(store: &Store, name: &str, value: &impl Serialize) -> Result<(), StoreError> {
+fn write_json(
+    store: &Store,
+    name: &str,
+    value: &impl Serialize,
+    durability: file::Durability,
+) -> Result<(), StoreError> {
     let path = store.path(name);
     let bytes = serde_json::to_vec_pretty(value).map_err(|e| StoreError::Io {
         path: path.clone(),
         source: e.into(),
     })?;
-    file::write_atomic(&path, &bytes)
+    file::replace(&path, &bytes, durability)
 }
 
 impl Store {
@@ -205,7 +210,7 @@ impl Store {
             role,
             launched_by: None,
         };
-        write_json(self, OWNER, &owner)?;
+        write_json(self, OWNER, &owner, file::Durability::Synced)?;
         Ok(Lock { _file: file, owner })
     }
 
@@ -215,7 +220,7 @@ impl Store {
         match self.owner_record() {
             Some(mut owner) if owner.pid == pid => {
                 owner.launched_by = Some(by);
-                write_json(self, OWNER, &owner)
+                write_json(self, OWNER, &owner, file::Durability::Synced)
             }
             _ => Ok(()),
         }
@@ -256,12 +261,7 @@ impl Store {
             pass_ms: pass.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         };
         // A heartbeat lost to a power cut is an old one: not worth waiting for the disk.
-        let path = self.path(HEARTBEAT);
-        let bytes = serde_json::to_vec_pretty(&hb).map_err(|e| StoreError::Io {
-            path: path.clone(),
-            source: e.into(),
-        })?;
-        file::replace(&path, &bytes, file::Durability::Cached)
+        write_json(self, HEARTBEAT, &hb, file::Durability::Cached)
     }
 
     /// The heartbeat of an owner that cannot write its state dir: rewritten in place,

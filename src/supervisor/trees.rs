@@ -140,11 +140,6 @@ impl Trees {
         self.last.retain(|session, _| keep(session));
         self.procfs.sweep();
     }
-
-    /// How many /proc files are kept open.
-    pub fn files_kept(&self) -> usize {
-        self.procfs.kept()
-    }
 }
 
 /// Each process's CPU ticks at this look, by pid and start time.
