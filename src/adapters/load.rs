@@ -8,6 +8,8 @@
 //! trees).
 
 use std::io::Read;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use crate::engine::{Centi, Pressure};
 
@@ -24,9 +26,27 @@ fn read(path: &str) -> Option<String> {
     Some(text)
 }
 
+/// How long the cores vigil may use are taken as known: asking reads the cgroup's
+/// quota and the affinity mask, which change about never, every pass otherwise.
+const CORES_KNOWN_FOR: Duration = Duration::from_secs(60);
+
+/// The cores vigil may use, asked again once a minute.
+fn cores() -> usize {
+    static KNOWN: Mutex<Option<(Instant, usize)>> = Mutex::new(None);
+    let mut known = KNOWN.lock().unwrap_or_else(|p| p.into_inner());
+    match *known {
+        Some((at, cores)) if at.elapsed() < CORES_KNOWN_FOR => cores,
+        _ => {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            *known = Some((Instant::now(), cores));
+            cores
+        }
+    }
+}
+
 /// The host's pressure now.
 pub fn pressure() -> Pressure {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = cores();
     Pressure {
         load_per_core: read("/proc/loadavg").and_then(|t| load_per_core(&t, cores)),
         free_memory: read("/proc/meminfo").and_then(|t| mem_available(&t)),

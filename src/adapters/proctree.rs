@@ -158,10 +158,10 @@ impl Procfs {
     }
 
     /// Ends a pass: the files it did not read are closed (their processes are gone or
-    /// no longer looked at).
-    pub fn sweep(&mut self) {
+    /// no longer looked at), but for those of the pids `held` (looked at again soon).
+    pub fn sweep(&mut self, held: impl Fn(u32) -> bool) {
         let pass = self.pass;
-        self.open.retain(|_, kept| kept.pass == pass);
+        self.open.retain(|&(pid, _), kept| kept.pass == pass || held(pid));
         self.pass += 1;
     }
 
@@ -370,14 +370,16 @@ mod tests {
     }
 
     #[test]
-    fn a_pass_that_does_not_read_a_process_closes_its_file_and_no_room_keeps_none() {
+    fn a_pass_that_does_not_read_a_process_closes_its_file_unless_held_and_no_room_keeps_none() {
         let me = std::process::id();
         let mut procfs = Procfs::with_room(16);
         assert!(procfs.read(me).is_some());
-        procfs.sweep();
+        procfs.sweep(|_| false);
         assert_eq!(procfs.kept(), 1, "read in the pass that ended");
-        procfs.sweep();
-        assert_eq!(procfs.kept(), 0, "not read in the next");
+        procfs.sweep(|pid| pid == me);
+        assert_eq!(procfs.kept(), 1, "held for a later pass");
+        procfs.sweep(|_| false);
+        assert_eq!(procfs.kept(), 0, "neither read nor held");
         let mut uncached = Procfs::uncached();
         assert!(uncached.read(me).is_some());
         assert_eq!(uncached.kept(), 0);

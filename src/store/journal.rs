@@ -206,21 +206,45 @@ pub fn read_lines(path: &Path) -> Result<Vec<Line>, StoreError> {
 /// The part of an agent record worth journaling when it changes: not the counters and
 /// hashes that move every poll.
 pub fn material(rec: &AgentRecord, stopped: bool) -> Value {
-    serde_json::json!({
-        "incarnation": rec.incarnation,
-        "session": rec.session,
-        "lifecycle": rec.lifecycle(),
-        "escalation": rec.escalation(),
-        "since": rec.since,
-        "pane_pid": rec.pane_pid,
-        "restarts": rec.restarts,
-        "crashes": rec.crashes,
-        "failures_in_row": rec.failures_in_row,
-        "cooldown_until": rec.cooldown_until(),
-        "rate_limit": rec.rate_limit,
-        "last_exit": rec.last_exit(),
-        "stopped": stopped,
-    })
+    serde_json::to_value(Material::of(rec, stopped)).unwrap_or(Value::Null)
+}
+
+/// What [`material`] is made of, borrowed from the record.
+#[derive(serde::Serialize)]
+struct Material<'a> {
+    incarnation: crate::engine::Incarnation,
+    session: &'a str,
+    lifecycle: crate::engine::Lifecycle,
+    escalation: crate::engine::Escalation,
+    since: Time,
+    pane_pid: Option<u32>,
+    restarts: u32,
+    crashes: &'a [Time],
+    failures_in_row: u32,
+    cooldown_until: Option<Time>,
+    rate_limit: &'a Option<crate::engine::RateLimit>,
+    last_exit: Option<&'a crate::engine::LastExit>,
+    stopped: bool,
+}
+
+impl<'a> Material<'a> {
+    fn of(rec: &'a AgentRecord, stopped: bool) -> Self {
+        Self {
+            incarnation: rec.incarnation,
+            session: &rec.session,
+            lifecycle: rec.lifecycle(),
+            escalation: rec.escalation(),
+            since: rec.since,
+            pane_pid: rec.pane_pid,
+            restarts: rec.restarts,
+            crashes: &rec.crashes,
+            failures_in_row: rec.failures_in_row,
+            cooldown_until: rec.cooldown_until(),
+            rate_limit: &rec.rate_limit,
+            last_exit: rec.last_exit(),
+            stopped,
+        }
+    }
 }
 
 /// A fingerprint of [`material`]: equal for equal material states (within one
@@ -241,7 +265,7 @@ pub fn fingerprint(rec: &AgentRecord, stopped: bool) -> u64 {
     let mut hashing = Hashing(std::hash::DefaultHasher::new());
     // Writing to a hasher cannot fail; a value that cannot be written hashes as what
     // was written of it.
-    let _ = serde_json::to_writer(&mut hashing, &material(rec, stopped));
+    let _ = serde_json::to_writer(&mut hashing, &Material::of(rec, stopped));
     hashing.0.finish()
 }
 

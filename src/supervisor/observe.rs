@@ -207,7 +207,8 @@ impl<T: Tmux> Supervisor<T> {
             // The tree is evidence for a still screen (busy off-screen) and for an
             // agent named by a `process` pattern; a screen that prints, and was judged
             // changed the pass before, needs neither, and its tree waits for a still one
-            // (whose CPU is then measured since the last reading, however old).
+            // (whose CPU is then measured since the last reading, however old). A
+            // still screen's quiet tree is read again only every `trees::QUIET_FOR`.
             let printing = kept.is_none()
                 && record.is_some_and(|r| r.incarnation == incarnation && r.is_live() && r.unchanged_checks() == 0);
             looks.push(Look {
@@ -234,6 +235,7 @@ impl<T: Tmux> Supervisor<T> {
         let mut captures = self.tmux.capture_each(&asks).into_iter();
         for look in looks {
             let pane = look.pane;
+            let still = matches!(look.tail, Tail::Kept(_));
             let tail = match look.tail {
                 Tail::None => None,
                 Tail::Kept(lines) => Some(lines),
@@ -270,11 +272,15 @@ impl<T: Tmux> Supervisor<T> {
                     }
                 },
             };
+            let now = Instant::now();
             let tree = match (look.root, self.config.agent(&look.agent)) {
-                (Some(root), Some(config)) if config.process.is_some() || !look.printing => {
-                    self.trees
-                        .look_under(&pane.session, root, config.process.as_ref(), Instant::now())
-                }
+                (Some(root), Some(config)) if config.process.is_some() || !look.printing => still
+                    .then(|| {
+                        self.trees
+                            .still_quiet(&pane.session, &root, config.policy.busy_cpu, now)
+                    })
+                    .flatten()
+                    .unwrap_or_else(|| self.trees.look_under(&pane.session, root, config.process.as_ref(), now)),
                 _ => TreeSeen::default(),
             };
             seen.push(PaneSeen {

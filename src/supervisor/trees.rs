@@ -3,6 +3,12 @@
 //! tree used since the last pass (each process's own time plus that of the children
 //! it waited for, so a compiler that came and went between two looks still counts),
 //! the busiest names, and whether the agent's own process is among them. Reads only.
+//!
+//! A still screen over a quiet tree (under half the CPU that counts as working, its
+//! agent there when one is looked for) keeps that reading for [`QUIET_FOR`] without
+//! /proc being read again: at a 1 s poll an idle fleet's trees are read every 5 s, as
+//! at the default poll. What the tree used meanwhile is in the next reading, which
+//! measures from the last one.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -14,6 +20,9 @@ use crate::engine::{Busy, Tree, TreeSeen};
 
 /// How many of the busiest names a tree's summary keeps.
 const BUSIEST: usize = 3;
+
+/// How long a quiet tree's reading stands for a still screen.
+pub const QUIET_FOR: Duration = Duration::from_secs(5);
 
 /// A process's CPU ticks at one look: its own, and its waited-for children's.
 #[derive(Clone, Copy)]
@@ -27,6 +36,10 @@ struct Ticks {
 /// pid and start time (a pid reused since is another process).
 struct Reading {
     at: Instant,
+    /// The last pass it was read or handed on in.
+    used: Instant,
+    /// What it showed.
+    seen: TreeSeen,
     /// Its processes, pid and start time, in the order read (the pane's own first).
     procs: Vec<(u32, u64)>,
     ticks: HashMap<(u32, u64), Ticks>,
@@ -101,31 +114,54 @@ impl Trees {
             None => (None, Vec::new()),
         };
         let ids = procs.iter().map(|p| (p.pid, p.start)).collect();
-        self.last.insert(
-            session.to_owned(),
-            Reading {
-                at: now,
-                procs: ids,
-                ticks,
-                names,
-            },
-        );
-        TreeSeen {
+        let seen = TreeSeen {
             agent_process,
             tree: Some(Tree {
                 count: u32::try_from(procs.len()).unwrap_or(u32::MAX),
                 cpu_pct,
                 busiest,
             }),
-        }
+        };
+        self.last.insert(
+            session.to_owned(),
+            Reading {
+                at: now,
+                used: now,
+                seen: seen.clone(),
+                procs: ids,
+                ticks,
+                names,
+            },
+        );
+        seen
     }
 
-    /// The processes (pid, start time) of `session`'s tree, when it was read at `since`
-    /// or later: this pass's reading, for what else needs the tree, read once.
+    /// The last reading of `session`'s tree, handed on as this pass's (`now`) without
+    /// reading /proc, when it can stand: made under the same `root` (pid and start)
+    /// less than [`QUIET_FOR`] ago, its tree then under half of `busy_cpu`, and the
+    /// agent there if one is looked for (a missing one is counted on fresh readings
+    /// only). `None`: read it.
+    pub fn still_quiet(&mut self, session: &str, root: &Proc, busy_cpu: u32, now: Instant) -> Option<TreeSeen> {
+        let reading = self.last.get_mut(session)?;
+        let tree = reading.seen.tree.as_ref()?;
+        let quiet = tree.cpu_pct.is_some_and(|pct| pct.saturating_mul(2) < busy_cpu);
+        let standing = reading.procs.first() == Some(&(root.pid, root.start))
+            && now.saturating_duration_since(reading.at) < QUIET_FOR
+            && reading.seen.agent_process != Some(false);
+        if !(quiet && standing) {
+            return None;
+        }
+        reading.used = now;
+        Some(reading.seen.clone())
+    }
+
+    /// The processes (pid, start time) of `session`'s tree, when it was read or handed
+    /// on at `since` or later: this pass's reading, for what else needs the tree, read
+    /// once.
     pub fn read_since(&self, session: &str, since: Instant) -> Option<&[(u32, u64)]> {
         self.last
             .get(session)
-            .filter(|r| r.at >= since)
+            .filter(|r| r.used >= since)
             .map(|r| r.procs.as_slice())
     }
 
@@ -135,10 +171,15 @@ impl Trees {
     }
 
     /// Ends a pass: forgets the sessions no longer seen, and closes the /proc files of
-    /// the processes this pass did not read.
+    /// the processes this pass did not read and no reading kept holds.
     pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
         self.last.retain(|session, _| keep(session));
-        self.procfs.sweep();
+        let held: std::collections::HashSet<u32> = self
+            .last
+            .values()
+            .flat_map(|r| r.procs.iter().map(|(pid, _)| *pid))
+            .collect();
+        self.procfs.sweep(|pid| held.contains(&pid));
     }
 }
 
@@ -252,6 +293,47 @@ mod tests {
         let later = pass + std::time::Duration::from_secs(1);
         assert!(trees.read_since("s", later).is_none(), "a reading older than the pass");
         assert!(trees.read_since("other", pass).is_none());
+    }
+
+    #[test]
+    fn a_quiet_tree_s_reading_stands_for_a_still_screen_a_while_and_no_other_does() {
+        let mut sleeper = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let root = proctree::read(sleeper.id()).unwrap();
+        let mut trees = Trees::default();
+        let t0 = Instant::now();
+        let s = Duration::from_secs(1);
+        trees.look_under("s", root.clone(), None, t0);
+        assert!(
+            trees.still_quiet("s", &root, 25, t0 + s).is_none(),
+            "one reading measures no CPU"
+        );
+        let second = trees.look_under("s", root.clone(), None, t0 + s);
+        assert_eq!(second.tree.as_ref().and_then(|t| t.cpu_pct), Some(0));
+
+        let pass = t0 + 2 * s;
+        assert_eq!(trees.still_quiet("s", &root, 25, pass), Some(second.clone()));
+        assert!(trees.read_since("s", pass).is_some(), "lent out as this pass's reading");
+        assert!(
+            trees.still_quiet("s", &root, 25, t0 + s + QUIET_FOR).is_none(),
+            "too old"
+        );
+        let mut reborn = root.clone();
+        reborn.start += 1;
+        assert!(trees.still_quiet("s", &reborn, 25, pass).is_none(), "another root");
+        assert!(
+            trees.still_quiet("s", &root, 0, pass).is_none(),
+            "nothing is quiet under 0 %"
+        );
+        assert!(trees.still_quiet("other", &root, 25, pass).is_none());
+
+        let nobody = Regex::new("^no-such-agent$").unwrap();
+        trees.look_under("s", root.clone(), Some(&nobody), t0 + 3 * s);
+        assert!(
+            trees.still_quiet("s", &root, 25, t0 + 4 * s).is_none(),
+            "a missing agent is looked for afresh"
+        );
+        sleeper.kill().unwrap();
+        sleeper.wait().unwrap();
     }
 
     fn proc(pid: u32, ppid: u32, name: &str, own: u64, reaped: u64) -> Proc {

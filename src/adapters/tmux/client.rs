@@ -9,6 +9,7 @@ use super::TmuxError;
 use super::cli::TmuxCli;
 use super::commands::{Effect, Exec};
 use super::control::{Control, Unavailable};
+use super::listing::LastListing;
 
 /// The environment variable that overrides `[vigil] tmux_client` (`control` or `cli`).
 pub const CLIENT_ENV: &str = "VIGIL_TMUX_CLIENT";
@@ -60,13 +61,19 @@ impl ClientKind {
 pub struct TmuxClient {
     cli: TmuxCli,
     control: Option<Arc<Control>>,
+    /// The last full listing, which glances stand on.
+    last: Arc<LastListing>,
 }
 
 impl TmuxClient {
     pub fn new(socket: Option<String>, kind: ClientKind) -> Self {
         let cli = TmuxCli::new(socket);
         let control = (kind == ClientKind::Control).then(|| Arc::new(Control::new(cli.clone())));
-        Self { cli, control }
+        Self {
+            cli,
+            control,
+            last: Arc::default(),
+        }
     }
 
     pub fn kind(&self) -> ClientKind {
@@ -97,6 +104,10 @@ impl TmuxClient {
 }
 
 impl Exec for TmuxClient {
+    fn last_listing(&self) -> Option<&LastListing> {
+        Some(&self.last)
+    }
+
     fn exec(&self, commands: &[Vec<String>], effect: Effect) -> Result<String, TmuxError> {
         let Some(control) = &self.control else {
             return self.cli.exec(commands, effect);

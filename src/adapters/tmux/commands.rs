@@ -3,7 +3,8 @@
 //! line per call), which differ only in how a list of commands reaches tmux
 //! ([`Exec`]). Targets are exact (`=name:`); errors are classified from tmux's words.
 
-use super::{Host, Listing, Pane, ServerId, SpawnSpec, TAG_AGENT, TAG_INCARNATION, TAG_RUN, Tmux, TmuxError};
+use super::listing::LastListing;
+use super::{Listing, Pane, SpawnSpec, TAG_AGENT, TAG_INCARNATION, TAG_RUN, Tmux, TmuxError};
 
 /// Size of a new session's window; big enough for agents' TUIs to lay out normally.
 const WIDTH: &str = "200";
@@ -11,14 +12,6 @@ const HEIGHT: &str = "50";
 /// Tries of a `new-session` that met a server on its way out, and the wait between.
 const SPAWN_TRIES: u32 = 5;
 const SPAWN_RETRY_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
-
-/// Fields asked of `list-panes`, tab-separated; the session name last, so a tab in a
-/// foreign session's name cannot shift the other fields. `#{pid}` and `#{start_time}`
-/// are the server's, so a server replaced between two looks is noticed.
-/// `#{window_activity}` and the size tell a screen that cannot have changed since it
-/// was last captured. `#{@vigil-control}` marks the hidden session of vigil's
-/// control-mode clients, which is nobody's pane.
-pub(super) const LIST_FORMAT: &str = "#{pane_pid}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}\t#{@vigil-agent}\t#{@vigil-incarnation}\t#{@vigil-run}\t#{@vigil-exit}\t#{pid}\t#{start_time}\t#{window_activity}\t#{pane_width}x#{pane_height}\t#{@vigil-control}\t#{session_name}";
 
 /// What a list of commands does, so a client that lost its answer knows whether asking
 /// again elsewhere is harmless.
@@ -55,6 +48,11 @@ pub(super) trait Exec {
             .map(|c| self.exec(std::slice::from_ref(c), effect))
             .collect()
     }
+
+    /// The last full listing kept for glances, by a client that keeps one.
+    fn last_listing(&self) -> Option<&LastListing> {
+        None
+    }
 }
 
 /// Every client that can run tmux commands is a [`Tmux`]: the commands are the same,
@@ -65,7 +63,7 @@ impl<E: Exec> Tmux for E {
     }
 
     fn survey(&self) -> Result<Listing, TmuxError> {
-        survey(self)
+        super::listing::survey(self)
     }
 
     fn capture(&self, session: &str, lines: usize) -> Result<Vec<String>, TmuxError> {
@@ -89,7 +87,7 @@ impl<E: Exec> Tmux for E {
     }
 }
 
-fn words(args: &[&str]) -> Vec<String> {
+pub(super) fn words(args: &[&str]) -> Vec<String> {
     args.iter().map(|a| (*a).to_owned()).collect()
 }
 
@@ -118,73 +116,6 @@ fn session_missing(err: &TmuxError) -> bool {
 
 fn pane_target(session: &str) -> String {
     format!("={session}:")
-}
-
-/// One `list-panes` line: the pane, the server that listed it, and whether it is the
-/// control clients' hidden pane.
-fn parse_pane(line: &str) -> Option<(Pane, Option<ServerId>, bool)> {
-    let mut f = line.splitn(14, '\t');
-    let pane_pid = f.next()?.parse().ok()?;
-    let dead = f.next()? == "1";
-    let dead_status = f.next()?.parse().ok();
-    let dead_signal = f.next()?.parse().ok();
-    let text = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-    let agent = text(f.next()?);
-    let incarnation = f.next()?.parse().ok();
-    let run = text(f.next()?);
-    let exit_tag = f.next()?.parse().ok();
-    let pid = f.next()?.parse().ok();
-    let started = f.next()?.parse().ok();
-    let server = pid.zip(started).map(|(pid, started)| ServerId { pid, started });
-    let activity = f.next()?.parse().ok();
-    let size = f
-        .next()?
-        .split_once('x')
-        .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)));
-    let control = !f.next()?.is_empty();
-    let session = f.next()?.to_owned();
-    let pane = Pane {
-        session,
-        pane_pid,
-        dead,
-        dead_status,
-        dead_signal,
-        agent,
-        incarnation,
-        run,
-        exit_tag,
-        activity,
-        size,
-    };
-    Some((pane, server, control))
-}
-
-/// Every pane at one look (the hidden control pane left out), and whether a server
-/// answered: tmux's own words for "nothing listens on this socket" are the server gone,
-/// never an empty fleet.
-pub(super) fn survey(e: &impl Exec) -> Result<Listing, TmuxError> {
-    match e.exec(&[words(&["list-panes", "-a", "-F", LIST_FORMAT])], Effect::Look) {
-        Ok(out) => {
-            let mut panes: Vec<Pane> = Vec::new();
-            let mut server = None;
-            for (pane, id, control) in out.lines().filter_map(parse_pane) {
-                server = server.or(id);
-                // One pane per session is vigil's: the first listed.
-                if !control && !panes.iter().any(|p| p.session == pane.session) {
-                    panes.push(pane);
-                }
-            }
-            Ok(Listing {
-                host: Host::Up { server },
-                panes,
-            })
-        }
-        Err(e) if no_server_error(&e) => Ok(Listing {
-            host: Host::ServerGone,
-            panes: Vec::new(),
-        }),
-        Err(e) => Err(e),
-    }
 }
 
 pub(super) fn capture(e: &impl Exec, session: &str, lines: usize) -> Result<Vec<String>, TmuxError> {
@@ -293,39 +224,6 @@ pub(super) fn kill(e: &impl Exec, session: &str) -> Result<(), TmuxError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_list_panes_lines() {
-        let line = "4242\t1\t3\t\tbackend\t2\tproj-1234abcd\t3\t77\t1800000000\t1800000042\t120x40\t\tproj-backend";
-        let (pane, server, control) = parse_pane(line).unwrap();
-        assert!(!control);
-        assert_eq!(
-            server,
-            Some(ServerId {
-                pid: 77,
-                started: 1_800_000_000
-            })
-        );
-        assert_eq!(pane.pane_pid, 4242);
-        assert!(pane.dead);
-        assert_eq!(pane.dead_status, Some(3));
-        assert_eq!(pane.dead_signal, None);
-        assert_eq!(pane.agent.as_deref(), Some("backend"));
-        assert_eq!(pane.incarnation, Some(2));
-        assert_eq!(pane.exit_tag, Some(3));
-        assert!(pane.is_ours("proj-1234abcd"));
-        assert_eq!(pane.activity, Some(1_800_000_042));
-        assert_eq!(pane.size, Some((120, 40)));
-
-        let (foreign, _, _) = parse_pane("77\t0\t\t\t\t\t\t\t77\t1800000000\t\t\t\tmy\tweird session").unwrap();
-        assert_eq!((foreign.activity, foreign.size), (None, None));
-        assert_eq!(foreign.session, "my\tweird session");
-        assert!(!foreign.is_ours("proj-1234abcd"));
-        assert!(parse_pane("garbage").is_none());
-
-        let (_, _, control) = parse_pane("9\t0\t\t\t\t\t\t\t77\t1800000000\t1\t80x24\t1\t_vigil-control").unwrap();
-        assert!(control, "the control clients' pane is told apart");
-    }
 
     #[test]
     fn a_spawn_is_one_run_of_new_session_remain_on_exit_and_the_tags() {

@@ -10,6 +10,7 @@ mod commands;
 mod control;
 #[cfg(test)]
 mod fake;
+mod listing;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
