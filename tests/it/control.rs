@@ -4,6 +4,7 @@
 //! alone (replaced, the fleet untouched); agents' windows keep their size; no client is
 //! left behind; hostile text crosses tmux's command parser as plain text.
 
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -172,4 +173,80 @@ fn hostile_text_crosses_the_control_client_as_plain_text_and_runs_nothing() {
     );
     assert!(listing.panes.iter().all(|p| p.session != CONTROL_SESSION));
     tmux.kill("hostile").unwrap();
+}
+
+/// The pid of the World's tmux server.
+fn server_pid(w: &World) -> Option<u32> {
+    w.tmux(&["display-message", "-p", "#{pid}"]).trim().parse().ok()
+}
+
+#[test]
+fn a_control_client_that_a_killed_vigil_left_is_ended_by_the_next_so_the_server_can_still_exit() {
+    let mut w = World::new(&agent("a", "worker.sh", ""));
+    watch_control(&mut w);
+    working(&w, "a", 1);
+    let first = w.eventually(Duration::from_secs(20), "a control client attached", || {
+        control_child(&w)
+    });
+    // A client nobody reads, whose parent is no vigil: what a vigil killed mid-write
+    // leaves (tmux 3.3a keeps it for ever, and a server told to exit waits on it).
+    let target = format!("={CONTROL_SESSION}");
+    let stray = Group(
+        std::process::Command::new("sh")
+            .args([
+                "-c",
+                "sleep 600 | tmux -L \"$1\" -C attach-session -t \"$2\" | sleep 600",
+                "sh",
+            ])
+            .args([&w.socket, &target])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap(),
+    );
+    let clients = |w: &World| w.tmux(&["list-clients", "-t", &target, "-F", "#{client_pid}"]);
+    let stray_client: u32 = w.eventually(Duration::from_secs(10), "the stray client attached", || {
+        clients(&w)
+            .lines()
+            .filter_map(|l| l.parse().ok())
+            .find(|&pid| pid != first)
+    });
+
+    w.kill_watch();
+    watch_control(&mut w);
+    let second = w.eventually(Duration::from_secs(20), "the new owner's control client", || {
+        control_child(&w)
+    });
+    assert_ne!(first, second);
+    w.eventually(Duration::from_secs(10), "the clients left behind ended", || {
+        (gone(first) && gone(stray_client)).then_some(())
+    });
+    assert_eq!(
+        clients(&w).trim(),
+        second.to_string(),
+        "only the owner's client is attached"
+    );
+    working(&w, "a", 1);
+
+    w.stop_watch();
+    let server = server_pid(&w).expect("the server runs");
+    w.tmux(&["kill-server"]);
+    w.eventually(Duration::from_secs(10), "the server exited", || {
+        gone(server).then_some(())
+    });
+    drop(stray);
+}
+
+/// A process group, killed whole when dropped (a test that fails included).
+struct Group(std::process::Child);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0.id())])
+            .status();
+        let _ = self.0.wait();
+    }
 }

@@ -2,8 +2,9 @@
 //! its stdin one line at a time and each answer is read back between `%begin` and
 //! `%end`/`%error`, skipping the notifications that interleave. The client sits in a
 //! hidden session tagged `@vigil-control` (never an agent, never listed), never sizes a
-//! window, and takes no pane output. This module only talks; when it cannot (no server,
-//! the client died, a reply hangs or is garbage) it says so and the caller asks the CLI.
+//! window, and takes no pane output; each new one ends the clients a dead vigil left
+//! there ([`super::orphans`]). This module only talks; when it cannot (no server, the
+//! client died, a reply hangs or is garbage) it says so and the caller asks the CLI.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use super::TAG_CONTROL;
 use super::cli::TmuxCli;
+use super::orphans;
 
 /// The hidden session every control client of vigil sits in, one per server, shared by
 /// every vigil on it; its pane sleeps. It stays until the server ends.
@@ -279,7 +281,31 @@ impl Control {
         if let Some(Err(e)) = answers.iter().find(|a| a.is_err()) {
             return Err(format!("setting up the control client: {e}"));
         }
+        end_left_behind(&mut conn);
         Ok(conn)
+    }
+}
+
+/// Ends the control clients on the hidden session that a dead vigil left
+/// ([`orphans`]), said on stderr; a listing that fails is only said.
+fn end_left_behind(conn: &mut Conn) {
+    let target = format!("={CONTROL_SESSION}");
+    let list = [words(&["list-clients", "-t", &target, "-F", orphans::CLIENTS_FORMAT])];
+    let listed = write_line(conn, &command_line(&list))
+        .map_err(|e| e.to_string())
+        .and_then(|()| read_blocks(conn, 1, Reading::All));
+    match listed.as_deref() {
+        Ok([Ok(lines)]) => {
+            let ended = orphans::end_left_behind(lines, conn.child.id());
+            if !ended.is_empty() {
+                eprintln!(
+                    "vigil: ended {} tmux control client(s) left on {CONTROL_SESSION} by a vigil that died: pid {ended:?}",
+                    ended.len()
+                );
+            }
+        }
+        Ok(other) => eprintln!("vigil: cannot list the control clients of {CONTROL_SESSION}: {other:?}"),
+        Err(why) => eprintln!("vigil: cannot list the control clients of {CONTROL_SESSION}: {why}"),
     }
 }
 

@@ -11,6 +11,7 @@ mod control;
 #[cfg(test)]
 mod fake;
 mod listing;
+mod orphans;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
