@@ -351,12 +351,14 @@ fn main() {
         }
         std::thread::sleep(o.poll);
     }
+    let each: Vec<String> = kills.iter().map(|ms| format!("{ms:.0}")).collect();
     kills.sort_by(f64::total_cmp);
     println!(
-        "  kill -9 of an agent → live replacement: median {:.0} ms, worst {:.0} ms (n={})",
+        "  kill -9 of an agent → live replacement: median {:.0} ms, worst {:.0} ms (n={}; each, in ms: {})",
         quantile(&kills, 0.5),
         kills.last().copied().unwrap_or(f64::NAN),
-        kills.len()
+        kills.len(),
+        each.join(" ")
     );
 
     // kill -9 of vigil → a new owner adopted the fleet.

@@ -77,7 +77,9 @@ enum Kind {
 /// pass did not read is closed by [`Procfs::sweep`].
 pub struct Procfs {
     open: HashMap<(u32, Kind), Kept>,
-    /// How many files may be kept open: 0 opens and closes each one.
+    /// Pidfds of processes asked to be watched ([`Procfs::watch`]), by pid.
+    pidfds: HashMap<u32, Watched>,
+    /// How many files (pidfds included) may be kept open: 0 opens and closes each one.
     room: usize,
     /// Which pass reads belong to (moved on by `sweep`).
     pass: u64,
@@ -86,6 +88,14 @@ pub struct Procfs {
 struct Kept {
     file: fs::File,
     /// The last pass that read it.
+    pass: u64,
+}
+
+/// A pidfd: the very process it was opened on, readable once that process has exited.
+struct Watched {
+    start: u64,
+    fd: std::os::fd::OwnedFd,
+    /// The last pass that asked it.
     pass: u64,
 }
 
@@ -105,6 +115,7 @@ impl Procfs {
     fn with_room(room: usize) -> Self {
         Self {
             open: HashMap::new(),
+            pidfds: HashMap::new(),
             room,
             pass: 0,
         }
@@ -162,12 +173,53 @@ impl Procfs {
     pub fn sweep(&mut self, held: impl Fn(u32) -> bool) {
         let pass = self.pass;
         self.open.retain(|&(pid, _), kept| kept.pass == pass || held(pid));
+        self.pidfds.retain(|&pid, w| w.pass == pass || held(pid));
         self.pass += 1;
     }
 
     /// How many files are kept open now.
     pub fn kept(&self) -> usize {
-        self.open.len()
+        self.open.len() + self.pidfds.len()
+    }
+
+    /// Keeps a pidfd of `p` (just read), while there is room, so [`Procfs::runs`] can
+    /// tell whether it still runs without reading /proc. The pid is read again once
+    /// the pidfd is open: a pid taken by another process in between is not watched.
+    pub fn watch(&mut self, p: &Proc) {
+        if self.pidfds.get(&p.pid).is_some_and(|w| w.start == p.start) || self.kept() >= self.room {
+            return;
+        }
+        let Some(raw) = i32::try_from(p.pid).ok().and_then(rustix::process::Pid::from_raw) else {
+            return;
+        };
+        let Ok(fd) = rustix::process::pidfd_open(raw, rustix::process::PidfdFlags::empty()) else {
+            return;
+        };
+        if self.read(p.pid).is_some_and(|now| now.start == p.start) {
+            let pass = self.pass;
+            self.pidfds.insert(
+                p.pid,
+                Watched {
+                    start: p.start,
+                    fd,
+                    pass,
+                },
+            );
+        }
+    }
+
+    /// Whether the process `pid` started at `start` still runs, by its pidfd (one
+    /// `poll`, no /proc file formatted); `None` when it is not watched. A zombie has
+    /// exited: it does not run.
+    pub fn runs(&mut self, pid: u32, start: u64) -> Option<bool> {
+        use rustix::event::{PollFd, PollFlags, Timespec, poll};
+        let pass = self.pass;
+        let watched = self.pidfds.get_mut(&pid).filter(|w| w.start == start)?;
+        let mut fds = [PollFd::new(&watched.fd, PollFlags::IN)];
+        let zero = Timespec { tv_sec: 0, tv_nsec: 0 };
+        let ready = poll(&mut fds, Some(&zero)).ok()?;
+        watched.pass = pass;
+        Some(ready == 0)
     }
 
     /// The text of `kind` for `pid`: from the file kept open, or opened now (and kept

@@ -17,8 +17,13 @@ use crate::adapters::tmux::Pane;
 use crate::adapters::tmux::{Listing, Tmux, TmuxError};
 use crate::engine::{Exit, Host, Incarnation, Observation, PaneSeen, PaneState, TreeSeen};
 
-/// The process of each live pane, by its pid, as read while the listing settled.
-pub(super) type Roots = std::collections::HashMap<u32, Proc>;
+/// The process of each live pane, by its pid, as read while the listing settled, and
+/// the wall-clock second the pass looks in (taken before any capture of it: output in
+/// that second is captured again).
+pub(super) struct Roots {
+    procs: std::collections::HashMap<u32, Proc>,
+    second: i64,
+}
 
 /// The longest a live pane's screen goes without a real capture.
 const RECAPTURE_AFTER_SECS: i64 = 60;
@@ -104,16 +109,21 @@ impl<T: Tmux> Supervisor<T> {
     /// Returns the listing and the process of each live pane of ours, read while
     /// settling ([`Roots`]), so a pass reads each pane's `stat` once.
     pub(super) fn settled_panes(&mut self) -> Result<(Listing, Roots), TmuxError> {
+        let second = wall_second();
         let mut listing = self.tmux.survey()?;
-        let mut roots = Roots::new();
+        let mut roots = Roots {
+            procs: std::collections::HashMap::new(),
+            second,
+        };
         for _ in 0..SETTLE_TRIES {
-            roots.clear();
+            roots.procs.clear();
             let mut in_flux = false;
-            for p in listing.panes.iter().filter(|p| p.is_ours(&self.fleet.run)) {
+            let run = self.fleet.run.clone();
+            for p in listing.panes.iter().filter(|p| p.is_ours(&run)) {
                 if p.dead {
                     in_flux |= p.exit_tag.is_none() && p.dead_status.is_none() && p.dead_signal.is_none();
-                } else if let Some(root) = self.trees.read(p.pane_pid) {
-                    roots.insert(p.pane_pid, root);
+                } else if let Some(root) = self.standing_root(p, second).or_else(|| self.trees.read(p.pane_pid)) {
+                    roots.procs.insert(p.pane_pid, root);
                 } else {
                     in_flux = true;
                 }
@@ -125,6 +135,28 @@ impl<T: Tmux> Supervisor<T> {
             listing = self.tmux.survey()?;
         }
         Ok((self.until_exited(listing)?, roots))
+    }
+
+    /// The pane's process, without reading /proc, when this pass will hand its tree's
+    /// last reading on ([`super::trees::Trees::standing_root`]): its screen still at
+    /// `second`, its tree quiet, its process running by its pidfd.
+    fn standing_root(&mut self, pane: &Pane, second: i64) -> Option<Proc> {
+        let agent = pane.agent.as_deref()?;
+        let lines = self
+            .fleet
+            .agents
+            .iter()
+            .find(|a| a.name.as_str() == agent)?
+            .policy
+            .tail_lines;
+        let still = self.screens.get(&pane.session)?.still_shown(pane, lines, second);
+        let busy_cpu = self.config.agent(agent)?.policy.busy_cpu;
+        still
+            .then(|| {
+                self.trees
+                    .standing_root(&pane.session, pane.pane_pid, busy_cpu, Instant::now())
+            })
+            .flatten()
     }
 
     /// A server being killed drops every session a moment before it exits, and answers
@@ -163,8 +195,7 @@ impl<T: Tmux> Supervisor<T> {
         let mut seen = Vec::new();
         let mut problems = Vec::new();
         let mut vanished = false;
-        // Taken before any capture of this pass: output in this second is captured again.
-        let second = wall_second();
+        let second = roots.second;
         // First what each pane is and needs, then every capture of the pass at once.
         let mut looks = Vec::new();
         for pane in listing.panes.iter().filter(|p| p.is_ours(&self.fleet.run)) {
@@ -174,7 +205,10 @@ impl<T: Tmux> Supervisor<T> {
             let root = if pane.dead {
                 None
             } else {
-                roots.remove(&pane.pane_pid).or_else(|| self.trees.read(pane.pane_pid))
+                roots
+                    .procs
+                    .remove(&pane.pane_pid)
+                    .or_else(|| self.trees.read(pane.pane_pid))
             };
             let state = if pane.dead {
                 // The wrapper's record first: tmux sometimes never learns the status.

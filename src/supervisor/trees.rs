@@ -40,6 +40,8 @@ struct Reading {
     used: Instant,
     /// What it showed.
     seen: TreeSeen,
+    /// The pane's own process as read then.
+    root: Proc,
     /// Its processes, pid and start time, in the order read (the pane's own first).
     procs: Vec<(u32, u64)>,
     ticks: HashMap<(u32, u64), Ticks>,
@@ -47,6 +49,21 @@ struct Reading {
     /// `comm` they were read under: a process that exec'd since shows another `comm`
     /// and is read again; one that did not keeps its command line.
     names: HashMap<(u32, u64), Named>,
+}
+
+impl Reading {
+    /// Whether this reading can be handed on at `now` for a still screen: less than
+    /// [`QUIET_FOR`] old, its tree then under half of `busy_cpu`, and the agent there if
+    /// one is looked for (a missing one is counted on fresh readings only).
+    fn stands(&self, busy_cpu: u32, now: Instant) -> bool {
+        let quiet = self
+            .seen
+            .tree
+            .as_ref()
+            .and_then(|t| t.cpu_pct)
+            .is_some_and(|pct| pct.saturating_mul(2) < busy_cpu);
+        quiet && now.saturating_duration_since(self.at) < QUIET_FOR && self.seen.agent_process != Some(false)
+    }
 }
 
 /// A process's names as last read, and the `comm` it had then.
@@ -79,6 +96,8 @@ impl Trees {
     /// Reads the tree under `root` (the pane's process, just read) now, against the last
     /// reading of `session`.
     pub fn look_under(&mut self, session: &str, root: Proc, process: Option<&Regex>, now: Instant) -> TreeSeen {
+        self.procfs.watch(&root);
+        let kept_root = root.clone();
         let procs = self.procfs.tree_under(root);
         let before = self.last.remove(session);
         // The pane's own process is vigil's wrapper shell, never the agent.
@@ -128,6 +147,7 @@ impl Trees {
                 at: now,
                 used: now,
                 seen: seen.clone(),
+                root: kept_root,
                 procs: ids,
                 ticks,
                 names,
@@ -137,22 +157,28 @@ impl Trees {
     }
 
     /// The last reading of `session`'s tree, handed on as this pass's (`now`) without
-    /// reading /proc, when it can stand: made under the same `root` (pid and start)
-    /// less than [`QUIET_FOR`] ago, its tree then under half of `busy_cpu`, and the
-    /// agent there if one is looked for (a missing one is counted on fresh readings
-    /// only). `None`: read it.
+    /// reading /proc, when it can stand ([`Reading::stands`]) under `root`. `None`:
+    /// read it.
     pub fn still_quiet(&mut self, session: &str, root: &Proc, busy_cpu: u32, now: Instant) -> Option<TreeSeen> {
         let reading = self.last.get_mut(session)?;
-        let tree = reading.seen.tree.as_ref()?;
-        let quiet = tree.cpu_pct.is_some_and(|pct| pct.saturating_mul(2) < busy_cpu);
-        let standing = reading.procs.first() == Some(&(root.pid, root.start))
-            && now.saturating_duration_since(reading.at) < QUIET_FOR
-            && reading.seen.agent_process != Some(false);
-        if !(quiet && standing) {
+        if reading.root.pid != root.pid || reading.root.start != root.start || !reading.stands(busy_cpu, now) {
             return None;
         }
         reading.used = now;
         Some(reading.seen.clone())
+    }
+
+    /// The pane's process as `session`'s last reading read it, for a pass that will
+    /// hand that reading on: when it can stand ([`Reading::stands`]), was read under
+    /// `pane_pid`, and that process still runs by its pidfd. No /proc file is read;
+    /// `None`: read the process.
+    pub fn standing_root(&mut self, session: &str, pane_pid: u32, busy_cpu: u32, now: Instant) -> Option<Proc> {
+        let reading = self.last.get(session)?;
+        if reading.root.pid != pane_pid || !reading.stands(busy_cpu, now) {
+            return None;
+        }
+        let root = reading.root.clone();
+        self.procfs.runs(root.pid, root.start)?.then_some(root)
     }
 
     /// The processes (pid, start time) of `session`'s tree, when it was read or handed
@@ -326,14 +352,48 @@ mod tests {
         );
         assert!(trees.still_quiet("other", &root, 25, pass).is_none());
 
+        assert_eq!(
+            trees.standing_root("s", root.pid, 25, pass),
+            Some(root.clone()),
+            "runs, by its pidfd"
+        );
+        assert!(
+            trees.standing_root("s", root.pid + 1, 25, pass).is_none(),
+            "another pane's process"
+        );
+
         let nobody = Regex::new("^no-such-agent$").unwrap();
         trees.look_under("s", root.clone(), Some(&nobody), t0 + 3 * s);
         assert!(
             trees.still_quiet("s", &root, 25, t0 + 4 * s).is_none(),
             "a missing agent is looked for afresh"
         );
+        trees.look_under("s", root.clone(), None, t0 + 4 * s);
         sleeper.kill().unwrap();
+        let exited = poll(Duration::from_secs(5), || {
+            trees
+                .standing_root("s", root.pid, 25, t0 + 5 * s)
+                .is_none()
+                .then_some(())
+        });
+        assert!(
+            exited.is_some(),
+            "a process that exited (a zombie, not yet waited for) does not stand"
+        );
         sleeper.wait().unwrap();
+    }
+
+    fn poll<T>(timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(v) = probe() {
+                return Some(v);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     fn proc(pid: u32, ppid: u32, name: &str, own: u64, reaped: u64) -> Proc {
