@@ -63,7 +63,12 @@ impl<E: Exec> Tmux for E {
     }
 
     fn survey(&self) -> Result<Listing, TmuxError> {
-        super::listing::survey(self)
+        let list = |format: &str| match self.exec(&[words(&["list-panes", "-a", "-F", format])], Effect::Look) {
+            Ok(out) => Ok(Some(out)),
+            Err(e) if no_server_error(&e) => Ok(None),
+            Err(e) => Err(e),
+        };
+        super::listing::survey(self.last_listing(), list)
     }
 
     fn capture(&self, session: &str, lines: usize) -> Result<Vec<String>, TmuxError> {
@@ -87,7 +92,7 @@ impl<E: Exec> Tmux for E {
     }
 }
 
-pub(super) fn words(args: &[&str]) -> Vec<String> {
+fn words(args: &[&str]) -> Vec<String> {
     args.iter().map(|a| (*a).to_owned()).collect()
 }
 

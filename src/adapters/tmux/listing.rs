@@ -11,7 +11,6 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::commands::{Effect, Exec, no_server_error, words};
 use super::{Host, Listing, Pane, ServerId, TmuxError};
 
 /// Fields asked of `list-panes`, tab-separated; the session name last, so a tab in a
@@ -54,26 +53,34 @@ pub struct LastListing(Mutex<Option<Last>>);
 
 /// Every pane at one look (the hidden control pane left out), and whether a server
 /// answered: tmux's own words for "nothing listens on this socket" are the server gone,
-/// never an empty fleet. A glance where the client keeps its last listing.
-pub(super) fn survey(e: &impl Exec) -> Result<Listing, TmuxError> {
-    let Some(last) = e.last_listing() else {
-        return full(e).map(|(listing, _)| listing);
+/// never an empty fleet. A glance where the client keeps its `last` listing. `list`
+/// runs `list-panes -a -F <format>`: its output, `None` when no server runs.
+pub(super) fn survey(
+    last: Option<&LastListing>,
+    list: impl Fn(&str) -> Result<Option<String>, TmuxError>,
+) -> Result<Listing, TmuxError> {
+    let Some(last) = last else {
+        return full(&list).map(|(listing, _)| listing);
     };
     let mut last = last.0.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(kept) = last.as_mut().filter(|l| l.at.elapsed() < FULL_EVERY) {
-        match e.exec(&[words(&["list-panes", "-a", "-F", GLANCE_FORMAT])], Effect::Look) {
-            Ok(out) => {
+        match list(GLANCE_FORMAT) {
+            Ok(Some(out)) => {
                 if let Some(listing) = kept.glanced(&out) {
                     return Ok(listing);
                 }
             }
+            Ok(None) => {
+                *last = None;
+                return Ok(gone());
+            }
             Err(err) => {
                 *last = None;
-                return if no_server_error(&err) { Ok(gone()) } else { Err(err) };
+                return Err(err);
             }
         }
     }
-    let (listing, kept) = full(e).inspect_err(|_| *last = None)?;
+    let (listing, kept) = full(&list).inspect_err(|_| *last = None)?;
     *last = kept;
     Ok(listing)
 }
@@ -87,11 +94,9 @@ fn gone() -> Listing {
 
 /// A full listing, and what a glance may stand on: nothing when a line did not read
 /// or no server was named.
-fn full(e: &impl Exec) -> Result<(Listing, Option<Last>), TmuxError> {
-    let out = match e.exec(&[words(&["list-panes", "-a", "-F", LIST_FORMAT])], Effect::Look) {
-        Ok(out) => out,
-        Err(err) if no_server_error(&err) => return Ok((gone(), None)),
-        Err(err) => return Err(err),
+fn full(list: &impl Fn(&str) -> Result<Option<String>, TmuxError>) -> Result<(Listing, Option<Last>), TmuxError> {
+    let Some(out) = list(LIST_FORMAT)? else {
+        return Ok((gone(), None));
     };
     let mut server = None;
     let mut panes = Vec::new();
@@ -265,7 +270,7 @@ mod tests {
 
     /// A tmux that answers from a script, and keeps a last listing.
     struct Scripted {
-        answers: RefCell<Vec<Result<String, TmuxError>>>,
+        answers: RefCell<Vec<Result<Option<String>, TmuxError>>>,
         asked: RefCell<Vec<String>>,
         last: LastListing,
     }
@@ -280,7 +285,7 @@ mod tests {
         }
 
         fn answer(&self, out: &str) {
-            self.answers.borrow_mut().push(Ok(out.to_owned()));
+            self.answers.borrow_mut().push(Ok(Some(out.to_owned())));
         }
 
         /// Which formats were asked, `full` or `glance`, since the last call.
@@ -289,20 +294,12 @@ mod tests {
         }
     }
 
-    impl Exec for Scripted {
-        fn exec(&self, commands: &[Vec<String>], _: Effect) -> Result<String, TmuxError> {
-            let what = if commands[0].last().map(String::as_str) == Some(GLANCE_FORMAT) {
-                "glance"
-            } else {
-                "full"
-            };
-            self.asked.borrow_mut().push(what.into());
-            self.answers.borrow_mut().remove(0)
-        }
-
-        fn last_listing(&self) -> Option<&LastListing> {
-            Some(&self.last)
-        }
+    fn survey(tmux: &Scripted) -> Result<Listing, TmuxError> {
+        super::survey(Some(&tmux.last), |format| {
+            let what = if format == GLANCE_FORMAT { "glance" } else { "full" };
+            tmux.asked.borrow_mut().push(what.into());
+            tmux.answers.borrow_mut().remove(0)
+        })
     }
 
     const SERVER: &str = "77\t1800000000";
@@ -407,10 +404,7 @@ mod tests {
         let tmux = Scripted::new();
         tmux.answer(&full_line(1, 100, false, 10, "s-a"));
         survey(&tmux).unwrap();
-        tmux.answers.borrow_mut().push(Err(TmuxError::Failed {
-            args: "list-panes".into(),
-            stderr: "no server running on /tmp/tmux-0/x".into(),
-        }));
+        tmux.answers.borrow_mut().push(Ok(None));
         assert_eq!(survey(&tmux).unwrap(), gone());
         tmux.answer(&full_line(1, 100, false, 10, "s-a"));
         survey(&tmux).unwrap();
