@@ -21,8 +21,15 @@ use crate::engine::{Exit, Host, Incarnation, Observation, PaneSeen, PaneState, T
 /// the wall-clock second the pass looks in (taken before any capture of it: output in
 /// that second is captured again).
 pub(super) struct Roots {
-    procs: std::collections::HashMap<u32, Proc>,
+    procs: std::collections::HashMap<u32, Root>,
     second: i64,
+}
+
+/// A live pane's process, and whether it is its tree's last reading's (which this pass
+/// then hands on, decided once while settling).
+struct Root {
+    proc: Proc,
+    standing: bool,
 }
 
 /// The longest a live pane's screen goes without a real capture.
@@ -72,7 +79,7 @@ struct Look<'a> {
     pane: &'a Pane,
     agent: String,
     incarnation: Incarnation,
-    root: Option<Proc>,
+    root: Option<Root>,
     state: PaneState,
     tail: Tail,
     /// Its screen printed since the last capture, and was judged changed the pass before.
@@ -115,15 +122,17 @@ impl<T: Tmux> Supervisor<T> {
             procs: std::collections::HashMap::new(),
             second,
         };
+        let run = self.fleet.run.clone();
         for _ in 0..SETTLE_TRIES {
             roots.procs.clear();
             let mut in_flux = false;
-            let run = self.fleet.run.clone();
             for p in listing.panes.iter().filter(|p| p.is_ours(&run)) {
                 if p.dead {
                     in_flux |= p.exit_tag.is_none() && p.dead_status.is_none() && p.dead_signal.is_none();
-                } else if let Some(root) = self.standing_root(p, second).or_else(|| self.trees.read(p.pane_pid)) {
-                    roots.procs.insert(p.pane_pid, root);
+                } else if let Some(proc) = self.standing_root(p, second) {
+                    roots.procs.insert(p.pane_pid, Root { proc, standing: true });
+                } else if let Some(proc) = self.trees.read(p.pane_pid) {
+                    roots.procs.insert(p.pane_pid, Root { proc, standing: false });
                 } else {
                     in_flux = true;
                 }
@@ -141,16 +150,12 @@ impl<T: Tmux> Supervisor<T> {
     /// last reading on ([`super::trees::Trees::standing_root`]): its screen still at
     /// `second`, its tree quiet, its process running by its pidfd.
     fn standing_root(&mut self, pane: &Pane, second: i64) -> Option<Proc> {
-        let agent = pane.agent.as_deref()?;
-        let lines = self
-            .fleet
-            .agents
-            .iter()
-            .find(|a| a.name.as_str() == agent)?
-            .policy
-            .tail_lines;
-        let still = self.screens.get(&pane.session)?.still_shown(pane, lines, second);
-        let busy_cpu = self.config.agent(agent)?.policy.busy_cpu;
+        let policy = &self.config.agent(pane.agent.as_deref()?)?.policy;
+        let busy_cpu = policy.busy_cpu;
+        let still = self
+            .screens
+            .get(&pane.session)?
+            .still_shown(pane, policy.tail_lines, second);
         still
             .then(|| {
                 self.trees
@@ -205,10 +210,10 @@ impl<T: Tmux> Supervisor<T> {
             let root = if pane.dead {
                 None
             } else {
-                roots
-                    .procs
-                    .remove(&pane.pane_pid)
-                    .or_else(|| self.trees.read(pane.pane_pid))
+                roots.procs.remove(&pane.pane_pid).or_else(|| {
+                    let proc = self.trees.read(pane.pane_pid)?;
+                    Some(Root { proc, standing: false })
+                })
             };
             let state = if pane.dead {
                 // The wrapper's record first: tmux sometimes never learns the status.
@@ -242,7 +247,8 @@ impl<T: Tmux> Supervisor<T> {
             // agent named by a `process` pattern; a screen that prints, and was judged
             // changed the pass before, needs neither, and its tree waits for a still one
             // (whose CPU is then measured since the last reading, however old). A
-            // still screen's quiet tree is read again only every `trees::QUIET_FOR`.
+            // still screen's quiet tree is read again only every `trees::QUIET_FOR`
+            // (its root then standing, decided while settling).
             let printing = kept.is_none()
                 && record.is_some_and(|r| r.incarnation == incarnation && r.is_live() && r.unchanged_checks() == 0);
             looks.push(Look {
@@ -269,7 +275,6 @@ impl<T: Tmux> Supervisor<T> {
         let mut captures = self.tmux.capture_each(&asks).into_iter();
         for look in looks {
             let pane = look.pane;
-            let still = matches!(look.tail, Tail::Kept(_));
             let tail = match look.tail {
                 Tail::None => None,
                 Tail::Kept(lines) => Some(lines),
@@ -308,13 +313,15 @@ impl<T: Tmux> Supervisor<T> {
             };
             let now = Instant::now();
             let tree = match (look.root, self.config.agent(&look.agent)) {
-                (Some(root), Some(config)) if config.process.is_some() || !look.printing => still
-                    .then(|| {
+                // A standing root's screen is still, so its tree is wanted: the last
+                // reading, handed on.
+                (Some(root), Some(config)) if config.process.is_some() || !look.printing => {
+                    let handed = root.standing.then(|| self.trees.hand_on(&pane.session, now)).flatten();
+                    handed.unwrap_or_else(|| {
                         self.trees
-                            .still_quiet(&pane.session, &root, config.policy.busy_cpu, now)
+                            .look_under(&pane.session, root.proc, config.process.as_ref(), now)
                     })
-                    .flatten()
-                    .unwrap_or_else(|| self.trees.look_under(&pane.session, root, config.process.as_ref(), now)),
+                }
                 _ => TreeSeen::default(),
             };
             seen.push(PaneSeen {

@@ -156,22 +156,11 @@ impl Trees {
         seen
     }
 
-    /// The last reading of `session`'s tree, handed on as this pass's (`now`) without
-    /// reading /proc, when it can stand ([`Reading::stands`]) under `root`. `None`:
-    /// read it.
-    pub fn still_quiet(&mut self, session: &str, root: &Proc, busy_cpu: u32, now: Instant) -> Option<TreeSeen> {
-        let reading = self.last.get_mut(session)?;
-        if reading.root.pid != root.pid || reading.root.start != root.start || !reading.stands(busy_cpu, now) {
-            return None;
-        }
-        reading.used = now;
-        Some(reading.seen.clone())
-    }
-
     /// The pane's process as `session`'s last reading read it, for a pass that will
-    /// hand that reading on: when it can stand ([`Reading::stands`]), was read under
-    /// `pane_pid`, and that process still runs by its pidfd. No /proc file is read;
-    /// `None`: read the process.
+    /// hand that reading on ([`Trees::hand_on`]): when it can stand
+    /// ([`Reading::stands`]), was read under `pane_pid`, and that very process still
+    /// runs by its pidfd (a pid taken again is another process, which the pidfd does
+    /// not follow). No /proc file is read; `None`: read the process and its tree.
     pub fn standing_root(&mut self, session: &str, pane_pid: u32, busy_cpu: u32, now: Instant) -> Option<Proc> {
         let reading = self.last.get(session)?;
         if reading.root.pid != pane_pid || !reading.stands(busy_cpu, now) {
@@ -179,6 +168,14 @@ impl Trees {
         }
         let root = reading.root.clone();
         self.procfs.runs(root.pid, root.start)?.then_some(root)
+    }
+
+    /// The last reading of `session`'s tree, as this pass's (`now`), without reading
+    /// /proc: for a pane whose root [`Trees::standing_root`] gave.
+    pub fn hand_on(&mut self, session: &str, now: Instant) -> Option<TreeSeen> {
+        let reading = self.last.get_mut(session)?;
+        reading.used = now;
+        Some(reading.seen.clone())
     }
 
     /// The processes (pid, start time) of `session`'s tree, when it was read or handed
@@ -325,56 +322,50 @@ mod tests {
     fn a_quiet_tree_s_reading_stands_for_a_still_screen_a_while_and_no_other_does() {
         let mut sleeper = std::process::Command::new("sleep").arg("30").spawn().unwrap();
         let root = proctree::read(sleeper.id()).unwrap();
+        let pid = root.pid;
         let mut trees = Trees::default();
         let t0 = Instant::now();
         let s = Duration::from_secs(1);
         trees.look_under("s", root.clone(), None, t0);
         assert!(
-            trees.still_quiet("s", &root, 25, t0 + s).is_none(),
+            trees.standing_root("s", pid, 25, t0 + s).is_none(),
             "one reading measures no CPU"
         );
         let second = trees.look_under("s", root.clone(), None, t0 + s);
         assert_eq!(second.tree.as_ref().and_then(|t| t.cpu_pct), Some(0));
 
         let pass = t0 + 2 * s;
-        assert_eq!(trees.still_quiet("s", &root, 25, pass), Some(second.clone()));
+        assert_eq!(
+            trees.standing_root("s", pid, 25, pass),
+            Some(root.clone()),
+            "quiet, fresh, and it runs by its pidfd"
+        );
+        assert_eq!(trees.hand_on("s", pass), Some(second));
         assert!(trees.read_since("s", pass).is_some(), "lent out as this pass's reading");
         assert!(
-            trees.still_quiet("s", &root, 25, t0 + s + QUIET_FOR).is_none(),
+            trees.standing_root("s", pid, 25, t0 + s + QUIET_FOR).is_none(),
             "too old"
         );
-        let mut reborn = root.clone();
-        reborn.start += 1;
-        assert!(trees.still_quiet("s", &reborn, 25, pass).is_none(), "another root");
         assert!(
-            trees.still_quiet("s", &root, 0, pass).is_none(),
-            "nothing is quiet under 0 %"
-        );
-        assert!(trees.still_quiet("other", &root, 25, pass).is_none());
-
-        assert_eq!(
-            trees.standing_root("s", root.pid, 25, pass),
-            Some(root.clone()),
-            "runs, by its pidfd"
-        );
-        assert!(
-            trees.standing_root("s", root.pid + 1, 25, pass).is_none(),
+            trees.standing_root("s", pid + 1, 25, pass).is_none(),
             "another pane's process"
         );
+        assert!(
+            trees.standing_root("s", pid, 0, pass).is_none(),
+            "nothing is quiet under 0 %"
+        );
+        assert!(trees.standing_root("other", pid, 25, pass).is_none());
 
         let nobody = Regex::new("^no-such-agent$").unwrap();
         trees.look_under("s", root.clone(), Some(&nobody), t0 + 3 * s);
         assert!(
-            trees.still_quiet("s", &root, 25, t0 + 4 * s).is_none(),
+            trees.standing_root("s", pid, 25, t0 + 4 * s).is_none(),
             "a missing agent is looked for afresh"
         );
         trees.look_under("s", root.clone(), None, t0 + 4 * s);
         sleeper.kill().unwrap();
         let exited = poll(Duration::from_secs(5), || {
-            trees
-                .standing_root("s", root.pid, 25, t0 + 5 * s)
-                .is_none()
-                .then_some(())
+            trees.standing_root("s", pid, 25, t0 + 5 * s).is_none().then_some(())
         });
         assert!(
             exited.is_some(),
