@@ -115,6 +115,10 @@ impl<T: Tmux> Supervisor<T> {
     ///
     /// Returns the listing and the process of each live pane of ours, read while
     /// settling ([`Roots`]), so a pass reads each pane's `stat` once.
+    ///
+    /// The first look may be a glance ([`Tmux::survey`]), which tells no process
+    /// ended: a live pane whose process is gone, or is another process under the same
+    /// pid, is in flux, and every later look is a full listing.
     pub(super) fn settled_panes(&mut self) -> Result<(Listing, Roots), TmuxError> {
         let second = wall_second();
         let mut listing = self.tmux.survey()?;
@@ -123,7 +127,10 @@ impl<T: Tmux> Supervisor<T> {
             second,
         };
         let run = self.fleet.run.clone();
-        for _ in 0..SETTLE_TRIES {
+        // The first look may be a glance, looked at again at once as a full listing;
+        // then SETTLE_TRIES more, SETTLE_WAIT apart.
+        let last = SETTLE_TRIES + 1;
+        for attempt in 0..=last {
             roots.procs.clear();
             let mut in_flux = false;
             for p in listing.panes.iter().filter(|p| p.is_ours(&run)) {
@@ -132,16 +139,21 @@ impl<T: Tmux> Supervisor<T> {
                 } else if let Some(proc) = self.standing_root(p, second) {
                     roots.procs.insert(p.pane_pid, Root { proc, standing: true });
                 } else if let Some(proc) = self.trees.read(p.pane_pid) {
+                    // A pid taken again since the last reading, which only a glance
+                    // can list (a full listing names the pane's process now).
+                    in_flux |= attempt == 0 && self.trees.root_replaced(&p.session, &proc);
                     roots.procs.insert(p.pane_pid, Root { proc, standing: false });
                 } else {
                     in_flux = true;
                 }
             }
-            if !in_flux {
+            if !in_flux || attempt == last {
                 break;
             }
-            std::thread::sleep(SETTLE_WAIT);
-            listing = self.tmux.survey()?;
+            if attempt > 0 {
+                std::thread::sleep(SETTLE_WAIT);
+            }
+            listing = self.tmux.survey_afresh()?;
         }
         Ok((self.until_exited(listing)?, roots))
     }
@@ -175,7 +187,7 @@ impl<T: Tmux> Supervisor<T> {
                 break;
             }
             std::thread::sleep(SETTLE_WAIT);
-            listing = self.tmux.survey()?;
+            listing = self.tmux.survey_afresh()?;
         }
         Ok(listing)
     }
@@ -184,7 +196,7 @@ impl<T: Tmux> Supervisor<T> {
     /// capture: it may have gone with its server. Panes of a server that is no longer
     /// the one listed are not seen.
     fn host_after_vanishing(&self, listing: &Listing, seen: &mut Vec<PaneSeen>) -> Host {
-        let Ok(again) = self.tmux.survey().and_then(|l| self.until_exited(l)) else {
+        let Ok(again) = self.tmux.survey_afresh().and_then(|l| self.until_exited(l)) else {
             return listing.host;
         };
         if again.host != listing.host {

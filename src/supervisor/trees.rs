@@ -188,6 +188,14 @@ impl Trees {
             .map(|r| r.procs.as_slice())
     }
 
+    /// Whether `root`, just read under the pid of `session`'s last root, is another
+    /// process than that one (started at another time): the pid was taken again.
+    pub fn root_replaced(&self, session: &str, root: &Proc) -> bool {
+        self.last
+            .get(session)
+            .is_some_and(|r| r.root.pid == root.pid && r.root.start != root.start)
+    }
+
     /// Reads one process now (through the files kept open).
     pub fn read(&mut self, pid: u32) -> Option<Proc> {
         self.procfs.read(pid)

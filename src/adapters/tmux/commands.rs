@@ -3,7 +3,7 @@
 //! line per call), which differ only in how a list of commands reaches tmux
 //! ([`Exec`]). Targets are exact (`=name:`); errors are classified from tmux's words.
 
-use super::listing::LastListing;
+use super::listing::{LastListing, Look};
 use super::{Listing, Pane, SpawnSpec, TAG_AGENT, TAG_INCARNATION, TAG_RUN, Tmux, TmuxError};
 
 /// Size of a new session's window; big enough for agents' TUIs to lay out normally.
@@ -59,16 +59,15 @@ pub(super) trait Exec {
 /// only how they reach tmux differs.
 impl<E: Exec> Tmux for E {
     fn list_panes(&self) -> Result<Vec<Pane>, TmuxError> {
-        self.survey().map(|listing| listing.panes)
+        self.survey_afresh().map(|listing| listing.panes)
     }
 
     fn survey(&self) -> Result<Listing, TmuxError> {
-        let list = |format: &str| match self.exec(&[words(&["list-panes", "-a", "-F", format])], Effect::Look) {
-            Ok(out) => Ok(Some(out)),
-            Err(e) if no_server_error(&e) => Ok(None),
-            Err(e) => Err(e),
-        };
-        super::listing::survey(self.last_listing(), list)
+        survey(self, Look::Glance)
+    }
+
+    fn survey_afresh(&self) -> Result<Listing, TmuxError> {
+        survey(self, Look::Full)
     }
 
     fn capture(&self, session: &str, lines: usize) -> Result<Vec<String>, TmuxError> {
@@ -121,6 +120,16 @@ fn session_missing(err: &TmuxError) -> bool {
 
 fn pane_target(session: &str) -> String {
     format!("={session}:")
+}
+
+/// Every pane, as `look` allows ([`super::listing::survey`]).
+fn survey(e: &impl Exec, look: Look) -> Result<Listing, TmuxError> {
+    let list = |format: &str| match e.exec(&[words(&["list-panes", "-a", "-F", format])], Effect::Look) {
+        Ok(out) => Ok(Some(out)),
+        Err(e) if no_server_error(&e) => Ok(None),
+        Err(e) => Err(e),
+    };
+    super::listing::survey(e.last_listing(), look, list)
 }
 
 pub(super) fn capture(e: &impl Exec, session: &str, lines: usize) -> Result<Vec<String>, TmuxError> {

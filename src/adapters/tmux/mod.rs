@@ -103,11 +103,20 @@ pub trait Tmux {
     /// [`Tmux::list_panes`], saying whether a server answered (decided from how tmux
     /// answered, never from pane text) and which one. A tmux that cannot tell says
     /// "up, unknown server", which never reads as a host failure.
+    ///
+    /// It may be a glance ([`listing`]): each pane's process, state and server as the
+    /// last full listing said, its activity and size now. The caller checks each live
+    /// pane's process, and asks [`Tmux::survey_afresh`] when one has gone.
     fn survey(&self) -> Result<Listing, TmuxError> {
         Ok(Listing {
             host: Host::default(),
             panes: self.list_panes()?,
         })
+    }
+    /// [`Tmux::survey`] as a full listing, never a glance: what tmux says of every
+    /// pane now.
+    fn survey_afresh(&self) -> Result<Listing, TmuxError> {
+        self.survey()
     }
     /// The last `lines` lines of a session's pane (history included), wrapped lines
     /// joined.
