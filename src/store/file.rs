@@ -163,6 +163,98 @@ pub fn replace_with(
     result.map_err(StoreError::io(path))
 }
 
+/// Replaces `path` as [`replace_with`] does, for a file rewritten every pass (the
+/// snapshot, the heartbeat). A version that need not wait for the disk is swapped into
+/// place (`RENAME_EXCHANGE`) from a hidden spare beside it, and the version it replaces
+/// becomes the spare: no inode is made or freed per pass, and ext4 does not start
+/// writing back each version as it does when a rename replaces a file, so a fleet
+/// rewriting its snapshot every second leaves the page cache to flush it instead of
+/// writing it out each time. A version that must survive a power cut is written to a
+/// new file and renamed, as [`replace_with`] does: on a full disk it fails at once
+/// rather than finding room in the spare's blocks, so an owner with something new to
+/// keep is degraded then, every time. Readers see the old file or the new one whole;
+/// one that holds the old file open across a rewrite reads the spare being rewritten,
+/// and must check what it parsed (JSON that ends in the middle does not parse). A
+/// filesystem that cannot swap gets a rename.
+pub fn rewrite_with(
+    path: &Path,
+    durability: Durability,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), StoreError> {
+    if durability == Durability::Synced {
+        return replace_with(path, durability, write);
+    }
+    let spare = spare_path(path);
+    let result = (|| {
+        let (file, was) = match open_spare(&spare)? {
+            Some(reused) => reused,
+            None => {
+                let _ = fs::remove_file(&spare);
+                let file = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .custom_flags(NO_LINKS)
+                    .open(&spare)?;
+                (file, 0)
+            }
+        };
+        let mut buffered = std::io::BufWriter::with_capacity(64 * 1024, file);
+        write(&mut buffered)?;
+        let mut file = buffered.into_inner().map_err(std::io::IntoInnerError::into_error)?;
+        // What is left of the last version past the end of this one goes.
+        let written = std::io::Seek::stream_position(&mut file)?;
+        if written < was {
+            file.set_len(written)?;
+        }
+        drop(file);
+        let cwd = rustix::fs::CWD;
+        if rustix::fs::renameat_with(cwd, &spare, cwd, path, rustix::fs::RenameFlags::EXCHANGE).is_err() {
+            // None to swap with yet, or a filesystem that cannot swap.
+            fs::rename(&spare, path)?;
+        }
+        Ok(())
+    })();
+    // The spare stays on an error: on a full disk, removing it would free blocks for
+    // the journal to take and lose again, and the owner would flap in and out of
+    // degraded.
+    result.map_err(StoreError::io(path))
+}
+
+/// Where [`rewrite_with`] keeps `path`'s spare: hidden, beside it, named for this
+/// process, and a temp file to a new owner's tidying.
+fn spare_path(path: &Path) -> std::path::PathBuf {
+    let mut spare = temp_path(path).into_os_string();
+    spare.push(".spare");
+    spare.into()
+}
+
+/// The spare a swap left at `spare`, with its length, to be written over from the
+/// start: only a regular file of this user's, closed to others, with no other name
+/// (never a link, a FIFO or a file someone linked in); `None` when there is none fit to
+/// reuse. It is not emptied first: ext4 starts writing back a file truncated to
+/// nothing when it is closed, the cost this reuse is there to save.
+fn open_spare(spare: &Path) -> std::io::Result<Option<(File, u64)>> {
+    // Non-blocking, so a FIFO left in its place fails instead of waiting for a reader.
+    let flags = NO_LINKS | rustix::fs::OFlags::NONBLOCK.bits() as i32;
+    let file = match OpenOptions::new().write(true).custom_flags(flags).open(spare) {
+        Ok(file) => file,
+        Err(_) => return Ok(None),
+    };
+    let meta = file.metadata()?;
+    let me = rustix::process::geteuid().as_raw();
+    if !meta.is_file() || meta.nlink() != 1 || meta.uid() != me || meta.mode() & 0o077 != 0 {
+        return Ok(None);
+    }
+    Ok(Some((file, meta.len())))
+}
+
+/// Removes the spare [`rewrite_with`] keeps beside `path` (an owner that ends leaves
+/// no hidden copy of its last snapshot behind).
+pub fn drop_spare(path: &Path) {
+    let _ = fs::remove_file(spare_path(path));
+}
+
 /// Rewrites an existing small file in place (never through a link, never creating
 /// it): on a full disk this reuses the blocks it has, where a new file would need new
 /// ones. A reader may see it half-written; only the heartbeat uses it, as a fallback.
@@ -196,7 +288,13 @@ pub fn append_line(path: &Path, line: &str) -> Result<(), StoreError> {
     buf.push_str(line);
     buf.push('\n');
     let mut file = open_append(path).map_err(StoreError::io(path))?;
-    file.write_all(buf.as_bytes()).map_err(StoreError::io(path))?;
+    let was = file.metadata().map_err(StoreError::io(path))?.len();
+    if let Err(e) = file.write_all(buf.as_bytes()) {
+        // A full disk takes part of the line: cut it off, or the next line (written
+        // once there is room) would be glued to it and unreadable with it.
+        let _ = file.set_len(was);
+        return Err(StoreError::io(path)(e));
+    }
     file.sync_data().map_err(StoreError::io(path))
 }
 
@@ -214,6 +312,71 @@ mod tests {
         assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temp file left behind");
+    }
+
+    fn rewrite(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+        rewrite_with(path, Durability::Cached, |out| out.write_all(bytes))
+    }
+
+    #[test]
+    fn rewrites_swap_whole_files_and_keep_one_hidden_spare_until_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        rewrite(&path, b"a long first version").unwrap();
+        rewrite(&path, b"second").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"second", "a shorter version leaves no tail");
+        rewrite(&path, b"third, longer than the second").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"third, longer than the second");
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        let spare = spare_path(&path);
+        assert_eq!(
+            fs::read(&spare).unwrap(),
+            b"second",
+            "the replaced version is the spare"
+        );
+        assert_eq!(fs::metadata(&spare).unwrap().permissions().mode() & 0o777, 0o600);
+        // One that must survive a power cut is a new file; the spare waits.
+        rewrite_with(&path, Durability::Synced, |out| out.write_all(b"synced")).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"synced");
+        assert_eq!(fs::read(&spare).unwrap(), b"second");
+        drop_spare(&path);
+        assert!(!spare.exists());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_rewrite_never_writes_through_what_stands_at_its_temp_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("heartbeat");
+        let spare = spare_path(&path);
+        let precious = dir.path().join("precious");
+        let reset = |what: &str| {
+            let _ = fs::remove_file(&spare);
+            fs::write(&precious, "keep me").unwrap();
+            fs::set_permissions(&precious, fs::Permissions::from_mode(0o600)).unwrap();
+            match what {
+                "symlink" => std::os::unix::fs::symlink(&precious, &spare).unwrap(),
+                "hard link" => fs::hard_link(&precious, &spare).unwrap(),
+                "fifo" => rustix::fs::mkfifoat(rustix::fs::CWD, &spare, rustix::fs::Mode::RWXU).unwrap(),
+                _ => unreachable!(),
+            }
+        };
+        for what in ["symlink", "hard link", "fifo"] {
+            reset(what);
+            rewrite(&path, what.as_bytes()).unwrap();
+            assert_eq!(fs::read(&path).unwrap(), what.as_bytes(), "{what}");
+            assert_eq!(fs::read_to_string(&precious).unwrap(), "keep me", "{what}");
+            assert!(fs::symlink_metadata(&path).unwrap().is_file(), "{what}");
+        }
+        // A spare others may read is not reused either: it is replaced by a new one.
+        drop_spare(&path);
+        rewrite(&path, b"one").unwrap();
+        rewrite(&path, b"two").unwrap();
+        fs::set_permissions(&spare, fs::Permissions::from_mode(0o644)).unwrap();
+        rewrite(&path, b"three").unwrap();
+        rewrite(&path, b"four").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"four");
+        assert_eq!(fs::metadata(&spare).unwrap().permissions().mode() & 0o777, 0o600);
     }
 
     #[test]

@@ -161,7 +161,12 @@ fn write_json(
         path: path.clone(),
         source: e.into(),
     })?;
-    file::replace(&path, &bytes, durability)
+    if name == HEARTBEAT {
+        // Rewritten every pass: swapped in, the old one kept as the next temp file.
+        file::rewrite_with(&path, durability, |out| out.write_all(&bytes))
+    } else {
+        file::replace(&path, &bytes, durability)
+    }
 }
 
 impl Store {
@@ -264,6 +269,14 @@ impl Store {
         write_json(self, HEARTBEAT, &hb, file::Durability::Cached)
     }
 
+    /// Removes the temp files the owner keeps beside the files it rewrites every pass
+    /// (the snapshot, the heartbeat); for an owner about to end. A later owner's claim
+    /// removes what one that was killed left.
+    pub fn drop_spares(&self) {
+        file::drop_spare(&self.path(HEARTBEAT));
+        file::drop_spare(&self.path(super::snapshot::FILE));
+    }
+
     /// The heartbeat of an owner that cannot write its state dir: rewritten in place,
     /// in the blocks the file already has, so it still works on a full disk and
     /// `vigil check` does not take a degraded owner for a hung one.
@@ -288,7 +301,9 @@ impl Store {
     }
 
     pub fn heartbeat(&self) -> Option<Heartbeat> {
-        read_json(self, HEARTBEAT)
+        // A reader that held the last heartbeat open while the owner rewrote it (it is
+        // the owner's next temp file) read half of a rewrite: the one now standing is whole.
+        read_json(self, HEARTBEAT).or_else(|| read_json(self, HEARTBEAT))
     }
 }
 

@@ -17,7 +17,7 @@ use crate::engine::mind::FleetRestarts;
 use crate::engine::mind::v1::RecordV1;
 use crate::engine::{AgentName, Mind, Time};
 
-const FILE: &str = "state.json";
+pub(super) const FILE: &str = "state.json";
 /// Bumped whenever the Mind's shape changes incompatibly; [`migrate`] reads every
 /// earlier one.
 pub const VERSION: u32 = 2;
@@ -89,7 +89,7 @@ impl Store {
             crate::store::failpoint::abort("mid-snapshot");
         }
         // Written as it is serialized: a thousand agents' Mind is never held as text.
-        file::replace_with(&path, durability, |out| {
+        file::rewrite_with(&path, durability, |out| {
             serde_json::to_writer(out, &snapshot).map_err(std::io::Error::from)
         })
     }
@@ -104,13 +104,19 @@ impl Store {
             mind: serde_json::Value,
         }
         let path = self.path(FILE);
-        let bytes = match read_regular(&path, MAX_SNAPSHOT, Links::Refuse) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        let read = || match read_regular(&path, MAX_SNAPSHOT, Links::Refuse) {
+            Ok(bytes) => Ok(Some(serde_json::from_slice::<Peek>(&bytes))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
         };
-        let peek: Peek =
-            serde_json::from_slice(&bytes).map_err(|e| format!("{} does not parse: {e}", path.display()))?;
+        // A reader that held the last file open while the owner rewrote it (it is the
+        // owner's next temp file) read half of a rewrite: the file now standing is whole.
+        let peek = match read()? {
+            Some(Err(_)) => read()?,
+            first => first,
+        };
+        let Some(peek) = peek else { return Ok(None) };
+        let peek = peek.map_err(|e| format!("{} does not parse: {e}", path.display()))?;
         if !(1..=VERSION).contains(&peek.version) {
             return Err(format!(
                 "{} has schema version {}; this vigil reads 1 to {VERSION}",

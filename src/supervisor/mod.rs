@@ -491,5 +491,12 @@ impl<T: Tmux> Supervisor<T> {
     }
 }
 
+impl<T: Tmux> Drop for Supervisor<T> {
+    /// An owner that ends leaves no hidden copy of its last snapshot and heartbeat.
+    fn drop(&mut self) {
+        self.store.drop_spares();
+    }
+}
+
 #[cfg(test)]
 mod tests;

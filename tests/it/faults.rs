@@ -28,15 +28,10 @@ fn a_full_disk_degrades_the_owner_instead_of_ending_it_and_it_resumes_when_space
         (w.agent("worker").lifecycle == Some(Lifecycle::Working)).then_some(())
     });
     let before = w.journal();
-    let session = w.agent("worker").session;
 
     let filler = w.state().join("filler");
-    fill(&filler);
     // The agent dies while nothing can be journaled: vigil must not restart it blind.
-    w.tmux(&["kill-session", "-t", &format!("={session}")]);
-    let degraded = w.eventually(Duration::from_secs(10), "status saying the owner is degraded", || {
-        w.status().owner.and_then(|o| o.degraded)
-    });
+    let degraded = w.starve(&filler, "worker");
     assert!(degraded.contains("No space left on device"), "{degraded}");
     std::thread::sleep(Duration::from_millis(1000));
     assert!(watch.try_wait().unwrap().is_none(), "the owner is still up");

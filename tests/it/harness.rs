@@ -226,6 +226,19 @@ impl World {
             .collect()
     }
 
+    /// Fills the state dir's disk at `filler`, then ends `agent`'s session; returns why
+    /// the owner, which must journal the death before it restarts the agent, says it
+    /// is degraded. An idle owner on a full disk has nothing new to write: its snapshot
+    /// and heartbeat are rewritten in blocks they already hold.
+    pub fn starve(&self, filler: &std::path::Path, agent: &str) -> String {
+        fill(filler);
+        let session = self.agent(agent).session;
+        self.tmux(&["kill-session", "-t", &format!("={session}")]);
+        self.eventually(Duration::from_secs(10), "status saying the owner is degraded", || {
+            self.status().owner.and_then(|o| o.degraded)
+        })
+    }
+
     pub fn sessions(&self) -> Vec<String> {
         let mut s: Vec<String> = self
             .tmux(&["list-sessions", "-F", "#{@vigil-control}\t#{session_name}"])

@@ -371,7 +371,7 @@ fn a_full_disk_is_a_degraded_notice_sent_from_memory_then_resolved() {
     w.watch();
     w.wait_for("worker", 30, "working", |a| a.lifecycle == Some(Lifecycle::Working));
     let filler = w.state().join("filler");
-    fill(&filler);
+    w.starve(&filler, "worker");
     let notice = w.eventually(Duration::from_secs(30), "a degraded notice", || {
         command_events(&w).into_iter().find(|e| e["event"] == "degraded")
     });
