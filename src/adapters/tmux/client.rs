@@ -109,35 +109,11 @@ impl Exec for TmuxClient {
     }
 
     fn exec(&self, commands: &[Vec<String>], effect: Effect) -> Result<String, TmuxError> {
-        let Some(control) = &self.control else {
-            return self.cli.exec(commands, effect);
-        };
-        match control.run(commands) {
-            Ok(outcomes) => match outcomes.into_iter().last() {
-                Some(Ok(lines)) => Ok(lines.join("\n")),
-                Some(Err(stderr)) => Err(TmuxError::Failed {
-                    args: shown(commands),
-                    stderr,
-                }),
-                None => Err(TmuxError::Failed {
-                    args: shown(commands),
-                    stderr: "no answer".into(),
-                }),
-            },
-            // The probe's own answer, as the CLI would have given it; unless the
-            // commands are meant to start a server, which only the CLI does.
-            Err(Unavailable::NoServer(stderr)) if effect != Effect::Start => Err(TmuxError::Failed {
-                args: shown(commands),
-                stderr,
-            }),
-            // Sent, answer lost: a look or a kill is asked again; typing or a start
-            // may have happened, and doing it twice is worse than an error.
-            Err(Unavailable::Lost(why)) if !effect.repeatable() => Err(TmuxError::Failed {
-                args: shown(commands),
-                stderr: format!("the control client lost the answer ({why}); not run again"),
-            }),
-            Err(_) => self.cli.exec(commands, effect),
-        }
+        self.run(commands, effect, Answer::Last)
+    }
+
+    fn exec_all(&self, commands: &[Vec<String>], effect: Effect) -> Result<String, TmuxError> {
+        self.run(commands, effect, Answer::All)
     }
 
     /// Looks are sent all at once through the control client: one write, one wake-up
@@ -179,6 +155,52 @@ impl Exec for TmuxClient {
                 .iter()
                 .map(|c| self.cli.exec(std::slice::from_ref(c), effect))
                 .collect(),
+        }
+    }
+}
+
+/// Which output of a list of commands a caller wants.
+#[derive(Clone, Copy)]
+enum Answer {
+    /// The last command's (what a command list run for its effect prints).
+    Last,
+    /// Every command's, in order, joined as the CLI prints them.
+    All,
+}
+
+impl TmuxClient {
+    /// Runs `commands` back to back through the control client where it can answer,
+    /// else through the CLI; the output `answer` asks for.
+    fn run(&self, commands: &[Vec<String>], effect: Effect, answer: Answer) -> Result<String, TmuxError> {
+        let Some(control) = &self.control else {
+            return self.cli.exec(commands, effect);
+        };
+        let failed = |stderr: String| TmuxError::Failed {
+            args: shown(commands),
+            stderr,
+        };
+        match control.run(commands) {
+            Ok(outcomes) if outcomes.is_empty() => Err(failed("no answer".into())),
+            Ok(outcomes) => {
+                let mut out = Vec::new();
+                for outcome in outcomes {
+                    let lines = outcome.map_err(failed)?;
+                    if matches!(answer, Answer::Last) {
+                        out.clear();
+                    }
+                    out.extend(lines);
+                }
+                Ok(out.join("\n"))
+            }
+            // The probe's own answer, as the CLI would have given it; unless the
+            // commands are meant to start a server, which only the CLI does.
+            Err(Unavailable::NoServer(stderr)) if effect != Effect::Start => Err(failed(stderr)),
+            // Sent, answer lost: a look or a kill is asked again; typing or a start
+            // may have happened, and doing it twice is worse than an error.
+            Err(Unavailable::Lost(why)) if !effect.repeatable() => Err(failed(format!(
+                "the control client lost the answer ({why}); not run again"
+            ))),
+            Err(_) => self.cli.exec(commands, effect),
         }
     }
 }

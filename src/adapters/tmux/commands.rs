@@ -3,7 +3,7 @@
 //! line per call), which differ only in how a list of commands reaches tmux
 //! ([`Exec`]). Targets are exact (`=name:`); errors are classified from tmux's words.
 
-use super::listing::{LastListing, Look};
+use super::listing::{Ask, GLANCE_FORMAT, LIST_FORMAT, LastListing, Look};
 use super::{Listing, Pane, SpawnSpec, TAG_AGENT, TAG_INCARNATION, TAG_RUN, Tmux, TmuxError};
 
 /// Size of a new session's window; big enough for agents' TUIs to lay out normally.
@@ -47,6 +47,12 @@ pub(super) trait Exec {
             .iter()
             .map(|c| self.exec(std::slice::from_ref(c), effect))
             .collect()
+    }
+
+    /// Every one of `commands`' output, in order, each ending in a newline but the
+    /// last (as the CLI prints them: the default).
+    fn exec_all(&self, commands: &[Vec<String>], effect: Effect) -> Result<String, TmuxError> {
+        self.exec(commands, effect)
     }
 
     /// The last full listing kept for glances, by a client that keeps one.
@@ -124,10 +130,22 @@ fn pane_target(session: &str) -> String {
 
 /// Every pane, as `look` allows ([`super::listing::survey`]).
 fn survey(e: &impl Exec, look: Look) -> Result<Listing, TmuxError> {
-    let list = |format: &str| match e.exec(&[words(&["list-panes", "-a", "-F", format])], Effect::Look) {
-        Ok(out) => Ok(Some(out)),
-        Err(e) if no_server_error(&e) => Ok(None),
-        Err(e) => Err(e),
+    let list = |ask: Ask| {
+        let answer = match ask {
+            Ask::Full => e.exec(&[words(&["list-panes", "-a", "-F", LIST_FORMAT])], Effect::Look),
+            Ask::Glance => e.exec_all(
+                &[
+                    words(&["display-message", "-p", "#{pid}"]),
+                    words(&["list-panes", "-a", "-F", GLANCE_FORMAT]),
+                ],
+                Effect::Look,
+            ),
+        };
+        match answer {
+            Ok(out) => Ok(Some(out)),
+            Err(e) if no_server_error(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
     };
     super::listing::survey(e.last_listing(), look, list)
 }

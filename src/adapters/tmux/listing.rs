@@ -27,13 +27,23 @@ use super::{Host, Listing, Pane, ServerId, TmuxError};
 /// control-mode clients, which is nobody's pane.
 pub(super) const LIST_FORMAT: &str = "#{pane_id}\t#{pane_pid}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}\t#{@vigil-agent}\t#{@vigil-incarnation}\t#{@vigil-run}\t#{@vigil-exit}\t#{pid}\t#{start_time}\t#{window_activity}\t#{pane_width}x#{pane_height}\t#{@vigil-control}\t#{session_name}";
 
-/// Fields asked of a glance, the session name last for the same reason: five, since
-/// every field costs the server a lookup for each pane (at 100 panes this format costs
-/// it about 0.76 ms a call, the seven it replaced 0.95 ms). A pane id is never given
-/// twice by one server; `#{pid}` tells a server replaced between two looks, even one
-/// that gave the same ids to panes of the same names.
-pub(super) const GLANCE_FORMAT: &str =
-    "#{pid}\t#{pane_id}\t#{window_activity}\t#{pane_width}x#{pane_height}\t#{session_name}";
+/// Fields asked of a glance, the session name last for the same reason: four, since
+/// every field costs the server a lookup for each pane. A pane id is never given twice
+/// by one server. The server's pid, which tells a server replaced between two looks
+/// (even one that gave the same ids to panes of the same names), is asked once, before
+/// the panes and in the same go ([`Ask::Glance`]): asked of each pane, it cost the
+/// server as much as two other fields.
+pub(super) const GLANCE_FORMAT: &str = "#{pane_id}\t#{window_activity}\t#{pane_width}x#{pane_height}\t#{session_name}";
+
+/// What a survey asks tmux.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Ask {
+    /// `list-panes -a -F` [`LIST_FORMAT`].
+    Full,
+    /// The server's pid (`display-message -p '#{pid}'`), then `list-panes -a -F`
+    /// [`GLANCE_FORMAT`], in one go to one server: the pid on the first line.
+    Glance,
+}
 
 /// What a survey may be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,12 +82,12 @@ pub struct LastListing(Mutex<Option<Last>>);
 /// Every pane at one look (the hidden control pane left out), and whether a server
 /// answered: tmux's own words for "nothing listens on this socket" are the server gone,
 /// never an empty fleet. A glance when `look` allows one and the client keeps its
-/// `last` listing. `list` runs `list-panes -a -F <format>`: its output, `None` when no
+/// `last` listing. `list` asks tmux what [`Ask`] says: its output, `None` when no
 /// server runs.
 pub(super) fn survey(
     last: Option<&LastListing>,
     look: Look,
-    list: impl Fn(&str) -> Result<Option<String>, TmuxError>,
+    list: impl Fn(Ask) -> Result<Option<String>, TmuxError>,
 ) -> Result<Listing, TmuxError> {
     let Some(last) = last else {
         return full(&list).map(|(listing, _)| listing);
@@ -87,7 +97,7 @@ pub(super) fn survey(
         .as_mut()
         .filter(|l| look == Look::Glance && l.at.elapsed() < FULL_EVERY);
     if let Some(kept) = glance {
-        match list(GLANCE_FORMAT) {
+        match list(Ask::Glance) {
             Ok(Some(out)) => {
                 if let Some(listing) = kept.glanced(&out) {
                     return Ok(listing);
@@ -117,8 +127,8 @@ fn gone() -> Listing {
 
 /// A full listing, and what a glance may stand on: nothing when a line did not read
 /// or no server was named.
-fn full(list: &impl Fn(&str) -> Result<Option<String>, TmuxError>) -> Result<(Listing, Option<Last>), TmuxError> {
-    let Some(out) = list(LIST_FORMAT)? else {
+fn full(list: &impl Fn(Ask) -> Result<Option<String>, TmuxError>) -> Result<(Listing, Option<Last>), TmuxError> {
+    let Some(out) = list(Ask::Full)? else {
         return Ok((gone(), None));
     };
     let mut server = None;
@@ -159,12 +169,13 @@ impl Last {
     /// alive then: with the glance's activity and sizes.
     fn glanced(&mut self, out: &str) -> Option<Listing> {
         let mut lines = out.lines();
+        let server_pid: u32 = lines.next()?.parse().ok()?;
+        if server_pid != self.server.pid {
+            return None;
+        }
         for known in &mut self.panes {
             let seen = parse_glance(lines.next()?)?;
-            let same = seen.server_pid == self.server.pid
-                && seen.id == known.id
-                && seen.session == known.pane.session
-                && !known.pane.dead;
+            let same = seen.id == known.id && seen.session == known.pane.session && !known.pane.dead;
             if !same {
                 return None;
             }
@@ -226,7 +237,6 @@ fn parse_pane(line: &str) -> Option<(Known, Option<ServerId>)> {
 
 /// One glance line.
 struct Glance<'a> {
-    server_pid: u32,
     id: u32,
     activity: Option<i64>,
     size: Option<(u16, u16)>,
@@ -234,9 +244,8 @@ struct Glance<'a> {
 }
 
 fn parse_glance(line: &str) -> Option<Glance<'_>> {
-    let mut f = line.splitn(5, '\t');
+    let mut f = line.splitn(4, '\t');
     Some(Glance {
-        server_pid: f.next()?.parse().ok()?,
         id: pane_id(f.next()?)?,
         activity: f.next()?.parse().ok(),
         size: size(f.next()?),
@@ -316,8 +325,8 @@ mod tests {
     }
 
     fn survey_as(tmux: &Scripted, look: Look) -> Result<Listing, TmuxError> {
-        super::survey(Some(&tmux.last), look, |format| {
-            let what = if format == GLANCE_FORMAT { "glance" } else { "full" };
+        super::survey(Some(&tmux.last), look, |ask| {
+            let what = if ask == Ask::Glance { "glance" } else { "full" };
             tmux.asked.borrow_mut().push(what.into());
             tmux.answers.borrow_mut().remove(0)
         })
@@ -331,7 +340,12 @@ mod tests {
     }
 
     fn glance_line(id: u32, activity: i64, size: &str, session: &str) -> String {
-        format!("77\t%{id}\t{activity}\t{size}\t{session}")
+        format!("%{id}\t{activity}\t{size}\t{session}")
+    }
+
+    /// A glance's answer: the server's pid, then its lines.
+    fn glance(lines: &[String]) -> String {
+        format!("77\n{}", lines.join("\n"))
     }
 
     #[test]
@@ -341,7 +355,10 @@ mod tests {
         let first = survey(&tmux).unwrap();
         assert_eq!(tmux.asked(), ["full"]);
 
-        tmux.answer(&[glance_line(1, 12, "200x50", "s-a"), glance_line(2, 10, "80x24", "s-b")].join("\n"));
+        tmux.answer(&glance(&[
+            glance_line(1, 12, "200x50", "s-a"),
+            glance_line(2, 10, "80x24", "s-b"),
+        ]));
         let glanced = survey(&tmux).unwrap();
         assert_eq!(tmux.asked(), ["glance"]);
         assert_eq!(glanced.host, first.host);
@@ -356,16 +373,17 @@ mod tests {
     #[test]
     fn a_glance_that_finds_anything_else_is_followed_by_a_full_listing() {
         let two = [full_line(1, 100, false, 10, "s-a"), full_line(2, 200, false, 10, "s-b")].join("\n");
-        let same = |a: &str| [glance_line(1, 10, "200x50", "s-a"), glance_line(2, 10, "200x50", a)].join("\n");
+        let same = |a: &str| glance(&[glance_line(1, 10, "200x50", "s-a"), glance_line(2, 10, "200x50", a)]);
         let cases = [
             (
                 "a pane born",
                 format!("{}\n{}", same("s-b"), glance_line(3, 10, "200x50", "s-c")),
             ),
-            ("a pane gone", glance_line(1, 10, "200x50", "s-a")),
+            ("a pane gone", glance(&[glance_line(1, 10, "200x50", "s-a")])),
             ("a session renamed", same("s-renamed")),
             ("another pane in its place", same("s-b").replace("%2\t", "%3\t")),
-            ("another server", same("s-b").replace("77\t", "78\t")),
+            ("another server", same("s-b").replace("77\n", "78\n")),
+            ("no server pid", same("s-b").replace("77\n", "")),
             ("garbage", "garbage".to_owned()),
         ];
         for (what, glance) in cases {
@@ -387,7 +405,10 @@ mod tests {
         let tmux = Scripted::new();
         tmux.answer(&dead);
         survey(&tmux).unwrap();
-        tmux.answer(&[glance_line(1, 10, "200x50", "s-a"), glance_line(2, 10, "200x50", "s-b")].join("\n"));
+        tmux.answer(&glance(&[
+            glance_line(1, 10, "200x50", "s-a"),
+            glance_line(2, 10, "200x50", "s-b"),
+        ]));
         tmux.answer(&dead);
         survey(&tmux).unwrap();
         assert_eq!(tmux.asked(), ["full", "glance", "full"]);
@@ -409,7 +430,10 @@ mod tests {
         tmux.answer(&two);
         survey(&tmux).unwrap();
         survey_as(&tmux, Look::Full).unwrap();
-        tmux.answer(&[glance_line(1, 11, "200x50", "s-a"), glance_line(2, 10, "200x50", "s-b")].join("\n"));
+        tmux.answer(&glance(&[
+            glance_line(1, 11, "200x50", "s-a"),
+            glance_line(2, 10, "200x50", "s-b"),
+        ]));
         let glanced = survey(&tmux).unwrap();
         assert_eq!(tmux.asked(), ["full", "full", "glance"]);
         assert_eq!(glanced.panes[0].activity, Some(11));
