@@ -86,7 +86,7 @@ pub struct PaneSeen {
     pub state: PaneState,
     /// The pane's last lines as captured; `None` when capturing failed, so this poll
     /// says nothing about the screen.
-    pub tail: Option<Vec<String>>,
+    pub tail: Option<screen::Tail>,
     /// What its process tree showed.
     pub tree: TreeSeen,
 }

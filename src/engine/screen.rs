@@ -226,6 +226,84 @@ fn first_match<'a>(regex: Option<&Regex>, lines: &[&'a str]) -> Option<&'a str> 
     lines.iter().find(|l| regex.is_match(l)).copied()
 }
 
+/// A pane's last lines as captured. Clones share the lines and what was last read of
+/// them: a still screen that the supervisor hands on pass after pass, uncaptured, is
+/// read once, not once a pass.
+#[derive(Clone, Debug, Default)]
+pub struct Tail(std::sync::Arc<Captured>);
+
+#[derive(Debug, Default)]
+struct Captured {
+    lines: Vec<String>,
+    last: std::sync::Mutex<Option<Memo>>,
+}
+
+/// A read of a tail, and what it was read with: these very patterns (held, so no other
+/// patterns can come to stand at their address), these bounds.
+#[derive(Debug)]
+struct Memo {
+    patterns: std::sync::Arc<Patterns>,
+    tail_lines: usize,
+    rate_limit_lines: usize,
+    read: ScreenRead,
+}
+
+impl Tail {
+    pub fn new(lines: Vec<String>) -> Self {
+        Self(std::sync::Arc::new(Captured {
+            lines,
+            last: std::sync::Mutex::default(),
+        }))
+    }
+
+    /// What [`read`] says of these lines, read again only with other patterns or
+    /// bounds than last time (patterns made again, by a reload, are other patterns).
+    pub fn read(&self, patterns: &std::sync::Arc<Patterns>, tail_lines: usize, rate_limit_lines: usize) -> ScreenRead {
+        let mut last = self.0.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(memo) = last.as_ref().filter(|m| {
+            m.tail_lines == tail_lines
+                && m.rate_limit_lines == rate_limit_lines
+                && std::sync::Arc::ptr_eq(&m.patterns, patterns)
+        }) {
+            return memo.read.clone();
+        }
+        let fresh = read(&self.0.lines, patterns, tail_lines, rate_limit_lines);
+        *last = Some(Memo {
+            patterns: patterns.clone(),
+            tail_lines,
+            rate_limit_lines,
+            read: fresh.clone(),
+        });
+        fresh
+    }
+}
+
+impl std::ops::Deref for Tail {
+    type Target = [String];
+
+    fn deref(&self) -> &[String] {
+        &self.0.lines
+    }
+}
+
+impl From<Vec<String>> for Tail {
+    fn from(lines: Vec<String>) -> Self {
+        Self::new(lines)
+    }
+}
+
+impl FromIterator<String> for Tail {
+    fn from_iter<I: IntoIterator<Item = String>>(lines: I) -> Self {
+        Self::new(lines.into_iter().collect())
+    }
+}
+
+impl PartialEq for Tail {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.lines == other.0.lines
+    }
+}
+
 /// Reads a pane's tail. `tail_lines` bounds what is hashed and searched;
 /// `rate_limit_lines` how many of the last non-blank lines may announce a limit.
 pub fn read(raw: &[String], patterns: &Patterns, tail_lines: usize, rate_limit_lines: usize) -> ScreenRead {
@@ -293,6 +371,28 @@ mod tests {
 
     fn lines(text: &str) -> Vec<String> {
         text.lines().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn a_tail_handed_on_is_read_once_for_the_same_patterns_and_again_for_others() {
+        let tail = Tail::new(lines("working\n> "));
+        let shared = std::sync::Arc::new(patterns());
+        let first = tail.read(&shared, 30, 5);
+        assert!(first.prompt);
+        let handed_on = tail.clone();
+        assert_eq!(handed_on.read(&shared, 30, 5), first);
+        assert_eq!(first, read(&tail, &patterns(), 30, 5), "the same as reading afresh");
+        let no_prompt = std::sync::Arc::new(Patterns {
+            prompt: None,
+            ..patterns()
+        });
+        assert!(
+            !handed_on.read(&no_prompt, 30, 5).prompt,
+            "other patterns read it again"
+        );
+        let bounded = handed_on.read(&shared, 1, 5);
+        assert_eq!(bounded, read(&tail, &patterns(), 1, 5), "other bounds read it again");
+        assert_ne!(bounded.hash, first.hash);
     }
 
     fn patterns() -> Patterns {

@@ -350,7 +350,7 @@ impl<T: Tmux> Supervisor<T> {
         // A server that is gone took the screen with it: the last one read stands in.
         let raw = match self.tmux.capture(session, CONTEXT_LINES) {
             Ok(lines) => lines,
-            Err(_) => self.screens.get(session).map(|s| s.lines.clone()).unwrap_or_default(),
+            Err(_) => self.screens.get(session).map(|s| s.lines.to_vec()).unwrap_or_default(),
         };
         let last_lines = engine::screen::tail(&raw, CONTEXT_LINES)
             .into_iter()

@@ -15,6 +15,7 @@ use super::{SETTLE_TRIES, SETTLE_WAIT, Supervisor};
 use crate::adapters::proctree::Proc;
 use crate::adapters::tmux::Pane;
 use crate::adapters::tmux::{Listing, Tmux, TmuxError};
+use crate::engine::screen;
 use crate::engine::{Exit, Host, Incarnation, Observation, PaneSeen, PaneState, TreeSeen};
 
 /// The process of each live pane, by its pid, as read while the listing settled, and
@@ -38,7 +39,7 @@ const RECAPTURE_AFTER_SECS: i64 = 60;
 /// The last screen captured of a session, and what its window said then.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Screen {
-    pub lines: Vec<String>,
+    pub lines: screen::Tail,
     /// `#{window_activity}` in the listing the capture was made from.
     activity: Option<i64>,
     /// The wall-clock second the capture began in.
@@ -91,7 +92,7 @@ enum Tail {
     /// Not read: not an agent of this fleet, or a pane whose last words were read.
     None,
     /// Nothing printed since the last capture: its lines.
-    Kept(Vec<String>),
+    Kept(screen::Tail),
     /// Captured now, this many lines.
     Capture(usize),
 }
@@ -292,6 +293,7 @@ impl<T: Tmux> Supervisor<T> {
                 Tail::Kept(lines) => Some(lines),
                 Tail::Capture(lines) => match captures.next() {
                     Some(Ok(t)) => {
+                        let t = screen::Tail::new(t);
                         let screen = Screen {
                             lines: t.clone(),
                             activity: pane.activity,
@@ -352,12 +354,13 @@ impl<T: Tmux> Supervisor<T> {
             listing.host
         };
         // Kept while its record is live: a server gone this pass took the screen with it.
-        let mind = &self.mind;
-        self.screens.retain(|session, _| {
-            seen.iter().any(|p| &p.session == session)
-                || mind.agents.values().any(|r| r.is_live() && &r.session == session)
-        });
         let listed: std::collections::HashSet<&str> = seen.iter().map(|p| p.session.as_str()).collect();
+        let live: std::collections::HashSet<&str> = (self.mind.agents.values())
+            .filter(|r| r.is_live())
+            .map(|r| r.session.as_str())
+            .collect();
+        self.screens
+            .retain(|session, _| listed.contains(session.as_str()) || live.contains(session.as_str()));
         self.trees.retain(|session| listed.contains(session));
         let observation = Observation { panes: seen, host };
         (observation, problems)

@@ -153,7 +153,7 @@ impl Ctx<'_> {
     fn read_screen(&mut self, r: &mut AgentRecord, pane: &PaneSeen) -> Option<ScreenRead> {
         let policy = &self.agent.policy;
         let tail = pane.tail.as_ref()?;
-        let read = screen::read(tail, &self.agent.patterns, policy.tail_lines, policy.rate_limit_lines);
+        let read = tail.read(&self.agent.patterns, policy.tail_lines, policy.rate_limit_lines);
         let live = r.live_mut()?;
         if live.screen_hash.as_deref() == Some(read.hash.as_str()) {
             live.unchanged_checks = live.unchanged_checks.saturating_add(1);

@@ -73,7 +73,7 @@ fn a_running_session_found_in_tmux_is_adopted_not_restarted() {
         incarnation: Incarnation(7),
         pane_pid: 4242,
         state: PaneState::Alive,
-        tail: Some(vec!["still working".into()]),
+        tail: Some(vec!["still working".into()].into()),
         tree: TreeSeen::default(),
     });
     let step = sim.step();

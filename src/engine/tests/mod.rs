@@ -150,7 +150,7 @@ impl Sim {
                         incarnation: *incarnation,
                         pane_pid: 1000 + incarnation.0,
                         state: PaneState::Alive,
-                        tail: Some(vec!["booting…".into()]),
+                        tail: Some(vec!["booting…".into()].into()),
                         tree: TreeSeen::default(),
                     });
                 }
@@ -193,11 +193,14 @@ impl Sim {
     fn die(&mut self, agent: &str, exit: Exit, last: &str) {
         let pane = self.pane(agent);
         pane.state = PaneState::Dead(exit);
-        pane.tail = Some(vec![
-            last.into(),
-            "".into(),
-            "Pane is dead (status 3, Mon Nov 23 00:51:04 2026)".into(),
-        ]);
+        pane.tail = Some(
+            vec![
+                last.into(),
+                "".into(),
+                "Pane is dead (status 3, Mon Nov 23 00:51:04 2026)".into(),
+            ]
+            .into(),
+        );
     }
 
     fn rec(&self, agent: &str) -> &AgentRecord {
