@@ -1,5 +1,5 @@
-//! The host's pressure as Linux tells it, read before each pass for the engine's start
-//! decision: the one-minute load average (`/proc/loadavg`) per core vigil may use, and
+//! The host's pressure as Linux tells it, read before a pass (at most every 5 s) for
+//! the engine's start decision: the one-minute load average (`/proc/loadavg`) per core vigil may use, and
 //! `MemAvailable` (`/proc/meminfo`). Two small reads of kernel files, no process table
 //! walked; what cannot be read is `None`, never a guess. Reads only.
 //!
@@ -44,12 +44,26 @@ fn cores() -> usize {
     }
 }
 
-/// The host's pressure now.
+/// How long one reading of the host's pressure stands: the kernel computes the load
+/// average every 5 s, and making `/proc/meminfo` costs it more than anything else a
+/// quiet pass reads; a start held back waits for a pass anyway.
+const PRESSURE_KNOWN_FOR: Duration = Duration::from_secs(5);
+
+/// The host's pressure, as read at most [`PRESSURE_KNOWN_FOR`] ago.
 pub fn pressure() -> Pressure {
-    let cores = cores();
-    Pressure {
-        load_per_core: read("/proc/loadavg").and_then(|t| load_per_core(&t, cores)),
-        free_memory: read("/proc/meminfo").and_then(|t| mem_available(&t)),
+    static KNOWN: Mutex<Option<(Instant, Pressure)>> = Mutex::new(None);
+    let mut known = KNOWN.lock().unwrap_or_else(|p| p.into_inner());
+    match *known {
+        Some((at, pressure)) if at.elapsed() < PRESSURE_KNOWN_FOR => pressure,
+        _ => {
+            let cores = cores();
+            let pressure = Pressure {
+                load_per_core: read("/proc/loadavg").and_then(|t| load_per_core(&t, cores)),
+                free_memory: read("/proc/meminfo").and_then(|t| mem_available(&t)),
+            };
+            *known = Some((Instant::now(), pressure));
+            pressure
+        }
     }
 }
 

@@ -58,7 +58,7 @@ async fn watch(project: &Project, options: Options) -> Result<ExitCode> {
         project.state_dir.display(),
     );
     let store = sup.store().clone();
-    let (owner, mut updates) = runtime::spawn(sup, signals);
+    let (owner, mut updates) = runtime::spawn(sup, signals, runtime::Face::Headless);
     let until = options.until.map(|u| Instant::now() + u);
     let mut stopping = false;
     let mut last_status = Instant::now();

@@ -88,15 +88,7 @@ impl<T: Tmux> Supervisor<T> {
             let incarnation = Incarnation(pane.incarnation.unwrap_or(0));
             let needed = self.needs_reset(&name, wiring, signals);
             let since = self.mind.agents.get(&name).map(|r| r.since);
-            let codex_home = config.env.get("CODEX_HOME").map(PathBuf::from).or_else(codex_home);
-            let cwd = config.cwd.clone();
             let fresh = config.policy.signal_fresh;
-            let thread = signals
-                .iter()
-                .filter(|s| s.agent == name)
-                .find_map(|s| s.heard.thread.clone());
-            let limits_dir = self.store.path(limits::DIR);
-            let run = self.fleet.run.clone();
             let seen = self.known.entry(name.clone()).or_default();
             if seen.incarnation != incarnation {
                 *seen = KnownSeen {
@@ -104,10 +96,19 @@ impl<T: Tmux> Supervisor<T> {
                     ..KnownSeen::default()
                 };
             }
+            // What a source is read with is made only when it is read (most passes
+            // read none).
             let changed = match (wiring, needed) {
-                (Some(Wiring::ClaudeSettings), true) => claude(seen, &limits_dir, &name, &run),
+                (Some(Wiring::ClaudeSettings), true) => {
+                    claude(seen, &self.store.path(limits::DIR), &name, &self.fleet.run)
+                }
                 (Some(Wiring::CodexNotify), true) => {
-                    codex(seen, &name, codex_home.as_deref(), &cwd, since, thread, now)
+                    let codex_home = config.env.get("CODEX_HOME").map(PathBuf::from).or_else(codex_home);
+                    let thread = signals
+                        .iter()
+                        .filter(|s| s.agent == name)
+                        .find_map(|s| s.heard.thread.clone());
+                    codex(seen, &name, codex_home.as_deref(), &config.cwd, since, thread, now)
                 }
                 _ => false,
             };

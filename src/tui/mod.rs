@@ -130,7 +130,7 @@ fn start(setup: Setup) -> (App, Driver, Feed) {
     let (driver, viewing) = match face {
         Face::Owner(sup) => {
             app.mind = sup.mind().clone();
-            let (handle, updates) = runtime::spawn(*sup, signals);
+            let (handle, updates) = runtime::spawn(*sup, signals, runtime::Face::Dashboard);
             (Driver::Owner { handle, updates }, None)
         }
         Face::Viewer => {
@@ -239,7 +239,9 @@ enum Driver {
 fn absorb_update(update: Update, app: &mut App, socket: Option<String>) {
     match update {
         Update::Pass { records, mind, asked } => {
-            app.mind = *mind;
+            if let Some(mind) = mind {
+                app.mind = *mind;
+            }
             app.problem = None;
             app.absorb(&records);
             if !asked.is_empty() {

@@ -33,11 +33,11 @@ const EDIT_SETTLE: Duration = Duration::from_millis(200);
 pub enum Update {
     /// Claimed, reconciled, and the first pass has adopted what runs (READY=1 is out).
     Ready,
-    /// A pass ended: what it journaled, the Mind after it, and the face's commands it
-    /// carried.
+    /// A pass ended: what it journaled, the Mind after it (for a face that shows it),
+    /// and the face's commands it carried.
     Pass {
         records: Records,
-        mind: Box<Mind>,
+        mind: Option<Box<Mind>>,
         asked: Vec<Command>,
     },
     /// tmux could not be observed; nothing was decided, and the commands the pass
@@ -146,8 +146,22 @@ impl Handle {
     }
 }
 
+/// Who reads the owner loop's updates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Face {
+    /// `vigil watch`: what each pass journaled, and problems.
+    Headless,
+    /// `vigil tui`: the Mind after each pass as well (a copy of it, made per pass only
+    /// for a face that shows it).
+    Dashboard,
+}
+
 /// Starts the owner loop for a claimed supervisor, inside the current tokio runtime.
-pub fn spawn<T: Tmux + Send + 'static>(sup: Supervisor<T>, signals: Signals) -> (Handle, UnboundedReceiver<Update>) {
+pub fn spawn<T: Tmux + Send + 'static>(
+    sup: Supervisor<T>,
+    signals: Signals,
+    face: Face,
+) -> (Handle, UnboundedReceiver<Update>) {
     let (updates, updates_rx) = unbounded_channel();
     let (orders, orders_rx) = unbounded_channel();
     let path = std::path::absolute(&sup.config().path).unwrap_or_else(|_| sup.config().path.clone());
@@ -166,6 +180,7 @@ pub fn spawn<T: Tmux + Send + 'static>(sup: Supervisor<T>, signals: Signals) -> 
         reload_due: None,
         ready: false,
         updates,
+        face,
     };
     let task = tokio::spawn(owner.run(signals, orders_rx, deaths));
     (Handle { orders, task }, updates_rx)
@@ -180,7 +195,7 @@ struct Held<T: Tmux> {
 enum Done {
     Pass {
         asked: Vec<Command>,
-        result: Result<(Records, Box<Mind>), SupervisorError>,
+        result: Result<(Records, Option<Box<Mind>>), SupervisorError>,
     },
     Reload(Result<Reload, StoreError>),
 }
@@ -201,6 +216,7 @@ struct Owner<T: Tmux> {
     /// Wakes the loop when an agent's pane process exits; `None`: the poll alone.
     deaths: Option<deaths::Deaths>,
     updates: UnboundedSender<Update>,
+    face: Face,
 }
 
 impl<T: Tmux + Send + 'static> Owner<T> {
@@ -293,11 +309,12 @@ impl<T: Tmux + Send + 'static> Owner<T> {
         }
         let asked = std::mem::take(&mut self.pending);
         self.next_pass = Instant::now() + held.sup.config().poll_interval;
+        let shown = self.face == Face::Dashboard;
         self.job = Some(tokio::task::spawn_blocking(move || {
             let result = held
                 .sup
                 .pass(asked.clone(), true, crate::adapters::clock::read())
-                .map(|records| (records, Box::new(held.sup.mind().clone())));
+                .map(|records| (records, shown.then(|| Box::new(held.sup.mind().clone()))));
             (held, Done::Pass { asked, result })
         }));
     }
@@ -468,13 +485,13 @@ mod tests {
         let config = Config::load(&path).unwrap();
         let store = Store::open(&dir.path().join("state")).unwrap();
         let (sup, _) = Supervisor::claim(config, FakeTmux::default(), store.clone(), Role::Watch, now()).unwrap();
-        let (handle, mut updates) = spawn(sup, Signals::none());
+        let (handle, mut updates) = spawn(sup, Signals::none(), Face::Dashboard);
 
         let Update::Pass { mind, asked, .. } = next_update(&mut updates).await else {
             panic!("the first pass comes first");
         };
         assert!(asked.is_empty());
-        assert_eq!(mind.agents.len(), 1, "the first pass started the fleet");
+        assert_eq!(mind.unwrap().agents.len(), 1, "the first pass started the fleet");
         assert!(matches!(next_update(&mut updates).await, Update::Ready));
 
         let a = AgentName::new("a").unwrap();
