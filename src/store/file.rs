@@ -137,14 +137,7 @@ pub fn replace_with(
     let tmp = temp_path(path);
     let synced = durability == Durability::Synced;
     let result = (|| {
-        // A new file, never one that stands there already (nor a link a stranger left).
-        let _ = fs::remove_file(&tmp);
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(NO_LINKS)
-            .open(&tmp)?;
+        let file = create_fresh(&tmp)?;
         let mut buffered = std::io::BufWriter::with_capacity(64 * 1024, file);
         write(&mut buffered)?;
         let file = buffered.into_inner().map_err(std::io::IntoInnerError::into_error)?;
@@ -188,16 +181,7 @@ pub fn rewrite_with(
     let result = (|| {
         let (file, was) = match open_spare(&spare)? {
             Some(reused) => reused,
-            None => {
-                let _ = fs::remove_file(&spare);
-                let file = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .custom_flags(NO_LINKS)
-                    .open(&spare)?;
-                (file, 0)
-            }
+            None => (create_fresh(&spare)?, 0),
         };
         let mut buffered = std::io::BufWriter::with_capacity(64 * 1024, file);
         write(&mut buffered)?;
@@ -219,6 +203,18 @@ pub fn rewrite_with(
     // the journal to take and lose again, and the owner would flap in and out of
     // degraded.
     result.map_err(StoreError::io(path))
+}
+
+/// A new owner-only file at `path`, never one that stands there already (nor through
+/// a link a stranger left): whatever is there is removed first.
+fn create_fresh(path: &Path) -> std::io::Result<File> {
+    let _ = fs::remove_file(path);
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(NO_LINKS)
+        .open(path)
 }
 
 /// Where [`rewrite_with`] keeps `path`'s spare: hidden, beside it, named for this
