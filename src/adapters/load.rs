@@ -1,7 +1,8 @@
 //! The host's pressure as Linux tells it, read before a pass (at most every 5 s) for
-//! the engine's start decision: the one-minute load average (`/proc/loadavg`) per core vigil may use, and
-//! `MemAvailable` (`/proc/meminfo`). Two small reads of kernel files, no process table
-//! walked; what cannot be read is `None`, never a guess. Reads only.
+//! the engine's start decision: the one-minute load average (`/proc/loadavg`) per core
+//! vigil may use, and `MemAvailable` (`/proc/meminfo`). Two small reads of kernel
+//! files, no process table walked; what cannot be read is `None`, never a guess. Reads
+//! only.
 //!
 //! Read directly rather than through `sysinfo`: these are the two figures needed,
 //! `sysinfo` reads the same files, and vigil is Linux-only already (pidfds, /proc

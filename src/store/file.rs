@@ -376,6 +376,28 @@ mod tests {
     }
 
     #[test]
+    fn a_link_or_fifo_standing_at_a_rewritten_file_is_replaced_and_what_it_names_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let precious = dir.path().join("precious");
+        for what in ["symlink", "fifo"] {
+            let _ = fs::remove_file(&path);
+            fs::write(&precious, "keep me").unwrap();
+            match what {
+                "symlink" => std::os::unix::fs::symlink(&precious, &path).unwrap(),
+                _ => rustix::fs::mkfifoat(rustix::fs::CWD, &path, rustix::fs::Mode::RWXU).unwrap(),
+            }
+            // The swap puts it at the spare's name, and the next rewrite removes it there.
+            rewrite(&path, b"one").unwrap();
+            rewrite(&path, b"two").unwrap();
+            assert_eq!(fs::read(&path).unwrap(), b"two", "{what}");
+            assert!(fs::symlink_metadata(&path).unwrap().is_file(), "{what}");
+            assert!(fs::symlink_metadata(spare_path(&path)).unwrap().is_file(), "{what}");
+            assert_eq!(fs::read_to_string(&precious).unwrap(), "keep me", "{what}");
+        }
+    }
+
+    #[test]
     fn a_symlinked_journal_is_refused_and_its_target_untouched() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("precious");

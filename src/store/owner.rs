@@ -150,6 +150,9 @@ fn read_json<T: for<'de> Deserialize<'de>>(store: &Store, name: &str) -> Option<
     serde_json::from_slice(&bytes).ok()
 }
 
+/// Writes `value` as `name`: a new file renamed into place when it must survive a power
+/// cut (`owner.json`), else swapped in from a spare (the heartbeat, every pass; see
+/// [`file::rewrite_with`]).
 fn write_json(
     store: &Store,
     name: &str,
@@ -161,12 +164,7 @@ fn write_json(
         path: path.clone(),
         source: e.into(),
     })?;
-    if name == HEARTBEAT {
-        // Rewritten every pass: swapped in, the old one kept as the next temp file.
-        file::rewrite_with(&path, durability, |out| out.write_all(&bytes))
-    } else {
-        file::replace(&path, &bytes, durability)
-    }
+    file::rewrite_with(&path, durability, |out| out.write_all(&bytes))
 }
 
 impl Store {

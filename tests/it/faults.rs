@@ -56,6 +56,13 @@ fn a_full_disk_degrades_the_owner_instead_of_ending_it_and_it_resumes_when_space
     );
     let after = w.journal();
     assert_eq!(&after[..before.len()], &before[..], "nothing already on disk was lost");
+    let raw = std::fs::read_to_string(w.state().join("journal.jsonl")).unwrap();
+    for line in raw.lines() {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(line).is_ok(),
+            "a line the full disk cut short was left in the journal: {line:?}"
+        );
+    }
     assert!(
         after.iter().any(|e| matches!(&e.record, Record::Warning { message }
             if message.contains("the state dir is writable again"))),
