@@ -67,6 +67,53 @@ impl Lcg {
     }
 }
 
+/// By how much (ms, signed) the journal written after byte `from` says the wall clock
+/// jumped: every instant vigil recorded was moved by as much.
+fn jumps_since(w: &World, from: usize) -> i64 {
+    use vigil::engine::gap::Jump;
+    journal_since(w, from)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Entry>(l).ok())
+        .filter_map(|e| match e.record {
+            Record::Gap(gap) => gap.jump,
+            _ => None,
+        })
+        .map(|jump| match jump {
+            Jump::Forward { by } => i64::try_from(by.as_millis()).unwrap(),
+            Jump::Back { by } => -i64::try_from(by.as_millis()).unwrap(),
+        })
+        .sum()
+}
+
+/// The wall clock less the clock since boot, in ms: it moves only when the wall clock
+/// is stepped (NTP, `date -s`, a VM's clock set on resume).
+fn wall_minus_boot_ms() -> i64 {
+    let ms = |id| {
+        let ts = rustix::time::clock_gettime(id);
+        ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
+    };
+    ms(rustix::time::ClockId::Realtime) - ms(rustix::time::ClockId::Boottime)
+}
+
+/// `t` moved by `ms`.
+fn moved(t: vigil::engine::Time, ms: i64) -> vigil::engine::Time {
+    vigil::engine::Time::from_millis(t.millis() + ms)
+}
+
+/// The same recorded instant, give or take a move of the wall clock too small to be a
+/// jump (`gap::JUMP_TOLERANCE`): a step back that small brings instants just recorded
+/// back to the present (`gap::bound`), and no more.
+fn same_instant(a: vigil::engine::Time, b: vigil::engine::Time) -> bool {
+    let tolerance = i64::try_from(vigil::engine::gap::JUMP_TOLERANCE.as_millis()).unwrap();
+    (a.millis() - b.millis()).abs() <= tolerance
+}
+
+/// The journal written after byte `from` (all of it if it was compacted since).
+fn journal_since(w: &World, from: usize) -> String {
+    let journal = std::fs::read_to_string(w.state().join("journal.jsonl")).unwrap_or_default();
+    journal.get(from..).unwrap_or(&journal).to_owned()
+}
+
 fn suite_config() -> String {
     // Still in `[vigil]`: the cycler restarts every poll, and this suite is about
     // durability, not the fleet-wide restart cap.
@@ -95,6 +142,10 @@ fn crash_suite_killed_at_every_failpoint_and_at_random_the_fleet_stays_whole() {
     let mut last_inc: HashMap<String, u64> = HashMap::new();
     let mut last_crashes: HashMap<String, Vec<vigil::engine::Time>> = HashMap::new();
     let mut held_until: Option<Option<vigil::engine::Time>> = None;
+    // Where the last round's journal ended, and the machine's wall clock against its
+    // boot clock then: a failure shows what this round wrote and whether the clock moved.
+    let mut journal_was = 0;
+    let mut clock_was = wall_minus_boot_ms();
     let rounds = 220;
     for round in 0..rounds {
         // Kill a supervisor: at a failpoint, or with SIGKILL at a random moment.
@@ -136,6 +187,9 @@ fn crash_suite_killed_at_every_failpoint_and_at_random_the_fleet_stays_whole() {
         }
         assert_eq!(sessions.len(), names.len(), "round {round}: orphans in {sessions:?}");
         let status = w.status();
+        // A wall clock that jumped this round re-based every recorded instant (by design:
+        // durations go on as they were); what the suite remembers moves with it.
+        let jumped = jumps_since(&w, journal_was);
         for a in &status.agents {
             let name = a.name.clone();
             let inc = u64::from(a.incarnation);
@@ -150,9 +204,14 @@ fn crash_suite_killed_at_every_failpoint_and_at_random_the_fleet_stays_whole() {
             if let Some(before) = last_crashes.get(&name)
                 && let Some(newest) = before.last()
             {
+                // Where that instant stands now, in the clock the fleet was re-based to.
+                let newest = moved(*newest, jumped);
                 assert!(
-                    crashes.contains(newest) || crashes.len() == 10,
-                    "round {round}: {name} lost crash {newest}"
+                    crashes.iter().any(|t| same_instant(*t, newest)) || crashes.len() == 10,
+                    "round {round}: {name} lost crash {newest}: had {before:?}, now {crashes:?}; \
+                     the wall clock moved {} ms against the boot clock; this round journaled:\n{}",
+                    wall_minus_boot_ms() - clock_was,
+                    journal_since(&w, journal_was)
                 );
             }
             last_crashes.insert(name.clone(), crashes);
@@ -161,7 +220,16 @@ fn crash_suite_killed_at_every_failpoint_and_at_random_the_fleet_stays_whole() {
                 match &held_until {
                     Some(held) => {
                         assert!(in_loop_hold, "round {round}: the crash-loop hold was lost: {a:#?}");
-                        assert_eq!(&a.cooldown_until, held, "round {round}: the crash-loop hold changed");
+                        let held = held.map(|t| moved(t, jumped));
+                        assert!(
+                            match (a.cooldown_until, held) {
+                                (Some(now), Some(was)) => same_instant(now, was),
+                                (now, was) => now == was,
+                            },
+                            "round {round}: the crash-loop hold changed from {held:?} to {:?}",
+                            a.cooldown_until
+                        );
+                        held_until = Some(a.cooldown_until);
                     }
                     None if in_loop_hold => held_until = Some(a.cooldown_until),
                     None => {}
@@ -169,6 +237,8 @@ fn crash_suite_killed_at_every_failpoint_and_at_random_the_fleet_stays_whole() {
             }
         }
         let journal = std::fs::read_to_string(w.state().join("journal.jsonl")).unwrap();
+        journal_was = journal.len();
+        clock_was = wall_minus_boot_ms();
         for (i, line) in journal.lines().enumerate() {
             assert!(
                 serde_json::from_str::<Entry>(line).is_ok(),
