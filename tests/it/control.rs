@@ -250,3 +250,36 @@ impl Drop for Group {
         let _ = self.0.wait();
     }
 }
+
+#[test]
+fn both_clients_capture_the_same_lines_blank_ones_at_the_foot_included() {
+    use vigil::adapters::tmux::{ClientKind, TmuxClient};
+    let w = World::new(&agent("a", "worker.sh", ""));
+    let cli = TmuxClient::new(Some(w.socket.clone()), ClientKind::Cli);
+    let control = TmuxClient::new(Some(w.socket.clone()), ClientKind::Control);
+    let spec = SpawnSpec {
+        session: "blank".into(),
+        cwd: w.dir.path().to_owned(),
+        env: Default::default(),
+        argv: vec!["sh".into(), "-c".into(), "printf 'one\\n\\ntwo\\n'; exec cat".into()],
+        agent: "a".into(),
+        incarnation: 1,
+        run: "r".into(),
+    };
+    cli.spawn(&spec).unwrap();
+    w.wait_screen("blank", 10, "two");
+    let asks = [("blank", 10)];
+    // Once the server has a session, the control client attaches and answers looks.
+    let through_control = w.eventually(Duration::from_secs(10), "the control client answers", || {
+        let lines = control.capture_each(&asks).pop()?.ok()?;
+        control.control_pid().map(|_| lines)
+    });
+    let through_cli = cli.capture_each(&asks).pop().unwrap().unwrap();
+    assert_eq!(through_control, through_cli);
+    assert_eq!(through_cli[..3], ["one", "", "two"], "{through_cli:?}");
+    assert!(
+        through_cli.len() > 3,
+        "the blank lines under the text are kept: {through_cli:?}"
+    );
+    cli.kill("blank").unwrap();
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::TmuxError;
 use super::cli::TmuxCli;
-use super::commands::{Effect, Exec};
+use super::commands::{Effect, Exec, each_alone};
 use super::control::{Control, Unavailable};
 use super::listing::LastListing;
 
@@ -119,22 +119,16 @@ impl Exec for TmuxClient {
     /// Looks are sent all at once through the control client: one write, one wake-up
     /// of the server for a pass's captures. Anything else, and a control client that
     /// cannot answer, goes one by one as [`Exec::exec`] does.
-    fn exec_each(&self, commands: &[Vec<String>], effect: Effect) -> Vec<Result<String, TmuxError>> {
-        let one_by_one = || {
-            commands
-                .iter()
-                .map(|c| self.exec(std::slice::from_ref(c), effect))
-                .collect()
-        };
+    fn exec_each(&self, commands: &[Vec<String>], effect: Effect) -> Vec<Result<Vec<String>, TmuxError>> {
         let Some(control) = self.control.as_ref().filter(|_| effect == Effect::Look) else {
-            return one_by_one();
+            return each_alone(commands, |c| self.exec(c, effect));
         };
         match control.run_each(commands) {
             Ok(outcomes) if outcomes.len() == commands.len() => commands
                 .iter()
                 .zip(outcomes)
                 .map(|(c, outcome)| match outcome {
-                    Ok(lines) => Ok(lines.join("\n")),
+                    Ok(lines) => Ok(lines),
                     Err(stderr) => Err(TmuxError::Failed {
                         args: shown(std::slice::from_ref(c)),
                         stderr,
@@ -151,10 +145,7 @@ impl Exec for TmuxClient {
                 })
                 .collect(),
             // Out of step or unavailable: looks are harmless to ask again, by the CLI.
-            _ => commands
-                .iter()
-                .map(|c| self.cli.exec(std::slice::from_ref(c), effect))
-                .collect(),
+            _ => each_alone(commands, |c| self.cli.exec(c, effect)),
         }
     }
 }

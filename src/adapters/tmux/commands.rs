@@ -41,12 +41,10 @@ pub(super) trait Exec {
     fn exec(&self, commands: &[Vec<String>], effect: Effect) -> Result<String, TmuxError>;
 
     /// Each of `commands` on its own, one failing none of the others: each one's
-    /// output, in order. One at a time unless the client can send them at once.
-    fn exec_each(&self, commands: &[Vec<String>], effect: Effect) -> Vec<Result<String, TmuxError>> {
-        commands
-            .iter()
-            .map(|c| self.exec(std::slice::from_ref(c), effect))
-            .collect()
+    /// output as lines, in order. One at a time unless the client can send them at
+    /// once (the control client hands on the lines it read, never joined and split).
+    fn exec_each(&self, commands: &[Vec<String>], effect: Effect) -> Vec<Result<Vec<String>, TmuxError>> {
+        each_alone(commands, |c| self.exec(c, effect))
     }
 
     /// Every one of `commands`' output, in order, each ending in a newline but the
@@ -151,7 +149,24 @@ fn survey(e: &impl Exec, look: Look) -> Result<Listing, TmuxError> {
 }
 
 pub(super) fn capture(e: &impl Exec, session: &str, lines: usize) -> Result<Vec<String>, TmuxError> {
-    captured(session, e.exec(&[capture_command(session, lines)], Effect::Look))
+    let out = e.exec(&[capture_command(session, lines)], Effect::Look);
+    captured(session, out.map(|out| lines_of(&out)))
+}
+
+/// Each of `commands` run alone by `exec`, as lines.
+pub(super) fn each_alone(
+    commands: &[Vec<String>],
+    exec: impl Fn(&[Vec<String>]) -> Result<String, TmuxError>,
+) -> Vec<Result<Vec<String>, TmuxError>> {
+    commands
+        .iter()
+        .map(|c| exec(std::slice::from_ref(c)).map(|out| lines_of(&out)))
+        .collect()
+}
+
+/// A command's output as the lines it printed.
+pub(super) fn lines_of(out: &str) -> Vec<String> {
+    out.lines().map(str::to_owned).collect()
 }
 
 /// Every capture of `asks` (session, lines) sent together; each one's screen, in order.
@@ -167,9 +182,9 @@ fn capture_command(session: &str, lines: usize) -> Vec<String> {
     words(&["capture-pane", "-p", "-J", "-t", &target, "-S", &start])
 }
 
-fn captured(session: &str, out: Result<String, TmuxError>) -> Result<Vec<String>, TmuxError> {
+fn captured(session: &str, out: Result<Vec<String>, TmuxError>) -> Result<Vec<String>, TmuxError> {
     match out {
-        Ok(out) => Ok(out.lines().map(str::to_owned).collect()),
+        Ok(lines) => Ok(lines),
         Err(e) if session_missing(&e) => Err(TmuxError::NoSuchSession(session.to_owned())),
         Err(e) => Err(e),
     }
