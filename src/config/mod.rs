@@ -210,6 +210,12 @@ impl Config {
         self.agents.iter().find(|a| a.name.as_str() == name)
     }
 
+    /// Every agent by name: for a walk over all panes, which would otherwise scan the
+    /// agents once per pane.
+    pub fn agents_by_name(&self) -> std::collections::HashMap<&str, &AgentConfig> {
+        self.agents.iter().map(|a| (a.name.as_str(), a)).collect()
+    }
+
     /// The tmux session of an agent: `<project dir>-<4 hex of the project hash>-<agent>`,
     /// short enough to type and unique per project, so `~/a/app` and `~/b/app` on one
     /// tmux server never want the same name. (vigil recognises its sessions by their

@@ -35,7 +35,7 @@ pub struct ServerId {
 }
 
 /// Which host failure ended the fleet's incarnations.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HostFailure {
     /// The server vanished while vigil watched.

@@ -249,11 +249,12 @@ impl<'a> Material<'a> {
 
 /// A fingerprint of [`material`]: equal for equal material states (within one
 /// process), so what changed between passes is noticed without keeping each agent's
-/// material state as JSON.
+/// material state as JSON. Hashed field by field (it is computed for every agent on
+/// every pass); a rate limit, rare and rich, is hashed as its JSON.
 pub fn fingerprint(rec: &AgentRecord, stopped: bool) -> u64 {
-    use std::hash::Hasher;
-    struct Hashing(std::hash::DefaultHasher);
-    impl std::io::Write for Hashing {
+    use std::hash::{Hash, Hasher};
+    struct Hashing<'h>(&'h mut std::hash::DefaultHasher);
+    impl std::io::Write for Hashing<'_> {
         fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
             self.0.write(bytes);
             Ok(bytes.len())
@@ -262,11 +263,31 @@ pub fn fingerprint(rec: &AgentRecord, stopped: bool) -> u64 {
             Ok(())
         }
     }
-    let mut hashing = Hashing(std::hash::DefaultHasher::new());
-    // Writing to a hasher cannot fail; a value that cannot be written hashes as what
-    // was written of it.
-    let _ = serde_json::to_writer(&mut hashing, &Material::of(rec, stopped));
-    hashing.0.finish()
+    // Every field, by name: one added to `Material` cannot be left out of its hash.
+    let Material {
+        incarnation,
+        session,
+        lifecycle,
+        escalation,
+        since,
+        pane_pid,
+        restarts,
+        crashes,
+        failures_in_row,
+        cooldown_until,
+        rate_limit,
+        last_exit,
+        stopped,
+    } = Material::of(rec, stopped);
+    let mut hasher = std::hash::DefaultHasher::new();
+    (incarnation, session, lifecycle, escalation, since, pane_pid).hash(&mut hasher);
+    (restarts, crashes, failures_in_row, cooldown_until, last_exit, stopped).hash(&mut hasher);
+    if let Some(limit) = rate_limit {
+        // Writing to a hasher cannot fail; a value that cannot be written hashes as
+        // what was written of it.
+        let _ = serde_json::to_writer(Hashing(&mut hasher), limit);
+    }
+    hasher.finish()
 }
 
 /// The material fingerprint of every agent, to notice what changed between passes.
@@ -296,6 +317,38 @@ mod tests {
 
     fn v1() -> Journal {
         Journal::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/v1/journal.jsonl"))
+    }
+
+    #[test]
+    fn the_fingerprint_moves_with_material_state_and_never_with_counters() {
+        let rec = AgentRecord::new(Incarnation(1), "s".into(), Time::from_millis(1), "r".into());
+        let print = |r: &AgentRecord| fingerprint(r, false);
+        let mut counted = rec.clone();
+        counted.reason = "idle for 13 unchanged checks".into();
+        if let Some(live) = counted.live_mut() {
+            live.unchanged_checks += 13;
+            live.screen_hash = Some("0123".into());
+        }
+        assert_eq!(print(&rec), print(&counted), "counters and reasons are not material");
+        assert_ne!(print(&rec), fingerprint(&rec, true), "a stop is");
+        let mut crashed = rec.clone();
+        crashed.crashes.push(Time::from_millis(5));
+        assert_ne!(print(&rec), print(&crashed), "a crash is");
+        let mut moved = rec.clone();
+        moved.pane_pid = Some(42);
+        assert_ne!(print(&rec), print(&moved), "another pane process is");
+        let limit: crate::engine::RateLimit = serde_json::from_value(serde_json::json!({
+            "until": "2026-12-01T10:00:00Z", "renewals": 0, "resumed": false, "line": "limit"
+        }))
+        .unwrap();
+        let mut limited = rec.clone();
+        limited.rate_limit = Some(limit.clone());
+        assert_ne!(print(&rec), print(&limited), "a rate limit is");
+        let mut renewed = limited.clone();
+        if let Some(l) = renewed.rate_limit.as_mut() {
+            l.line = "limit again".into();
+        }
+        assert_ne!(print(&limited), print(&renewed), "and so is every part of it");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! output must predate the second the capture began in; a minute at most goes by
 //! between two real captures, whatever the window says.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use super::{SETTLE_TRIES, SETTLE_WAIT, Supervisor};
@@ -16,7 +17,7 @@ use crate::adapters::proctree::Proc;
 use crate::adapters::tmux::Pane;
 use crate::adapters::tmux::{Listing, Tmux, TmuxError};
 use crate::engine::screen;
-use crate::engine::{Exit, Host, Incarnation, Observation, PaneSeen, PaneState, TreeSeen};
+use crate::engine::{Exit, FleetAgent, Host, Incarnation, Observation, PaneSeen, PaneState, TreeSeen};
 
 /// The process of each live pane, by its pid, as read while the listing settled, and
 /// the wall-clock second the pass looks in (taken before any capture of it: output in
@@ -216,6 +217,7 @@ impl<T: Tmux> Supervisor<T> {
         let second = roots.second;
         // First what each pane is and needs, then every capture of the pass at once.
         let mut looks = Vec::new();
+        let agents: HashMap<&str, &FleetAgent> = self.fleet.agents.iter().map(|a| (a.name.as_str(), a)).collect();
         for pane in listing.panes.iter().filter(|p| p.is_ours(&self.fleet.run)) {
             let Some(agent) = pane.agent.clone() else { continue };
             let incarnation = Incarnation(pane.incarnation.unwrap_or(0));
@@ -240,7 +242,7 @@ impl<T: Tmux> Supervisor<T> {
             } else {
                 PaneState::ProcessGone
             };
-            let fleet_agent = self.fleet.agents.iter().find(|a| a.name.as_str() == agent);
+            let fleet_agent = agents.get(agent.as_str()).copied();
             let record = fleet_agent.and_then(|a| self.mind.agents.get(&a.name));
             let recorded_live = record.is_some_and(|r| r.is_live() && r.incarnation <= incarnation);
             // Alive panes are read every poll; a dead one only once, for its last words.

@@ -52,11 +52,12 @@ impl<T: Tmux> Supervisor<T> {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
+        let configs = self.config.agents_by_name();
         for pane in panes.iter().filter(|p| p.is_ours(&self.fleet.run) && !p.dead) {
             let Some(name) = pane.agent.as_deref().and_then(AgentName::new) else {
                 continue;
             };
-            let Some(config) = self.config.agent(name.as_str()) else {
+            let Some(config) = configs.get(name.as_str()) else {
                 continue;
             };
             if config.signals != Some(Wiring::ClaudeSettings) {

@@ -167,7 +167,7 @@ impl Escalation {
 }
 
 /// How an incarnation ended, for `status` and the restart policy.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct LastExit {
     /// The exit status when the process exited normally.
     pub code: Option<i32>,

@@ -16,7 +16,7 @@ mod restart;
 mod signals;
 mod triage;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use jiff::tz::TimeZone;
 
@@ -42,12 +42,17 @@ pub fn step(mind: &mut Mind, fleet: &Fleet, inputs: &Inputs, now: Time) -> Step 
         out.host = Some(event);
         outage
     });
+    // Each agent's newest pane (the last listed of the newest incarnation), found in
+    // one walk of the panes, not one per agent.
+    let mut newest: HashMap<&str, &PaneSeen> = HashMap::with_capacity(obs.panes.len());
+    for p in &obs.panes {
+        let slot = newest.entry(p.agent.as_str()).or_insert(p);
+        if p.incarnation >= slot.incarnation {
+            *slot = p;
+        }
+    }
     for agent in &fleet.agents {
-        let pane = obs
-            .panes
-            .iter()
-            .filter(|p| p.agent == agent.name.as_str())
-            .max_by_key(|p| p.incarnation);
+        let pane = newest.get(agent.name.as_str()).copied();
         let command = inputs.commands.iter().rev().find(|c| c.agent() == &agent.name);
         let triage = inputs.triage.iter().rev().find(|t| t.agent == agent.name);
         let heard: Vec<&Signal> = inputs.signals.iter().filter(|s| s.agent == agent.name).collect();
@@ -176,8 +181,8 @@ fn action_name(action: &Action) -> &'static str {
 /// Sessions tagged for this run whose agent the config does not name: reported once
 /// each, never killed.
 fn report_strays(mind: &mut Mind, fleet: &Fleet, obs: &Observation, out: &mut Step) {
-    let known = |p: &&PaneSeen| fleet.agents.iter().any(|a| a.name.as_str() == p.agent);
-    let strays: Vec<&PaneSeen> = obs.panes.iter().filter(|p| !known(p)).collect();
+    let named: HashSet<&str> = fleet.agents.iter().map(|a| a.name.as_str()).collect();
+    let strays: Vec<&PaneSeen> = obs.panes.iter().filter(|p| !named.contains(p.agent.as_str())).collect();
     for pane in &strays {
         if mind.strays.insert(pane.session.clone()) {
             out.events.push(Event {
@@ -191,7 +196,8 @@ fn report_strays(mind: &mut Mind, fleet: &Fleet, obs: &Observation, out: &mut St
             });
         }
     }
-    mind.strays.retain(|s| strays.iter().any(|p| &p.session == s));
+    let standing: HashSet<&str> = strays.iter().map(|p| p.session.as_str()).collect();
+    mind.strays.retain(|s| standing.contains(s.as_str()));
 }
 
 /// The step for one agent.
