@@ -11,7 +11,8 @@ use serde_json::Value;
 
 use super::harness::*;
 
-fn spawn_vigil(w: &World, args: &[&str], env: &[(&str, String)]) -> Child {
+/// A vigil of the world's, killed when the test ends if it still runs.
+fn spawn_vigil(w: &World, args: &[&str], env: &[(&str, String)]) -> Reaped {
     let mut cmd = Command::new(VIGIL);
     cmd.arg("--config")
         .arg(w.config())
@@ -20,11 +21,13 @@ fn spawn_vigil(w: &World, args: &[&str], env: &[(&str, String)]) -> Child {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+    Reaped(
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 fn wait_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
@@ -269,7 +272,7 @@ fn crash_suite_killed_at_every_failpoint_and_at_random_the_fleet_stays_whole() {
 fn eight_supervisors_started_at_once_make_exactly_one_owner() {
     let w = World::new(&agent("worker", "worker.sh", ""));
     for rep in 0..50 {
-        let mut children: Vec<Child> = (0..8).map(|_| spawn_vigil(&w, &["watch"], &[])).collect();
+        let mut children: Vec<Reaped> = (0..8).map(|_| spawn_vigil(&w, &["watch"], &[])).collect();
         let mut exited: Vec<(u32, std::process::ExitStatus)> = Vec::new();
         poll_every(Duration::from_secs(15), Duration::from_millis(5), || {
             for child in &mut children {

@@ -14,16 +14,18 @@ fn a_full_disk_degrades_the_owner_instead_of_ending_it_and_it_resumes_when_space
         return;
     };
     let log = w.dir.path().join("watch.err");
-    let mut watch = Command::new(VIGIL)
-        .arg("--config")
-        .arg(w.config())
-        .arg("watch")
-        .env("VIGIL_STATE_DIR", w.state())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let mut watch = Reaped(
+        Command::new(VIGIL)
+            .arg("--config")
+            .arg(w.config())
+            .arg("watch")
+            .env("VIGIL_STATE_DIR", w.state())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
     w.eventually(Duration::from_secs(20), "the worker working", || {
         (w.agent("worker").lifecycle == Some(Lifecycle::Working)).then_some(())
     });

@@ -442,3 +442,30 @@ pub fn working(w: &World, name: &str, incarnation: u32) -> AgentStatus {
         a.incarnation == incarnation && a.lifecycle == Some(Lifecycle::Working) && a.pane_pid.is_some()
     })
 }
+
+/// A child process killed (and waited for) when the test ends, however it ends: a
+/// failing assertion leaves no vigil running behind it.
+pub struct Reaped(pub std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
+impl std::ops::Deref for Reaped {
+    type Target = std::process::Child;
+
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Reaped {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
