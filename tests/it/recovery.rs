@@ -41,7 +41,9 @@ fn the_crasher_is_held_after_three_crashes_in_the_window_and_status_says_why() {
     let body = agent(
         "crasher",
         "crasher.sh",
-        "crash_cooldown = \"1m\"\nenv = { CRASH_AFTER = \"0\" }",
+        // An hour: a machine stalled for a minute (seen on CI's VMs) must not see the
+        // hold run out, as it rightly would, before status is read.
+        "crash_cooldown = \"1h\"\nenv = { CRASH_AFTER = \"0\" }",
     );
     let mut w = World::new(&body);
     w.watch();
@@ -55,7 +57,7 @@ fn the_crasher_is_held_after_three_crashes_in_the_window_and_status_says_why() {
     let out = w.vigil(&["status"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("crash loop: 3 crashes within 2m; no restart for 1m"),
+        text.contains("crash loop: 3 crashes within 2m; no restart for 1h"),
         "{text}"
     );
     wait_out(
@@ -191,9 +193,11 @@ fn a_cli_triage_whose_command_leaves_a_setsid_child_holding_stdout_is_answered_w
     let took = t0.elapsed();
     let said = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{said}");
+    // Not kept waiting by the child holding stdout (33.75 s): answered at the 3 s
+    // timeout, with room for a machine that stalls (a VM held for a while by its host).
     assert!(
-        took < Duration::from_secs(4),
-        "answered after {took:?}, past timeout + 1 s: {said}"
+        took < Duration::from_secs(30),
+        "answered after {took:?}, as late as the setsid child: {said}"
     );
     let answered = w.journal().into_iter().find_map(|e| match e.record {
         Record::Triaged(r) => Some(r.outcome),
