@@ -276,6 +276,12 @@ fn both_clients_capture_the_same_lines_blank_ones_at_the_foot_included() {
     });
     let through_cli = cli.capture_each(&asks).pop().unwrap().unwrap();
     assert_eq!(through_control, through_cli);
+    assert_eq!(
+        control.capture("blank", 10).unwrap(),
+        through_cli,
+        "a capture on its own too"
+    );
+    assert_eq!(cli.capture("blank", 10).unwrap(), through_cli);
     assert_eq!(through_cli[..3], ["one", "", "two"], "{through_cli:?}");
     assert!(
         through_cli.len() > 3,

@@ -148,9 +148,15 @@ fn survey(e: &impl Exec, look: Look) -> Result<Listing, TmuxError> {
     super::listing::survey(e.last_listing(), look, list)
 }
 
+/// One capture, made as [`capture_each`] makes them: the same lines through either
+/// client (the control client's as read, never joined and split again).
 pub(super) fn capture(e: &impl Exec, session: &str, lines: usize) -> Result<Vec<String>, TmuxError> {
-    let out = e.exec(&[capture_command(session, lines)], Effect::Look);
-    captured(session, out.map(|out| lines_of(&out)))
+    capture_each(e, &[(session, lines)]).pop().unwrap_or_else(|| {
+        Err(TmuxError::Failed {
+            args: capture_command(session, lines).join(" "),
+            stderr: "no answer".into(),
+        })
+    })
 }
 
 /// Each of `commands` run alone by `exec`, as lines.
